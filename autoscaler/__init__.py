@@ -1,0 +1,3 @@
+"""Podscale: an HPA-compatible autoscaler for Kubernetes."""
+
+__version__ = "0.1.0"

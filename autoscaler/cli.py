@@ -1,0 +1,88 @@
+"""The ``autoscaler`` command line.
+
+Exit codes follow ``../shared/contracts/decide.md``: 0 whenever the input parsed (a
+snapshot's own failure is data in its result), 2 with one line on stderr when the input
+is unreadable or not a snapshot document, 1 when ``validate`` found errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from autoscaler import __version__
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_UNREADABLE = 2
+
+
+def _decide(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.decide_command import run_decide
+
+    return run_decide(args.file, explain=args.explain, out=out, err=err)
+
+
+def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.policy.validate import run_validate
+
+    return run_validate(args.paths, out=out, err=err)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoscaler",
+        description="Podscale: an HPA-compatible autoscaler for Kubernetes.",
+    )
+    parser.add_argument("--version", action="version", version=f"podscale {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    decide = commands.add_parser(
+        "decide",
+        help="what would the autoscaler do now, and why (offline, from a snapshot)",
+        description="Decide one target from a frozen snapshot (JSON or YAML; a list gives a "
+        "list of results). Without FILE, explains a bundled example.",
+    )
+    decide.add_argument("file", nargs="?", help="snapshot file, or - for standard input")
+    mode = decide.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--explain",
+        dest="explain",
+        action="store_true",
+        default=None,
+        help="print a readable explanation instead of JSON",
+    )
+    mode.add_argument(
+        "--json",
+        dest="explain",
+        action="store_false",
+        help="print JSON (the default when FILE is given)",
+    )
+    decide.set_defaults(handler=_decide)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check ScalingPolicy (and HorizontalPodAutoscaler) files",
+        description="Validate policy files or folders; exit 1 on any error.",
+    )
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="file or folder")
+    validate.set_defaults(handler=_validate)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args, out, err)
+    except KeyboardInterrupt:
+        print("autoscaler: interrupted", file=err)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    return code

@@ -1,0 +1,241 @@
+"""The values the decision core reads and returns.
+
+Everything here is a frozen dataclass built by the edge (``autoscaler.documents`` for
+snapshot files, the control loop for live reads). Quantities are integer milli-units,
+times are seconds since the epoch as floats, durations are seconds. The core trusts
+these types: validation happens where the data enters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Metric source types, target types and scaling-policy vocabulary of autoscaling/v2.
+RESOURCE = "Resource"
+CONTAINER_RESOURCE = "ContainerResource"
+PODS = "Pods"
+OBJECT = "Object"
+EXTERNAL = "External"
+METRIC_SOURCE_TYPES = (RESOURCE, CONTAINER_RESOURCE, PODS, OBJECT, EXTERNAL)
+
+UTILIZATION = "Utilization"
+VALUE = "Value"
+AVERAGE_VALUE = "AverageValue"
+
+POLICY_PODS = "Pods"
+POLICY_PERCENT = "Percent"
+SELECT_MAX = "Max"
+SELECT_MIN = "Min"
+SELECT_DISABLED = "Disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricTarget:
+    """An HPA MetricTarget; ``value`` and ``average_value`` are milli-units."""
+
+    type: str
+    value: int | None = None
+    average_value: int | None = None
+    average_utilization: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectReference:
+    """The object an Object metric describes (used only in messages)."""
+
+    kind: str
+    name: str
+    api_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One entry of ``spec.metrics``.
+
+    ``name`` is the resource name for Resource/ContainerResource and the metric name
+    otherwise. An unknown ``type`` is kept (not rejected) so that the decision can
+    report it the way the HPA does: a failed metric with reason InvalidMetricSourceType.
+    """
+
+    type: str
+    name: str
+    target: MetricTarget
+    container: str = ""
+    described_object: ObjectReference | None = None
+    selector: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScalingPolicy:
+    """One HPAScalingPolicy: change by ``value`` pods or percent per ``period_seconds``."""
+
+    type: str
+    value: int
+    period_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScalingRules:
+    """HPAScalingRules for one direction; ``None`` means "not set" (defaults apply)."""
+
+    stabilization_window_seconds: int | None = None
+    select_policy: str | None = None
+    policies: tuple[ScalingPolicy, ...] | None = None
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Behavior:
+    """Both directions of ``spec.behavior``; ``None`` anywhere means "not given"."""
+
+    scale_up: ScalingRules | None = None
+    scale_down: ScalingRules | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The part of an HPA spec the decision needs."""
+
+    max_replicas: int
+    min_replicas: int = 1
+    metrics: tuple[MetricSpec, ...] = ()
+    behavior: Behavior | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """A container's name and resource requests (resource name -> milli-units)."""
+
+    name: str
+    requests: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """What the HPA reads of a pod the target's selector matches.
+
+    ``ready`` is the PodReady condition status: "True", "False", "Unknown", or None
+    when the pod has no such condition.
+    """
+
+    name: str
+    phase: str = "Running"
+    ready: str | None = None
+    ready_since: float | None = None
+    start_time: float | None = None
+    deleting: bool = False
+    containers: tuple[Container, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PodUsage:
+    """One pod's metrics.k8s.io sample: container -> resource -> milli-units."""
+
+    timestamp: float
+    window: float
+    containers: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricData:
+    """Everything the metric sources returned; a missing key is a failed read."""
+
+    resource: dict[str, PodUsage] | None = None
+    pods: dict[str, dict[str, int]] = field(default_factory=dict)
+    object: dict[str, int] = field(default_factory=dict)
+    external: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    time: float
+    replicas: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleEvent:
+    time: float
+    change: int
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Earlier recommendations and scale events, passed in and handed back out."""
+
+    recommendations: tuple[Recommendation, ...] = ()
+    scale_up_events: tuple[ScaleEvent, ...] = ()
+    scale_down_events: tuple[ScaleEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Controller-wide knobs; defaults are kube-controller-manager's."""
+
+    tolerance: float = 0.1
+    cpu_initialization_period: float = 300.0
+    initial_readiness_delay: float = 30.0
+    downscale_stabilization_window: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one decision for one target depends on, frozen at ``now``."""
+
+    now: float
+    policy: Policy
+    current_replicas: int
+    status_replicas: int
+    pods: tuple[Pod, ...] = ()
+    metrics: MetricData = field(default_factory=MetricData)
+    history: History = field(default_factory=History)
+    settings: Settings = field(default_factory=Settings)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """An HPA status condition with the controller's reason and message."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetricStatus:
+    """The HPA MetricValueStatus fields that apply (milli-units for values)."""
+
+    average_utilization: int | None = None
+    average_value: int | None = None
+    value: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricResult:
+    """One metric's proposal, or why there is none.
+
+    ``reason`` is the ScalingActive reason the HPA would give for a failure
+    (FailedGetResourceMetric, ...); ``description`` names the metric the way the HPA
+    does in its messages ("cpu resource utilization (percentage of request)").
+    """
+
+    type: str
+    name: str
+    proposal: int | None = None
+    current: MetricStatus | None = None
+    error: str | None = None
+    reason: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the loop would do now, and why."""
+
+    desired_replicas: int
+    recommendation: int | None
+    metrics: tuple[MetricResult, ...]
+    conditions: tuple[Condition, ...]
+    history: History
+    error: str | None = None
+    rescale_reason: str = ""

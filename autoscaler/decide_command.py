@@ -1,0 +1,90 @@
+"""``autoscaler decide``: snapshot documents in, decision documents out.
+
+The whole input is parsed before anything is decided or printed, so a bad snapshot in
+a list of a thousand leaves stdout empty and says exactly where it is (exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from importlib import resources
+from typing import Any, TextIO
+
+from autoscaler.core import Snapshot, decide
+from autoscaler.documents import DocumentError, decision_to_document, snapshot_from_document
+from autoscaler.explain import explain_decision
+from autoscaler.textdata import DataError, load_data
+
+EXAMPLE = "example-snapshot.yaml"
+
+
+class InputError(Exception):
+    """The input could not be read or is not a snapshot document."""
+
+
+def read_input(file: str | None) -> tuple[str, str]:
+    """(display name, text) of FILE, standard input for "-", or the bundled example."""
+    if file is None:
+        text = resources.files("autoscaler").joinpath("examples", EXAMPLE).read_text("utf-8")
+        return f"(bundled) {EXAMPLE}", text
+    if file == "-":
+        raw = sys.stdin.buffer.read()
+        name = "<stdin>"
+    else:
+        name = file
+        try:
+            with open(file, "rb") as handle:
+                raw = handle.read()
+        except OSError as exc:
+            raise InputError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return name, raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text (byte {exc.start})") from None
+
+
+def parse_snapshots(name: str, text: str, *, now: float) -> tuple[list[Snapshot], bool]:
+    """All snapshots of a document, and whether it was a list."""
+    try:
+        data: Any = load_data(text)
+    except DataError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    if isinstance(data, list):
+        if not data:
+            raise InputError(f"{name}: empty list: expected at least one snapshot")
+        items, is_list = data, True
+    elif isinstance(data, dict):
+        items, is_list = [data], False
+    else:
+        kind = "nothing" if data is None else type(data).__name__
+        raise InputError(f"{name}: expected a snapshot mapping or a list of them, got {kind}")
+    snapshots = []
+    for i, item in enumerate(items):
+        path = f"snapshot[{i}]" if is_list else "snapshot"
+        try:
+            snapshots.append(snapshot_from_document(item, now=now, path=path))
+        except DocumentError as exc:
+            raise InputError(f"{name}: {exc}") from None
+    return snapshots, is_list
+
+
+def run_decide(file: str | None, *, explain: bool | None, out: TextIO, err: TextIO) -> int:
+    try:
+        name, text = read_input(file)
+        snapshots, is_list = parse_snapshots(name, text, now=time.time())
+    except InputError as exc:
+        print(f"autoscaler decide: {exc}", file=err)
+        return 2
+    decisions = [decide(s) for s in snapshots]
+    if explain if explain is not None else file is None:
+        for snapshot, decision in zip(snapshots, decisions, strict=True):
+            out.write(explain_decision(name, snapshot, decision))
+        return 0
+    documents = [decision_to_document(d) for d in decisions]
+    if is_list:
+        out.write("[\n" + ",\n".join(json.dumps(d) for d in documents) + "\n]\n")
+    else:
+        out.write(json.dumps(documents[0], indent=2) + "\n")
+    return 0

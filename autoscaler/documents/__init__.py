@@ -1,0 +1,17 @@
+"""Wire formats: snapshot and decision documents, HPA specs (camelCase names)."""
+
+from autoscaler.documents.read import DocumentError
+from autoscaler.documents.snapshot import (
+    decision_to_document,
+    history_to_document,
+    snapshot_from_document,
+)
+from autoscaler.documents.spec import policy_from_spec
+
+__all__ = [
+    "DocumentError",
+    "decision_to_document",
+    "history_to_document",
+    "policy_from_spec",
+    "snapshot_from_document",
+]

@@ -1,0 +1,87 @@
+"""Typed readers for hand-parsed documents: each names the field path it failed at."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from autoscaler.core.quantity import QuantityError, to_milli
+
+
+class DocumentError(ValueError):
+    """A document that is not valid; the message names the field and the problem."""
+
+
+def fail(path: str, message: str) -> DocumentError:
+    return DocumentError(f"{path}: {message}")
+
+
+def mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise fail(path, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def listing(value: Any, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise fail(path, f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def integer(value: Any, path: str, *, minimum: int | None = None) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail(path, f"expected an integer, got {value!r}")
+    result: int = value
+    if minimum is not None and result < minimum:
+        raise fail(path, f"must be at least {minimum} (got {result})")
+    return result
+
+
+def number(value: Any, path: str, *, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise fail(path, f"expected a number, got {value!r}")
+    if value < minimum:
+        raise fail(path, f"must be at least {minimum:g} (got {value})")
+    return float(value)
+
+
+def string(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise fail(path, f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def milli(value: Any, path: str) -> int:
+    try:
+        return to_milli(value)
+    except QuantityError as exc:
+        raise fail(path, str(exc)) from None
+
+
+def time(value: Any, path: str) -> float:
+    """RFC 3339 string or seconds since the epoch (YAML timestamps arrive as datetimes)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # YAML: a timestamp without a zone is UTC
+            value = value.replace(tzinfo=UTC)
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError:
+            raise fail(path, f"expected RFC 3339 time or epoch seconds, got {value!r}") from None
+        if parsed.tzinfo is None:
+            raise fail(path, f"time {value!r} has no timezone (add Z)")
+        return parsed.timestamp()
+    return number(value, path, minimum=-math.inf)
+
+
+def optional_time(value: Any, path: str) -> float | None:
+    return None if value is None else time(value, path)

@@ -1,0 +1,279 @@
+"""Snapshot documents in, decision documents out (``../shared/contracts/decide.md``).
+
+Parsing is hand-written rather than a pydantic model because ``autoscaler decide`` must
+turn tens of thousands of snapshots a second into decisions; every problem still names
+its place (``pods[1].containers[0].requests.cpu``) and what is wrong.
+"""
+
+from __future__ import annotations
+
+import time as clock
+from typing import Any
+
+from autoscaler.core.model import (
+    Container,
+    Decision,
+    History,
+    MetricData,
+    MetricResult,
+    MetricStatus,
+    Pod,
+    PodUsage,
+    Recommendation,
+    ScaleEvent,
+    Settings,
+    Snapshot,
+)
+from autoscaler.core.quantity import format_milli
+from autoscaler.documents.read import (
+    fail,
+    integer,
+    listing,
+    mapping,
+    milli,
+    number,
+    optional_time,
+    string,
+    time,
+)
+from autoscaler.documents.spec import policy_from_spec
+
+_SNAPSHOT_KEYS = frozenset(
+    {
+        "now",
+        "policy",
+        "currentReplicas",
+        "statusReplicas",
+        "pods",
+        "metrics",
+        "history",
+        "settings",
+        "name",
+        "description",
+    }
+)
+_PHASES = frozenset({"Pending", "Running", "Succeeded", "Failed", "Unknown"})
+_READY = {True: "True", False: "False", "True": "True", "False": "False", "Unknown": "Unknown"}
+
+
+def snapshot_from_document(
+    doc: Any, *, now: float | None = None, path: str = "snapshot"
+) -> Snapshot:
+    """Parse one snapshot mapping; ``now`` (default: the clock) is used when it gives none."""
+    raw = mapping(doc, path)
+    if raw.get("now") is not None:
+        now = time(raw["now"], f"{path}.now")
+    elif now is None:
+        now = clock.time()
+    unknown = sorted(set(raw) - _SNAPSHOT_KEYS)
+    if unknown:
+        raise fail(f"{path}.{unknown[0]}", "unknown field")
+    if "policy" not in raw:
+        raise fail(f"{path}.policy", "required")
+    if "currentReplicas" not in raw:
+        raise fail(f"{path}.currentReplicas", "required")
+    current = integer(raw["currentReplicas"], f"{path}.currentReplicas", minimum=0)
+    status = raw.get("statusReplicas")
+    return Snapshot(
+        now=now,
+        policy=policy_from_spec(raw["policy"], f"{path}.policy"),
+        current_replicas=current,
+        status_replicas=current
+        if status is None
+        else integer(status, f"{path}.statusReplicas", minimum=0),
+        pods=_pods(raw.get("pods"), f"{path}.pods"),
+        metrics=_metrics(raw.get("metrics"), f"{path}.metrics", now=now),
+        history=_history(raw.get("history"), f"{path}.history"),
+        settings=_settings(raw.get("settings"), f"{path}.settings"),
+    )
+
+
+def _pods(value: Any, path: str) -> tuple[Pod, ...]:
+    pods: list[Pod] = []
+    seen: set[str] = set()
+    for i, item in enumerate(listing(value, path)):
+        where = f"{path}[{i}]"
+        raw = mapping(item, where)
+        name = string(raw.get("name"), f"{where}.name")
+        if name in seen:
+            raise fail(f"{where}.name", f"duplicate pod name {name!r}")
+        seen.add(name)
+        phase = raw.get("phase", "Running")
+        if phase not in _PHASES:
+            raise fail(f"{where}.phase", f"must be one of {', '.join(sorted(_PHASES))}")
+        ready = raw.get("ready")
+        if ready is not None and ready not in _READY:
+            raise fail(f"{where}.ready", f"expected true, false or null, got {ready!r}")
+        containers = tuple(
+            _container(c, f"{where}.containers[{j}]")
+            for j, c in enumerate(listing(raw.get("containers"), f"{where}.containers"))
+        )
+        pods.append(
+            Pod(
+                name=name,
+                phase=phase,
+                ready=None if ready is None else _READY[ready],
+                ready_since=optional_time(raw.get("readySince"), f"{where}.readySince"),
+                start_time=optional_time(raw.get("startTime"), f"{where}.startTime"),
+                deleting=bool(raw.get("deleting", False)),
+                containers=containers,
+            )
+        )
+    return tuple(pods)
+
+
+def _container(value: Any, path: str) -> Container:
+    raw = mapping(value, path)
+    requests = mapping(raw.get("requests"), f"{path}.requests")
+    return Container(
+        name=string(raw.get("name"), f"{path}.name"),
+        requests={k: milli(v, f"{path}.requests.{k}") for k, v in requests.items()},
+    )
+
+
+def _metrics(value: Any, path: str, *, now: float) -> MetricData:
+    raw = mapping(value, path)
+    resource = None
+    if raw.get("resource") is not None:
+        resource = {}
+        for pod, sample in mapping(raw["resource"], f"{path}.resource").items():
+            where = f"{path}.resource.{pod}"
+            sample = mapping(sample, where)
+            containers = mapping(sample.get("containers"), f"{where}.containers")
+            resource[str(pod)] = PodUsage(
+                timestamp=now
+                if sample.get("timestamp") is None
+                else time(sample["timestamp"], f"{where}.timestamp"),
+                window=number(sample.get("window", 30), f"{where}.window"),
+                containers={
+                    str(c): {
+                        r: milli(q, f"{where}.containers.{c}.{r}")
+                        for r, q in mapping(usage, f"{where}.containers.{c}").items()
+                    }
+                    for c, usage in containers.items()
+                },
+            )
+    pods = {
+        str(name): {
+            str(pod): milli(q, f"{path}.pods.{name}.{pod}")
+            for pod, q in mapping(values, f"{path}.pods.{name}").items()
+        }
+        for name, values in mapping(raw.get("pods"), f"{path}.pods").items()
+    }
+    objects = {
+        str(name): milli(q, f"{path}.object.{name}")
+        for name, q in mapping(raw.get("object"), f"{path}.object").items()
+        if q is not None
+    }
+    external = {}
+    for name, values in mapping(raw.get("external"), f"{path}.external").items():
+        items = values if isinstance(values, list) else [values]
+        external[str(name)] = tuple(
+            milli(q, f"{path}.external.{name}[{i}]") for i, q in enumerate(items) if q is not None
+        )
+    return MetricData(resource=resource, pods=pods, object=objects, external=external)
+
+
+def _history(value: Any, path: str) -> History:
+    raw = mapping(value, path)
+
+    def events(key: str) -> tuple[ScaleEvent, ...]:
+        return tuple(
+            ScaleEvent(
+                time(mapping(e, f"{path}.{key}[{i}]").get("time"), f"{path}.{key}[{i}].time"),
+                integer(e.get("change"), f"{path}.{key}[{i}].change", minimum=0),
+            )
+            for i, e in enumerate(listing(raw.get(key), f"{path}.{key}"))
+        )
+
+    recommendations = tuple(
+        Recommendation(
+            time(
+                mapping(r, f"{path}.recommendations[{i}]").get("time"),
+                f"{path}.recommendations[{i}].time",
+            ),
+            integer(r.get("replicas"), f"{path}.recommendations[{i}].replicas", minimum=0),
+        )
+        for i, r in enumerate(listing(raw.get("recommendations"), f"{path}.recommendations"))
+    )
+    return History(recommendations, events("scaleUpEvents"), events("scaleDownEvents"))
+
+
+def _settings(value: Any, path: str) -> Settings:
+    raw = mapping(value, path)
+    defaults = Settings()
+    fields = {
+        "tolerance": defaults.tolerance,
+        "cpuInitializationPeriod": defaults.cpu_initialization_period,
+        "initialReadinessDelay": defaults.initial_readiness_delay,
+        "downscaleStabilizationWindow": defaults.downscale_stabilization_window,
+    }
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise fail(f"{path}.{unknown[0]}", "unknown setting")
+    values = {k: number(raw[k], f"{path}.{k}") if k in raw else d for k, d in fields.items()}
+    return Settings(
+        values["tolerance"],
+        values["cpuInitializationPeriod"],
+        values["initialReadinessDelay"],
+        values["downscaleStabilizationWindow"],
+    )
+
+
+# --- decision ---------------------------------------------------------------------------
+
+
+def _seconds(t: float) -> float | int:
+    return int(t) if float(t).is_integer() else t
+
+
+def _status(status: MetricStatus | None) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    out: dict[str, Any] = {}
+    if status.average_utilization is not None:
+        out["averageUtilization"] = status.average_utilization
+    if status.average_value is not None:
+        out["averageValue"] = format_milli(status.average_value)
+    if status.value is not None:
+        out["value"] = format_milli(status.value)
+    return out
+
+
+def _metric_result(result: MetricResult) -> dict[str, Any]:
+    return {
+        "type": result.type,
+        "name": result.name,
+        "proposal": result.proposal,
+        "current": _status(result.current),
+        "error": result.error,
+    }
+
+
+def history_to_document(history: History) -> dict[str, Any]:
+    return {
+        "recommendations": [
+            {"time": _seconds(r.time), "replicas": r.replicas} for r in history.recommendations
+        ],
+        "scaleUpEvents": [
+            {"time": _seconds(e.time), "change": e.change} for e in history.scale_up_events
+        ],
+        "scaleDownEvents": [
+            {"time": _seconds(e.time), "change": e.change} for e in history.scale_down_events
+        ],
+    }
+
+
+def decision_to_document(decision: Decision) -> dict[str, Any]:
+    """The contract's result object (camelCase keys)."""
+    return {
+        "desiredReplicas": decision.desired_replicas,
+        "recommendation": decision.recommendation,
+        "metrics": [_metric_result(m) for m in decision.metrics],
+        "conditions": [
+            {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
+            for c in decision.conditions
+        ],
+        "history": history_to_document(decision.history),
+        "error": decision.error,
+    }

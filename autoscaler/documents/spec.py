@@ -1,0 +1,186 @@
+"""An HPA autoscaling/v2 spec (camelCase wire names) as the core's ``Policy``.
+
+Used for the ``policy`` of a snapshot and for ScalingPolicy documents once they are
+validated; the API server's defaults are applied here (minReplicas 1, cpu at 80%).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from autoscaler.core.model import (
+    CONTAINER_RESOURCE,
+    EXTERNAL,
+    METRIC_SOURCE_TYPES,
+    OBJECT,
+    PODS,
+    RESOURCE,
+    UTILIZATION,
+    Behavior,
+    MetricSpec,
+    MetricTarget,
+    ObjectReference,
+    Policy,
+    ScalingPolicy,
+    ScalingRules,
+)
+from autoscaler.core.quantity import QuantityError, parse_quantity
+from autoscaler.documents.read import fail, integer, listing, mapping, milli, number, string
+
+DEFAULT_METRIC = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=80))
+_SOURCE_KEYS = {
+    RESOURCE: "resource",
+    CONTAINER_RESOURCE: "containerResource",
+    PODS: "pods",
+    OBJECT: "object",
+    EXTERNAL: "external",
+}
+
+
+def policy_from_spec(spec: Mapping[str, Any], path: str = "policy") -> Policy:
+    """An HPA spec (camelCase autoscaling/v2 names) as the core's Policy, API defaults applied."""
+    spec = mapping(spec, path)
+    if "maxReplicas" not in spec:
+        raise fail(f"{path}.maxReplicas", "required")
+    max_replicas = integer(spec["maxReplicas"], f"{path}.maxReplicas", minimum=1)
+    min_value = spec.get("minReplicas")
+    min_replicas = 1 if min_value is None else integer(min_value, f"{path}.minReplicas", minimum=0)
+    if min_replicas > max_replicas:
+        raise fail(
+            f"{path}.maxReplicas", f"must be greater than or equal to minReplicas ({min_replicas})"
+        )
+    raw_metrics = listing(spec.get("metrics"), f"{path}.metrics")
+    metrics = tuple(_metric(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics))
+    behavior = spec.get("behavior")
+    return Policy(
+        max_replicas=max_replicas,
+        min_replicas=min_replicas,
+        metrics=metrics or (DEFAULT_METRIC,),
+        behavior=None if behavior is None else _behavior(behavior, f"{path}.behavior"),
+    )
+
+
+def _metric(value: Any, path: str) -> MetricSpec:
+    raw = mapping(value, path)
+    kind = string(raw.get("type"), f"{path}.type")
+    if kind not in METRIC_SOURCE_TYPES:
+        # Not a snapshot error: the decision reports it as InvalidMetricSourceType.
+        return MetricSpec(kind, "", MetricTarget(""))
+    key = _SOURCE_KEYS[kind]
+    source = mapping(raw.get(key), f"{path}.{key}")
+    if not source:
+        raise fail(f"{path}.{key}", f"required for a metric of type {kind}")
+    target = _target(source.get("target"), f"{path}.{key}.target")
+    if kind in (RESOURCE, CONTAINER_RESOURCE):
+        container = (
+            string(source.get("container"), f"{path}.{key}.container")
+            if kind == CONTAINER_RESOURCE
+            else ""
+        )
+        return MetricSpec(
+            kind, string(source.get("name"), f"{path}.{key}.name"), target, container=container
+        )
+    metric = mapping(source.get("metric"), f"{path}.{key}.metric")
+    name = string(metric.get("name"), f"{path}.{key}.metric.name")
+    selector = _selector_text(metric.get("selector"))
+    described = None
+    if kind == OBJECT:
+        ref = mapping(source.get("describedObject"), f"{path}.{key}.describedObject")
+        described = ObjectReference(
+            string(ref.get("kind"), f"{path}.{key}.describedObject.kind"),
+            string(ref.get("name"), f"{path}.{key}.describedObject.name"),
+            str(ref.get("apiVersion", "")),
+        )
+    return MetricSpec(kind, name, target, described_object=described, selector=selector)
+
+
+def _target(value: Any, path: str) -> MetricTarget:
+    raw = mapping(value, path)
+    if not raw:
+        raise fail(path, "required")
+    utilization = raw.get("averageUtilization")
+    return MetricTarget(
+        type=string(raw.get("type"), f"{path}.type"),
+        value=None if raw.get("value") is None else milli(raw["value"], f"{path}.value"),
+        average_value=(
+            None
+            if raw.get("averageValue") is None
+            else milli(raw["averageValue"], f"{path}.averageValue")
+        ),
+        average_utilization=(
+            None
+            if utilization is None
+            else integer(utilization, f"{path}.averageUtilization", minimum=1)
+        ),
+    )
+
+
+def _selector_text(value: Any) -> str:
+    """A metric selector in Kubernetes' string form, for messages only."""
+    if not isinstance(value, Mapping):
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted(mapping(value.get("matchLabels"), "").items())]
+    for expr in value.get("matchExpressions") or []:
+        if isinstance(expr, Mapping):
+            values = ",".join(str(v) for v in expr.get("values") or [])
+            parts.append(f"{expr.get('key')} {str(expr.get('operator', '')).lower()} ({values})")
+    return ",".join(parts)
+
+
+def _behavior(value: Any, path: str) -> Behavior:
+    raw = mapping(value, path)
+    up, down = raw.get("scaleUp"), raw.get("scaleDown")
+    return Behavior(
+        scale_up=None if up is None else _rules(up, f"{path}.scaleUp"),
+        scale_down=None if down is None else _rules(down, f"{path}.scaleDown"),
+    )
+
+
+def _rules(value: Any, path: str) -> ScalingRules:
+    raw = mapping(value, path)
+    window = raw.get("stabilizationWindowSeconds")
+    select = raw.get("selectPolicy")
+    if select is not None and select not in ("Max", "Min", "Disabled"):
+        raise fail(f"{path}.selectPolicy", f"must be Max, Min or Disabled (got {select!r})")
+    policies = raw.get("policies")
+    tolerance = raw.get("tolerance")
+    return ScalingRules(
+        stabilization_window_seconds=(
+            None
+            if window is None
+            else integer(window, f"{path}.stabilizationWindowSeconds", minimum=0)
+        ),
+        select_policy=select,
+        policies=None
+        if policies is None
+        else tuple(
+            _scaling_policy(p, f"{path}.policies[{i}]")
+            for i, p in enumerate(listing(policies, path))
+        ),
+        tolerance=None if tolerance is None else _tolerance(tolerance, f"{path}.tolerance"),
+    )
+
+
+def _scaling_policy(value: Any, path: str) -> ScalingPolicy:
+    raw = mapping(value, path)
+    kind = raw.get("type")
+    if kind not in ("Pods", "Percent"):
+        raise fail(f"{path}.type", f"must be Pods or Percent (got {kind!r})")
+    return ScalingPolicy(
+        kind,
+        integer(raw.get("value"), f"{path}.value", minimum=1),
+        integer(raw.get("periodSeconds"), f"{path}.periodSeconds", minimum=1),
+    )
+
+
+def _tolerance(value: Any, path: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number(value, path)
+    try:
+        exact = parse_quantity(str(value))
+    except QuantityError as exc:
+        raise fail(path, str(exc)) from None
+    if exact < 0:
+        raise fail(path, f"must be at least 0 (got {value})")
+    return float(exact)

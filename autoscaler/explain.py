@@ -1,0 +1,81 @@
+"""A decision told in words: what each metric proposed, what limited it, what happens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from autoscaler.core.model import (
+    AVERAGE_VALUE,
+    UTILIZATION,
+    VALUE,
+    Decision,
+    MetricResult,
+    MetricSpec,
+    Snapshot,
+)
+from autoscaler.core.quantity import format_milli
+
+
+def _target_text(spec: MetricSpec) -> str:
+    target = spec.target
+    if target.average_utilization is not None and target.type == UTILIZATION:
+        return f"{target.average_utilization}% of request"
+    if target.average_value is not None and target.type in (AVERAGE_VALUE, UTILIZATION):
+        return f"{format_milli(target.average_value)} per pod"
+    if target.value is not None and target.type == VALUE:
+        return f"{format_milli(target.value)} in total"
+    return "no usable target"
+
+
+def _current_text(result: MetricResult) -> str:
+    current = result.current
+    if current is None:
+        return "?"
+    if current.average_utilization is not None:
+        raw = format_milli(current.average_value or 0)
+        return f"{current.average_utilization}% of request ({raw} per pod)"
+    if current.average_value is not None:
+        return f"{format_milli(current.average_value)} per pod"
+    return f"{format_milli(current.value or 0)} in total"
+
+
+def _metric_line(spec: MetricSpec, result: MetricResult) -> str:
+    label = f"{spec.type} {spec.name}".strip()
+    if spec.container:
+        label += f" (container {spec.container})"
+    if result.error:
+        return f"  - {label}: FAILED: {result.error}"
+    if result.proposal is None:
+        return f"  - {label}: not evaluated"
+    return (
+        f"  - {label}: {_current_text(result)}, target {_target_text(spec)}"
+        f" -> {result.proposal} replicas"
+    )
+
+
+def explain_decision(name: str, snapshot: Snapshot, decision: Decision) -> str:
+    """A few lines a person can read: inputs, proposals, limits, and the outcome."""
+    when = datetime.fromtimestamp(snapshot.now, UTC).isoformat().replace("+00:00", "Z")
+    policy = snapshot.policy
+    lines = [
+        f"{name} at {when}",
+        f"  current replicas {snapshot.current_replicas}, "
+        f"bounds [{policy.min_replicas}, {policy.max_replicas}], {len(snapshot.pods)} pods "
+        f"({sum(1 for p in snapshot.pods if p.ready == 'True')} ready)",
+        "Metrics:",
+    ]
+    lines += [_metric_line(s, r) for s, r in zip(policy.metrics, decision.metrics, strict=True)]
+    if decision.recommendation is not None:
+        lines.append(f"Recommendation: {decision.recommendation} (largest valid proposal)")
+    lines.append("Conditions:")
+    lines += [f"  {c.type}={c.status} {c.reason}: {c.message}" for c in decision.conditions]
+    if decision.error:
+        lines.append(f"Decision: keep {decision.desired_replicas} replicas: {decision.error}")
+    elif decision.desired_replicas == snapshot.current_replicas:
+        lines.append(f"Decision: keep {decision.desired_replicas} replicas")
+    else:
+        lines.append(
+            f"Decision: scale {snapshot.current_replicas} -> {decision.desired_replicas}"
+            f" ({decision.rescale_reason})"
+        )
+    return "\n".join(lines) + "\n"
