@@ -80,7 +80,7 @@ def test_a_failed_decision_is_data_with_exit_zero() -> None:
 
 
 def test_history_round_trips_so_decisions_chain() -> None:
-    code, out, _ = cli("decide", "-", stdin=json.dumps(scaling_snapshot()))
+    _, out, _ = cli("decide", "-", stdin=json.dumps(scaling_snapshot()))
     history = json.loads(out)["history"]
     assert history["recommendations"] == [{"time": NOW, "replicas": 4}]
     follow = scaling_snapshot(4) | {"history": history, "now": NOW + 15}
@@ -144,10 +144,7 @@ def test_unreadable_input_exits_2_with_one_line_and_prints_nothing(
 
 def test_a_yaml_bomb_is_refused_quickly(tmp_path: Path) -> None:
     lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
-    lines += [
-        f"a{i}: &a{i} [*a{i - 1},*a{i - 1},*a{i - 1},*a{i - 1},*a{i - 1},*a{i - 1},*a{i - 1},*a{i - 1},*a{i - 1}]"
-        for i in range(1, 10)
-    ]
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     path = tmp_path / "bomb.yaml"
     path.write_text("\n".join(lines) + "\n")
     code, out, err = cli("decide", str(path))
