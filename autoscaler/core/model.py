@@ -1,9 +1,11 @@
 """The values the decision core reads and returns.
 
-Everything here is a frozen dataclass built by the edge (``autoscaler.documents`` for
+Everything here is a dataclass built by the edge (``autoscaler.documents`` for
 snapshot files, the control loop for live reads). Quantities are integer milli-units,
 times are seconds since the epoch as floats, durations are seconds. The core trusts
-these types: validation happens where the data enters.
+these types: validation happens where the data enters. Nothing in the core mutates them;
+the per-pod classes are left unfrozen only because frozen dataclasses construct four
+times slower, and a snapshot holds dozens of them (loadtest/bench_decide.py).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ class Policy:
     behavior: Behavior | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Container:
     """A container's name and resource requests (resource name -> milli-units)."""
 
@@ -110,7 +112,7 @@ class Container:
     requests: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pod:
     """What the HPA reads of a pod the target's selector matches.
 
@@ -127,7 +129,7 @@ class Pod:
     containers: tuple[Container, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PodUsage:
     """One pod's metrics.k8s.io sample: container -> resource -> milli-units."""
 
@@ -146,13 +148,13 @@ class MetricData:
     external: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Recommendation:
     time: float
     replicas: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ScaleEvent:
     time: float
     change: int

@@ -73,9 +73,14 @@ def to_milli(value: str | int | float) -> int:
         if not math.isfinite(value):
             raise QuantityError(f"{value!r} is not a finite quantity")
         exact = Fraction(repr(value)) * 1000
-    else:
-        exact = parse_quantity(value) * 1000
-    return math.ceil(exact)
+        return math.ceil(exact)
+    return _text_to_milli(value)
+
+
+@lru_cache(maxsize=65536)
+def _text_to_milli(text: str) -> int:
+    """Cached: snapshots repeat the same few request and usage strings many times."""
+    return math.ceil(parse_quantity(text) * 1000)
 
 
 def format_milli(milli: int) -> str:

@@ -33,6 +33,7 @@ from autoscaler.core.model import (
 from autoscaler.core.pods import group_pods, pod_requests, ready_running_count
 
 MAX_INT32 = 2**31 - 1
+MAX_INT64 = 2**63 - 1
 
 # A pod's sample: (milli-value, timestamp, window seconds).
 Samples = dict[str, tuple[int, float, float]]
@@ -59,6 +60,16 @@ def _div(a: int, b: int) -> int:
     return q if (a >= 0) == (b > 0) else -q
 
 
+def _sum_int64(values: tuple[int, ...]) -> int:
+    """A sum that saturates at MaxInt64 like the HPA's external metric sums."""
+    total = 0
+    for value in values:
+        total += value
+        if total > MAX_INT64:
+            return MAX_INT64
+    return total
+
+
 def _ceil_int32(x: float) -> int:
     """``int32(math.Ceil(x))`` with the HPA's clamp at MaxInt32."""
     if math.isnan(x):
@@ -73,8 +84,9 @@ def _resource_samples(snapshot: Snapshot, resource: str, container: str) -> Samp
     """Per-pod samples from metrics.k8s.io, as the HPA's resource metrics client builds them.
 
     Without a container, a pod's value is the sum over its containers and a pod with a
-    container lacking the resource is left out; with one, only that container counts and
-    a pod whose metrics lack it fails the whole read.
+    container lacking the resource is left out; with one, only that container counts,
+    and a pod whose metrics lack it is left out too (it becomes a "missing" pod, as in
+    the HPA's TestReplicaCalcResourceScale "missing container metric" cases).
     """
     raw = snapshot.metrics.resource
     if not raw:
@@ -82,12 +94,7 @@ def _resource_samples(snapshot: Snapshot, resource: str, container: str) -> Samp
     samples: Samples = {}
     for pod, usage in raw.items():
         if container:
-            if container not in usage.containers:
-                raise MetricFailure(
-                    f"failed to get container metrics: container {container} "
-                    f"not present in metrics for pod {pod}"
-                )
-            value = usage.containers[container].get(resource)
+            value = usage.containers.get(container, {}).get(resource)
             if value is not None:
                 samples[pod] = (value, usage.timestamp, usage.window)
             continue
@@ -340,6 +347,8 @@ def _per_pod_replicas(
     replicas = status
     if not tolerances.within(ratio):
         replicas = _ceil_int32(usage / target)
+    if float(usage) >= float(MAX_INT64):
+        return replicas, MAX_INT64
     average = math.ceil(usage / status) if status else usage
     return replicas, average
 
@@ -420,7 +429,7 @@ def external_metric(spec: MetricSpec, snapshot: Snapshot, tolerances: Tolerances
         spec,
         snapshot,
         tolerances,
-        usage=sum(values),
+        usage=_sum_int64(values),
         reason="FailedGetExternalMetric",
         outer=outer,
         description=f"external metric {spec.name}({spec.selector})",

@@ -19,6 +19,8 @@ def fail(path: str, message: str) -> DocumentError:
 
 
 def mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # the fast path: nearly every value is a plain dict
+        return value
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -27,6 +29,8 @@ def mapping(value: Any, path: str) -> Mapping[str, Any]:
 
 
 def listing(value: Any, path: str) -> list[Any]:
+    if type(value) is list:
+        return value
     if value is None:
         return []
     if not isinstance(value, list):
@@ -35,6 +39,8 @@ def listing(value: Any, path: str) -> list[Any]:
 
 
 def integer(value: Any, path: str, *, minimum: int | None = None) -> int:
+    if type(value) is int and (minimum is None or value >= minimum):
+        return value
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -54,12 +60,28 @@ def number(value: Any, path: str, *, minimum: float = 0.0) -> float:
 
 
 def string(value: Any, path: str) -> str:
+    if type(value) is str and value:
+        return value
     if not isinstance(value, str) or not value:
         raise fail(path, f"expected a non-empty string, got {value!r}")
     return value
 
 
+_MILLI_CACHE: dict[str, int] = {}
+
+
 def milli(value: Any, path: str) -> int:
+    if type(value) is str:
+        cached = _MILLI_CACHE.get(value)
+        if cached is not None:
+            return cached
+        if len(_MILLI_CACHE) < 100_000:
+            try:
+                _MILLI_CACHE[value] = to_milli(value)
+            except QuantityError:
+                pass
+            else:
+                return _MILLI_CACHE[value]
     try:
         return to_milli(value)
     except QuantityError as exc:
@@ -68,6 +90,8 @@ def milli(value: Any, path: str) -> int:
 
 def time(value: Any, path: str) -> float:
     """RFC 3339 string or seconds since the epoch (YAML timestamps arrive as datetimes)."""
+    if type(value) is int:
+        return float(value)
     if isinstance(value, datetime):
         if value.tzinfo is None:  # YAML: a timestamp without a zone is UTC
             value = value.replace(tzinfo=UTC)

@@ -1,0 +1,153 @@
+"""Decisions per second through `autoscaler decide`, one process, one core.
+
+Generates N varied snapshots (every metric kind, ready/unready/pending/missing pods,
+legacy and behavior policies, histories), writes them as one JSON list, then times:
+
+- end to end: the `autoscaler decide FILE` process (start-up, parse, decide, print),
+- in process: parse + decide + serialize, and decide alone, best of a few rounds.
+
+Run: `.venv/bin/python loadtest/bench_decide.py [--count 10000] [--seed 1]`.
+Goal (issue #2): >= 20,000 decisions/s on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+NOW = 1_700_000_000
+
+
+def _pod(rng: random.Random, i: int) -> dict[str, Any]:
+    phase = rng.choices(["Running", "Pending", "Failed"], weights=[90, 7, 3])[0]
+    return {
+        "name": f"pod-{i}",
+        "phase": phase,
+        "ready": rng.choices([True, False, None], weights=[85, 10, 5])[0],
+        "startTime": NOW - rng.randint(10, 7200),
+        "readySince": NOW - rng.randint(0, 600),
+        "deleting": rng.random() < 0.02,
+        "containers": [{"name": "app", "requests": {"cpu": rng.choice(["250m", "500m", "1"]),
+                                                    "memory": "256Mi"}}],
+    }
+
+
+def _metric(rng: random.Random, kind: str) -> dict[str, Any]:
+    if kind == "cpu":
+        return {"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": rng.choice([50, 60, 70, 80])}}}
+    if kind == "memory":
+        return {"type": "Resource", "resource": {"name": "memory", "target": {
+            "type": "AverageValue", "averageValue": "200Mi"}}}
+    if kind == "pods":
+        return {"type": "Pods", "pods": {"metric": {"name": "rps"}, "target": {
+            "type": "AverageValue", "averageValue": "100"}}}
+    return {"type": "External", "external": {"metric": {"name": "queue"}, "target": {
+        "type": rng.choice(["Value", "AverageValue"]), "value": "50", "averageValue": "20"}}}
+
+
+def make_snapshot(rng: random.Random) -> dict[str, Any]:
+    current = rng.randint(1, 20)
+    pods = [_pod(rng, i) for i in range(current)]
+    kinds = rng.sample(["cpu", "memory", "pods", "external"], rng.randint(1, 3))
+    resource = {
+        p["name"]: {"timestamp": NOW - rng.randint(0, 60), "window": 30,
+                    "containers": {"app": {"cpu": f"{rng.randint(0, 1500)}m",
+                                           "memory": f"{rng.randint(50, 400)}Mi"}}}
+        for p in pods if rng.random() < 0.95
+    }
+    policy: dict[str, Any] = {"minReplicas": rng.randint(1, 3), "maxReplicas": rng.randint(20, 50),
+                              "metrics": [_metric(rng, k) for k in kinds]}
+    if rng.random() < 0.5:
+        policy["behavior"] = {
+            "scaleUp": {"stabilizationWindowSeconds": rng.choice([0, 60]),
+                        "policies": [{"type": "Pods", "value": 4, "periodSeconds": 60},
+                                     {"type": "Percent", "value": 100, "periodSeconds": 60}]},
+            "scaleDown": {"policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}]},
+        }
+    return {
+        "now": NOW,
+        "policy": policy,
+        "currentReplicas": current,
+        "pods": pods,
+        "metrics": {
+            "resource": resource,
+            "pods": {"rps": {p["name"]: str(rng.randint(0, 300)) for p in pods}},
+            "external": {"queue": [str(rng.randint(0, 2000)) for _ in range(rng.randint(1, 3))]},
+        },
+        "history": {
+            "recommendations": [{"time": NOW - rng.randint(0, 600), "replicas": rng.randint(1, 30)}
+                                for _ in range(rng.randint(0, 20))],
+            "scaleUpEvents": [{"time": NOW - rng.randint(0, 120), "change": rng.randint(1, 4)}
+                              for _ in range(rng.randint(0, 3))],
+        },
+    }
+
+
+def _rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:>10,.0f} decisions/s  ({seconds * 1000:,.0f} ms for {count:,})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    from autoscaler.core import decide
+    from autoscaler.documents import decision_to_document, snapshot_from_document
+
+    rng = random.Random(args.seed)
+    docs = [make_snapshot(rng) for _ in range(args.count)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "snapshots.json"
+        path.write_text(json.dumps(docs))
+        exe = Path(sys.executable).parent / "autoscaler"
+        # Pin to one core so the figure is "on one core" even on a multi-core machine.
+        pin = ["taskset", "-c", "0"] if sys.platform == "linux" else []
+        end_to_end = []
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            done = subprocess.run([*pin, str(exe), "decide", str(path)], capture_output=True,
+                                  check=False)
+            end_to_end.append(time.perf_counter() - start)
+            if done.returncode != 0:
+                raise SystemExit(f"autoscaler decide failed: {done.stderr.decode()[:300]}")
+        results = json.loads(done.stdout)
+        assert len(results) == args.count
+
+    full, core_only = [], []
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        snapshots = [snapshot_from_document(d) for d in docs]
+        decisions = [decide(s) for s in snapshots]
+        json.dumps([decision_to_document(d) for d in decisions])
+        full.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for s in snapshots:
+            decide(s)
+        core_only.append(time.perf_counter() - start)
+
+    errors = sum(1 for r in results if r["error"])
+    scaled = sum(1 for d, r in zip(docs, results, strict=True)
+                 if r["desiredReplicas"] != d["currentReplicas"])
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"snapshots: {args.count:,} (seed {args.seed}); {scaled:,} would scale, "
+          f"{errors:,} carry an error")
+    print(f"autoscaler decide FILE (process, 1 core): {_rate(args.count, min(end_to_end))}")
+    print(f"parse + decide + serialize (in process): {_rate(args.count, min(full))}")
+    print(f"decide only (in process):                {_rate(args.count, min(core_only))}")
+
+
+if __name__ == "__main__":
+    main()
