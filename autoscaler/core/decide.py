@@ -255,7 +255,7 @@ def _pruned(snapshot: Snapshot, history: History) -> History:
         up_period = down_period = 15
     else:
         up, down = resolve_rules(behavior, downscale)
-        window = max(up.stabilization_window_seconds, down.stabilization_window_seconds)
+        window = float(max(up.stabilization_window_seconds, down.stabilization_window_seconds))
         up_period = max((p.period_seconds for p in up.policies), default=0)
         down_period = max((p.period_seconds for p in down.policies), default=0)
     return History(

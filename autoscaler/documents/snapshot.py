@@ -94,29 +94,26 @@ def _pods(value: Any, path: str) -> tuple[Pod, ...]:
     for i, item in enumerate(listing(value, path)):
         where = f"{path}[{i}]"
         raw = mapping(item, where)
-        name = string(raw.get("name"), f"{where}.name")
+        name = string(raw.get("name"), where, "name")
         if name in seen:
-            raise fail(f"{where}.name", f"duplicate pod name {name!r}")
+            raise fail(where, f"duplicate pod name {name!r}", "name")
         seen.add(name)
         phase = raw.get("phase", "Running")
         if phase not in _PHASES:
-            raise fail(f"{where}.phase", f"must be one of {', '.join(sorted(_PHASES))}")
+            raise fail(where, f"must be one of {', '.join(sorted(_PHASES))}", "phase")
         ready = raw.get("ready")
-        if ready is not None and ready not in _READY:
-            raise fail(f"{where}.ready", f"expected true, false or null, got {ready!r}")
-        containers = tuple(
-            _container(c, f"{where}.containers[{j}]")
-            for j, c in enumerate(listing(raw.get("containers"), f"{where}.containers"))
-        )
+        if ready is not None and (type(ready) not in (bool, str) or ready not in _READY):
+            raise fail(where, f"expected true, false or null, got {ready!r}", "ready")
+        containers = listing(raw.get("containers"), where, "containers")
         pods.append(
             Pod(
-                name=name,
-                phase=phase,
-                ready=None if ready is None else _READY[ready],
-                ready_since=optional_time(raw.get("readySince"), f"{where}.readySince"),
-                start_time=optional_time(raw.get("startTime"), f"{where}.startTime"),
-                deleting=bool(raw.get("deleting", False)),
-                containers=containers,
+                name,
+                phase,
+                None if ready is None else _READY[ready],
+                optional_time(raw.get("readySince"), where, "readySince"),
+                optional_time(raw.get("startTime"), where, "startTime"),
+                raw.get("deleting") is True,
+                tuple(_container(c, f"{where}.containers[{j}]") for j, c in enumerate(containers)),
             )
         )
     return tuple(pods)
@@ -124,10 +121,28 @@ def _pods(value: Any, path: str) -> tuple[Pod, ...]:
 
 def _container(value: Any, path: str) -> Container:
     raw = mapping(value, path)
-    requests = mapping(raw.get("requests"), f"{path}.requests")
+    requests = mapping(raw.get("requests"), path, "requests")
     return Container(
-        name=string(raw.get("name"), f"{path}.name"),
-        requests={k: milli(v, f"{path}.requests.{k}") for k, v in requests.items()},
+        string(raw.get("name"), path, "name"),
+        {k: milli(v, path, f"requests.{k}") for k, v in requests.items()},
+    )
+
+
+def _pod_usage(value: Any, path: str, now: float) -> PodUsage:
+    sample = mapping(value, path)
+    containers = mapping(sample.get("containers"), path, "containers")
+    timestamp = sample.get("timestamp")
+    window = sample.get("window", 30)
+    return PodUsage(
+        now if timestamp is None else time(timestamp, path, "timestamp"),
+        window if type(window) is int and window >= 0 else number(window, path, "window"),
+        {
+            str(c): {
+                r: milli(q, path, f"containers.{c}.{r}")
+                for r, q in mapping(usage, path, f"containers.{c}").items()
+            }
+            for c, usage in containers.items()
+        },
     )
 
 
@@ -135,68 +150,66 @@ def _metrics(value: Any, path: str, *, now: float) -> MetricData:
     raw = mapping(value, path)
     resource = None
     if raw.get("resource") is not None:
-        resource = {}
-        for pod, sample in mapping(raw["resource"], f"{path}.resource").items():
-            where = f"{path}.resource.{pod}"
-            sample = mapping(sample, where)
-            containers = mapping(sample.get("containers"), f"{where}.containers")
-            resource[str(pod)] = PodUsage(
-                timestamp=now
-                if sample.get("timestamp") is None
-                else time(sample["timestamp"], f"{where}.timestamp"),
-                window=number(sample.get("window", 30), f"{where}.window"),
-                containers={
-                    str(c): {
-                        r: milli(q, f"{where}.containers.{c}.{r}")
-                        for r, q in mapping(usage, f"{where}.containers.{c}").items()
-                    }
-                    for c, usage in containers.items()
-                },
-            )
+        samples = mapping(raw["resource"], path, "resource")
+        resource = {
+            str(pod): _pod_usage(sample, f"{path}.resource.{pod}", now)
+            for pod, sample in samples.items()
+        }
     pods = {
         str(name): {
-            str(pod): milli(q, f"{path}.pods.{name}.{pod}")
-            for pod, q in mapping(values, f"{path}.pods.{name}").items()
+            str(pod): milli(q, path, f"pods.{name}.{pod}")
+            for pod, q in mapping(values, path, f"pods.{name}").items()
         }
-        for name, values in mapping(raw.get("pods"), f"{path}.pods").items()
+        for name, values in mapping(raw.get("pods"), path, "pods").items()
     }
     objects = {
-        str(name): milli(q, f"{path}.object.{name}")
-        for name, q in mapping(raw.get("object"), f"{path}.object").items()
+        str(name): milli(q, path, f"object.{name}")
+        for name, q in mapping(raw.get("object"), path, "object").items()
         if q is not None
     }
     external = {}
-    for name, values in mapping(raw.get("external"), f"{path}.external").items():
+    for name, values in mapping(raw.get("external"), path, "external").items():
         items = values if isinstance(values, list) else [values]
         external[str(name)] = tuple(
-            milli(q, f"{path}.external.{name}[{i}]") for i, q in enumerate(items) if q is not None
+            milli(q, path, f"external.{name}[{i}]") for i, q in enumerate(items) if q is not None
         )
     return MetricData(resource=resource, pods=pods, object=objects, external=external)
 
 
 def _history(value: Any, path: str) -> History:
     raw = mapping(value, path)
-
-    def events(key: str) -> tuple[ScaleEvent, ...]:
-        return tuple(
-            ScaleEvent(
-                time(mapping(e, f"{path}.{key}[{i}]").get("time"), f"{path}.{key}[{i}].time"),
-                integer(e.get("change"), f"{path}.{key}[{i}].change", minimum=0),
+    recommendations = []
+    for i, item in enumerate(listing(raw.get("recommendations"), path, "recommendations")):
+        where = f"{path}.recommendations[{i}]"
+        entry = mapping(item, where)
+        replicas = entry.get("replicas")
+        recommendations.append(
+            Recommendation(
+                time(entry.get("time"), where, "time"),
+                replicas
+                if type(replicas) is int and replicas >= 0
+                else integer(replicas, where, "replicas", minimum=0),
             )
-            for i, e in enumerate(listing(raw.get(key), f"{path}.{key}"))
         )
-
-    recommendations = tuple(
-        Recommendation(
-            time(
-                mapping(r, f"{path}.recommendations[{i}]").get("time"),
-                f"{path}.recommendations[{i}].time",
-            ),
-            integer(r.get("replicas"), f"{path}.recommendations[{i}].replicas", minimum=0),
-        )
-        for i, r in enumerate(listing(raw.get("recommendations"), f"{path}.recommendations"))
+    return History(
+        tuple(recommendations),
+        _events(raw.get("scaleUpEvents"), f"{path}.scaleUpEvents"),
+        _events(raw.get("scaleDownEvents"), f"{path}.scaleDownEvents"),
     )
-    return History(recommendations, events("scaleUpEvents"), events("scaleDownEvents"))
+
+
+def _events(value: Any, path: str) -> tuple[ScaleEvent, ...]:
+    events = []
+    for i, item in enumerate(listing(value, path)):
+        where = f"{path}[{i}]"
+        entry = mapping(item, where)
+        events.append(
+            ScaleEvent(
+                time(entry.get("time"), where, "time"),
+                integer(entry.get("change"), where, "change", minimum=0),
+            )
+        )
+    return tuple(events)
 
 
 def _settings(value: Any, path: str) -> Settings:
@@ -211,7 +224,7 @@ def _settings(value: Any, path: str) -> Settings:
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise fail(f"{path}.{unknown[0]}", "unknown setting")
-    values = {k: number(raw[k], f"{path}.{k}") if k in raw else d for k, d in fields.items()}
+    values = {k: number(raw[k], path, k) if k in raw else d for k, d in fields.items()}
     return Settings(
         values["tolerance"],
         values["cpuInitializationPeriod"],
