@@ -1,0 +1,164 @@
+"""Loading policy files: paths -> documents -> validated, defaulted policies.
+
+:func:`load_policies` is what both ``autoscaler validate`` and the control loop call.
+It never raises for bad input: every problem becomes an error :class:`Issue` naming
+the file, line and field, and a bad document never hides the others. What a document
+may be is described in :mod:`autoscaler.policy.document`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+from autoscaler.policy import source
+from autoscaler.policy.document import to_policy
+from autoscaler.policy.issues import FieldPath, Issue, format_path, line_of
+from autoscaler.policy.model import ScalingPolicy
+
+YAML_SUFFIXES: Final = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPolicy:
+    """A valid policy with the API server's defaults applied, and where it came from.
+
+    ``written`` is the document as written (before defaults; lint rules need to know
+    what the user set). ``origin`` is the apiVersion/kind of the document, so a policy
+    read from an HPA manifest says so.
+    """
+
+    policy: ScalingPolicy
+    written: ScalingPolicy
+    file: str
+    line: int
+    origin: str
+    lines: dict[FieldPath, int] = field(default_factory=dict, repr=False)
+
+    def line_of(self, path: FieldPath) -> int:
+        """The line ``path`` was written on, or that of its nearest written parent."""
+        return line_of(self.lines, path, default=self.line)
+
+
+@dataclass(slots=True)
+class LoadResult:
+    """Everything found under the given paths: valid policies, errors, and counts."""
+
+    policies: list[LoadedPolicy] = field(default_factory=list)
+    errors: list[Issue] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    documents: int = 0
+
+
+def load_policies(paths: Iterable[str]) -> LoadResult:
+    """Read every policy under ``paths`` (files, or folders searched for *.yaml/*.yml)."""
+    result = LoadResult()
+    for file in _expand(paths, result.errors):
+        result.files.append(file)
+        _load_file(file, result)
+    _check_unique(result)
+    return result
+
+
+def _expand(paths: Iterable[str], errors: list[Issue]) -> Iterator[str]:
+    """The files to read, each once, in the order given (folders sorted)."""
+    seen: set[str] = set()
+    for given in paths:
+        if os.path.isdir(given):
+            found = sorted(_walk(given))
+            if not found:
+                errors.append(
+                    Issue("error", given, None, "", "no YAML files (*.yaml, *.yml) found")
+                )
+        elif os.path.lexists(given):
+            found = [given]
+        else:
+            errors.append(Issue("error", given, None, "", "no such file or directory"))
+            continue
+        for file in found:
+            key = os.path.realpath(file)
+            if key not in seen:
+                seen.add(key)
+                yield file
+
+
+def _walk(folder: str) -> Iterator[str]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
+                yield os.path.join(root, name)
+
+
+def _load_file(file: str, result: LoadResult) -> None:
+    try:
+        with open(file, "rb") as stream:  # bounded: a path may be /dev/zero
+            raw = stream.read(source.MAX_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        result.errors.append(Issue("error", file, None, "", f"cannot read: {reason.lower()}"))
+        return
+    text = source.decode(raw)
+    if isinstance(text, source.Problem):
+        result.errors.append(Issue("error", file, text.line, "", text.message))
+        return
+    found = 0
+    for item in source.parse(text):
+        if isinstance(item, source.Problem):
+            result.errors.append(Issue("error", file, item.line, "", item.message))
+            continue
+        found += 1
+        result.documents += 1
+        _load_document(item, file=file, result=result)
+    if found == 0 and not any(e.file == file for e in result.errors):
+        result.errors.append(Issue("error", file, None, "", "no documents (the file is empty)"))
+
+
+def _load_document(doc: source.Document, *, file: str, result: LoadResult) -> None:
+    if doc.problems:
+        result.errors += [Issue("error", file, p.line, "", p.message) for p in doc.problems]
+        return
+    loaded = to_policy(doc.data)
+    if isinstance(loaded, list):
+        for finding in loaded:
+            line = doc.line_of(finding.path)
+            result.errors.append(
+                Issue("error", file, line, format_path(finding.path), finding.message)
+            )
+        return
+    written, origin = loaded
+    result.policies.append(
+        LoadedPolicy(
+            policy=written.model_copy(update={"spec": written.spec.with_defaults()}),
+            written=written,
+            file=file,
+            line=doc.line,
+            origin=origin,
+            lines=doc.lines,
+        )
+    )
+
+
+def _check_unique(result: LoadResult) -> None:
+    """Two policies may not share a name in a namespace (as two HPAs cannot)."""
+    first: dict[tuple[str, str], LoadedPolicy] = {}
+    kept = []
+    for loaded in result.policies:
+        key = loaded.policy.key
+        earlier = first.setdefault(key, loaded)
+        if earlier is loaded:
+            kept.append(loaded)
+            continue
+        result.errors.append(
+            Issue(
+                "error",
+                loaded.file,
+                loaded.line_of(("metadata", "name")),
+                "metadata.name",
+                f'duplicate policy "{key[1]}" in namespace "{key[0]}" '
+                f"(first defined at {earlier.file}:{earlier.line_of(('metadata', 'name'))})",
+            )
+        )
+    result.policies = kept
