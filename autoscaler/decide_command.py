@@ -6,6 +6,7 @@ a list of a thousand leaves stdout empty and says exactly where it is (exit 2).
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -71,6 +72,17 @@ def parse_snapshots(name: str, text: str, *, now: float) -> tuple[list[Snapshot]
 
 
 def run_decide(file: str | None, *, explain: bool | None, out: TextIO, err: TextIO) -> int:
+    # Snapshots, decisions and their documents hold no reference cycles, so reference
+    # counting frees them all; the cyclic collector would only re-scan the growing
+    # batch over and over (a third of the run time for 10,000 snapshots).
+    gc.disable()
+    try:
+        return _run(file, explain=explain, out=out, err=err)
+    finally:
+        gc.enable()
+
+
+def _run(file: str | None, *, explain: bool | None, out: TextIO, err: TextIO) -> int:
     try:
         name, text = read_input(file)
         snapshots, is_list = parse_snapshots(name, text, now=time.time())

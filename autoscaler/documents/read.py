@@ -97,7 +97,8 @@ def time(value: Any, path: str, field: str = "") -> float:
     if isinstance(value, datetime):
         if value.tzinfo is None:  # YAML: a timestamp without a zone is UTC
             value = value.replace(tzinfo=UTC)
-        return value.timestamp()
+        stamp: float = value.timestamp()
+        return stamp
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("z", "Z"))
