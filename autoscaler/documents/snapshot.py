@@ -105,6 +105,11 @@ def _pods(value: Any, path: str) -> tuple[Pod, ...]:
         if ready is not None and (type(ready) not in (bool, str) or ready not in _READY):
             raise fail(where, f"expected true, false or null, got {ready!r}", "ready")
         containers = listing(raw.get("containers"), where, "containers")
+        # Sidecars (init containers with restartPolicy Always) request resources for the
+        # pod's whole life, so the HPA sums their requests with the regular containers'.
+        for init in listing(raw.get("initContainers"), where, "initContainers"):
+            if isinstance(init, dict) and init.get("restartPolicy") == "Always":
+                containers = [*containers, init]
         pods.append(
             Pod(
                 name,

@@ -437,3 +437,24 @@ def test_per_direction_tolerance_overrides_the_controller_tolerance() -> None:
         )
     )
     assert strict["metrics"][0]["proposal"] == 5  # ceil(1.4 * 3) = 4.2 -> 5
+
+
+def test_sidecar_init_containers_count_toward_requests() -> None:
+    sidecar = {"name": "proxy", "restartPolicy": "Always", "requests": {"cpu": "1"}}
+    plain_init = {"name": "migrate", "requests": {"cpu": "4"}}
+    pods = [pod(p) | {"initContainers": [sidecar, plain_init]} for p in "ab"]
+    sample = {
+        "timestamp": NOW - 10,
+        "window": 30,
+        "containers": {"app": {"cpu": "900m"}, "proxy": {"cpu": "900m"}},
+    }
+    result = run(
+        snapshot(
+            current=2,
+            pods=pods,
+            metrics=[cpu_metric(50)],
+            data={"resource": {"a": sample, "b": sample}},
+        )
+    )
+    # (1800m + 1800m) / (2 + 2 CPU requested; the plain init container does not count) = 90%
+    assert result["metrics"][0]["current"]["averageUtilization"] == 90
