@@ -1,0 +1,190 @@
+"""Fixtures for end-to-end tests against a real kube-apiserver (scripts/testbed).
+
+One testbed (etcd + kube-apiserver + kube-controller-manager v1.20.2) per test session.
+On a fresh machine the first session builds the binaries (5-9 min, cached per machine).
+Set PODSCALE_SKIP_TESTBED=1 to skip these tests instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+from kubernetes import client, config
+from kubernetes.dynamic import DynamicClient
+
+REPO = Path(__file__).resolve().parents[2]
+TESTBED = REPO / "scripts" / "testbed"
+# `up` may have to build first on a fresh machine (5-9 min on 2 cores).
+UP_TIMEOUT_S = 40 * 60
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e needs the testbed: mark it so."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.testbed)
+
+
+@dataclass(frozen=True)
+class Testbed:
+    dir: Path
+    kubeconfig: Path
+    user_kubeconfig: Path
+    env: dict[str, str]
+
+    @property
+    def server(self) -> str:
+        return self.env["TESTBED_SERVER"]
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key] = value
+    return env
+
+
+def _run_testbed(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TESTBED), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _note_if_building(pytestconfig: pytest.Config) -> None:
+    """Say so on the terminal when `up` will first build the binaries (minutes)."""
+    bin_dir = _run_testbed("cache-dir", timeout=30).stdout.strip()
+    binaries = ("kube-apiserver", "kube-controller-manager", "etcd")
+    if bin_dir and all(os.access(Path(bin_dir, b), os.X_OK) for b in binaries):
+        return
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"\ntestbed: no cached binaries in {bin_dir}: building kube-apiserver v1.20.2 "
+            "first (5-9 min, once per machine)"
+        )
+
+
+@pytest.fixture(scope="session")
+def testbed(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[Testbed]:
+    if os.environ.get("PODSCALE_SKIP_TESTBED") == "1":
+        pytest.skip("PODSCALE_SKIP_TESTBED=1: skipping tests that need the real kube-apiserver")
+    directory = tmp_path_factory.mktemp("testbed")
+    _note_if_building(pytestconfig)
+    started = time.monotonic()
+    try:
+        up = _run_testbed("up", str(directory), timeout=UP_TIMEOUT_S)
+    except BaseException:  # a timeout or ^C: stop whatever was already started
+        _run_testbed("down", str(directory), timeout=60)
+        raise
+    if up.returncode != 0:
+        _run_testbed("down", str(directory), timeout=60)
+        pytest.fail(
+            f"scripts/testbed up {directory} failed (exit {up.returncode}):\n"
+            f"{up.stderr[-4000:]}{up.stdout[-1000:]}",
+            pytrace=False,
+        )
+    kubeconfig = Path(up.stdout.strip().splitlines()[-1])
+    bed = Testbed(
+        dir=directory,
+        kubeconfig=kubeconfig,
+        user_kubeconfig=directory / "user.kubeconfig",
+        env=_read_env(directory / "env"),
+    )
+    print(f"testbed up in {time.monotonic() - started:.1f}s at {bed.server}")
+    try:
+        yield bed
+    finally:
+        down = _run_testbed("down", str(directory), timeout=120)
+        if down.returncode != 0:
+            print(f"scripts/testbed down failed: {down.stderr}")
+
+
+@pytest.fixture(scope="session")
+def kube(testbed: Testbed) -> Iterator[client.ApiClient]:
+    """The official client's ApiClient, configured from the testbed's admin kubeconfig."""
+    api = config.new_client_from_config(config_file=str(testbed.kubeconfig))
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+class Kubectl(Protocol):
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+def make_kubectl(kubeconfig: Path, cache_dir: Path) -> Kubectl:
+    def kubectl(
+        *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache_dir), *args]
+        result = subprocess.run(
+            cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"{' '.join(cmd)} exited {result.returncode}:\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}",
+                pytrace=False,
+            )
+        return result
+
+    return kubectl
+
+
+@pytest.fixture(scope="session")
+def kubectl(testbed: Testbed) -> Kubectl:
+    """Run the machine's kubectl against the testbed (admin); returns CompletedProcess.
+
+    `check=True` (the default) fails the test with stdout/stderr on a non-zero exit.
+    """
+    return make_kubectl(testbed.kubeconfig, testbed.dir / "kubectl-cache")
+
+
+@pytest.fixture(scope="session")
+def user_kubectl(testbed: Testbed) -> Kubectl:
+    """kubectl as `testbed-user`: authenticated, in no group, so RBAC denies it by default."""
+    return make_kubectl(testbed.user_kubeconfig, testbed.dir / "kubectl-cache")
+
+
+@pytest.fixture(scope="session")
+def dynamic(kube: client.ApiClient, testbed: Testbed) -> DynamicClient:
+    """The official dynamic client, with its discovery cache kept inside the testbed dir."""
+    return DynamicClient(kube, cache_file=str(testbed.dir / "dynamic-discovery.json"))
+
+
+@pytest.fixture
+def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())
+    name = f"e2e-{stem[:40].strip('-')}-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(kube)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        try:
+            core.delete_namespace(name)
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
