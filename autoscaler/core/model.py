@@ -146,6 +146,9 @@ class MetricData:
     pods: dict[str, dict[str, int]] = field(default_factory=dict)
     object: dict[str, int] = field(default_factory=dict)
     external: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # Why a read failed, when the source said: "resource" for metrics.k8s.io, else the
+    # metric name. The decision quotes it instead of a generic "no metrics returned".
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -90,7 +90,8 @@ def _resource_samples(snapshot: Snapshot, resource: str, container: str) -> Samp
     """
     raw = snapshot.metrics.resource
     if not raw:
-        raise MetricFailure("no metrics returned from resource metrics API")
+        cause = snapshot.metrics.errors.get("resource")
+        raise MetricFailure(cause or "no metrics returned from resource metrics API")
     samples: Samples = {}
     for pod, usage in raw.items():
         if container:
@@ -291,7 +292,8 @@ def pods_metric(spec: MetricSpec, snapshot: Snapshot, tolerances: Tolerances) ->
             spec,
             "FailedGetPodsMetric",
             outer,
-            f"unable to get metric {spec.name}: no metrics returned from custom metrics API",
+            f"unable to get metric {spec.name}: "
+            + _cause(snapshot, spec, "no metrics returned from custom metrics API"),
         )
     if target is None:
         return _failed(
@@ -401,7 +403,7 @@ def object_metric(spec: MetricSpec, snapshot: Snapshot, tolerances: Tolerances) 
             "FailedGetObjectMetric",
             outer,
             f"unable to get metric {spec.name}: "
-            f"no metric returned from custom metrics API on {where}",
+            + _cause(snapshot, spec, f"no metric returned from custom metrics API on {where}"),
         )
     return _value_metric(
         spec,
@@ -423,7 +425,7 @@ def external_metric(spec: MetricSpec, snapshot: Snapshot, tolerances: Tolerances
             "FailedGetExternalMetric",
             outer,
             f"unable to get external metric {spec.name}: "
-            "no metrics returned from external metrics API",
+            + _cause(snapshot, spec, "no metrics returned from external metrics API"),
         )
     return _value_metric(
         spec,
@@ -434,6 +436,11 @@ def external_metric(spec: MetricSpec, snapshot: Snapshot, tolerances: Tolerances
         outer=outer,
         description=f"external metric {spec.name}({spec.selector})",
     )
+
+
+def _cause(snapshot: Snapshot, spec: MetricSpec, default: str) -> str:
+    """The source's own reason for a failed read, if it gave one."""
+    return snapshot.metrics.errors.get(spec.name, default)
 
 
 def _failed(spec: MetricSpec, reason: str, outer: str, inner: str) -> MetricResult:

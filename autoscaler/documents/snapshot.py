@@ -178,7 +178,13 @@ def _metrics(value: Any, path: str, *, now: float) -> MetricData:
         external[str(name)] = tuple(
             milli(q, path, f"external.{name}[{i}]") for i, q in enumerate(items) if q is not None
         )
-    return MetricData(resource=resource, pods=pods, object=objects, external=external)
+    errors = {
+        str(key): string(message, path, f"errors.{key}")
+        for key, message in mapping(raw.get("errors"), path, "errors").items()
+    }
+    return MetricData(
+        resource=resource, pods=pods, object=objects, external=external, errors=errors
+    )
 
 
 def _history(value: Any, path: str) -> History:

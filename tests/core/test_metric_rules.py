@@ -458,3 +458,17 @@ def test_sidecar_init_containers_count_toward_requests() -> None:
     )
     # (1800m + 1800m) / (2 + 2 CPU requested; the plain init container does not count) = 90%
     assert result["metrics"][0]["current"]["averageUtilization"] == 90
+
+
+def test_a_source_error_is_quoted_in_the_failed_metric() -> None:
+    cause = "metrics-server not found: install it or set resourceMetrics: prometheus"
+    result = run(
+        snapshot(
+            current=2,
+            pods=[pod("a"), pod("b")],
+            metrics=[cpu_metric(50), pods_metric("rps", "5")],
+            data={"errors": {"resource": cause, "rps": "Prometheus at http://p:9090 refused"}},
+        )
+    )
+    assert cause in result["metrics"][0]["error"]
+    assert "Prometheus at http://p:9090 refused" in result["metrics"][1]["error"]
