@@ -31,6 +31,12 @@ def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run_validate(args.paths, out=out, err=err)
 
 
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.run_command import run
+
+    return run(args, out, err)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autoscaler",
@@ -69,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="file or folder")
     validate.set_defaults(handler=_validate)
+
+    from autoscaler.run_command import add_arguments
+
+    run = commands.add_parser(
+        "run",
+        help="the control loop: scale targets by their policies (needs a cluster)",
+        description="Sync every policy each period: read the target's scale, pods and "
+        "metrics, decide like the HPA, patch /scale. Flags override AUTOSCALER_* variables.",
+    )
+    add_arguments(run)
+    run.set_defaults(handler=_run)
     return parser
 
 

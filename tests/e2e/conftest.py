@@ -36,6 +36,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @dataclass(frozen=True)
 class Testbed:
+    __test__ = False  # a fixture value, not a test class
     dir: Path
     kubeconfig: Path
     user_kubeconfig: Path

@@ -1,0 +1,1 @@
+"""Kubernetes access for the loop, through the official client only (and a kubeconfig)."""

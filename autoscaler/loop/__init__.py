@@ -1,0 +1,1 @@
+"""The control loop: gather -> snapshot -> decide -> patch -> record, per target."""

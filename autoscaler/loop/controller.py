@@ -1,0 +1,157 @@
+"""One sync of every target: gather -> snapshot -> decide -> patch -> record.
+
+The arithmetic is all in ``autoscaler.core``; this module only orchestrates reads and
+writes, and keeps each target's history between syncs. A failure of one target (its
+workload deleted, its metrics missing, a conflict) is that target's outcome and never
+stops the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from autoscaler.core import decide
+from autoscaler.core.model import (
+    CONTAINER_RESOURCE,
+    RESOURCE,
+    Decision,
+    History,
+    MetricData,
+    Recommendation,
+    Settings,
+    Snapshot,
+)
+from autoscaler.loop.interfaces import (
+    LoopError,
+    PodSource,
+    ResourceMetricSource,
+    ScaleClient,
+    Target,
+)
+
+
+class CustomMetricSource(Protocol):
+    """Pods/Object/External metrics for many targets at once (so queries can be shared)."""
+
+    def read_all(self, targets: Sequence[Target], *, now: float) -> Mapping[str, MetricData]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one sync did for one target."""
+
+    target: Target
+    current: int | None = None
+    decision: Decision | None = None
+    patched: bool = False
+    error: str | None = None
+
+    @property
+    def desired(self) -> int | None:
+        return None if self.decision is None else self.decision.desired_replicas
+
+
+class Controller:
+    """Decides and scales a set of targets; holds their histories between syncs."""
+
+    def __init__(
+        self,
+        *,
+        scales: ScaleClient,
+        pods: PodSource,
+        resource_metrics: ResourceMetricSource | None,
+        custom_metrics: CustomMetricSource | None,
+        settings: Settings,
+        dry_run: bool = False,
+    ) -> None:
+        self.scales = scales
+        self.pods = pods
+        self.resource_metrics = resource_metrics
+        self.custom_metrics = custom_metrics
+        self.settings = settings
+        self.dry_run = dry_run
+        self.histories: dict[str, History] = {}
+
+    def sync(self, targets: Sequence[Target], *, now: float) -> list[Outcome]:
+        custom: Mapping[str, MetricData] = {}
+        if self.custom_metrics is not None and targets:
+            custom = self.custom_metrics.read_all(targets, now=now)
+        outcomes = [self.sync_target(t, now=now, custom=custom.get(t.key)) for t in targets]
+        live = {t.key for t in targets}
+        for key in [k for k in self.histories if k not in live]:
+            del self.histories[key]  # a policy that went away takes its history along
+        return outcomes
+
+    def sync_target(
+        self, target: Target, *, now: float, custom: MetricData | None = None
+    ) -> Outcome:
+        try:
+            scale = self.scales.get_scale(target.namespace, target.ref)
+        except LoopError as exc:
+            return Outcome(target, error=f"cannot read the scale of {target.ref}: {exc}")
+        try:
+            pods = self.pods.pods(target.namespace, scale.selector) if scale.selector else ()
+        except LoopError as exc:
+            return Outcome(target, current=scale.replicas, error=f"cannot list pods: {exc}")
+        names = {p.name for p in pods}
+        metrics = self._metric_data(target, scale.selector, names, custom)
+        history = self.histories.get(target.key)
+        if history is None:  # first sight: seed like the HPA's recordInitialRecommendation
+            history = History(recommendations=(Recommendation(now, scale.replicas),))
+        snapshot = Snapshot(
+            now=now,
+            policy=target.policy,
+            current_replicas=scale.replicas,
+            status_replicas=scale.status_replicas,
+            pods=pods,
+            metrics=metrics,
+            history=history,
+            settings=self.settings,
+        )
+        decision = decide(snapshot)
+        if decision.desired_replicas == scale.replicas or self.dry_run or target.mode == "DryRun":
+            self.histories[target.key] = decision.history
+            return Outcome(target, scale.replicas, decision)
+        try:
+            self.scales.set_replicas(target.namespace, target.ref, decision.desired_replicas)
+        except LoopError as exc:
+            # The scale event did not happen: keep the recommendation, not the event.
+            self.histories[target.key] = replace(
+                decision.history,
+                scale_up_events=history.scale_up_events,
+                scale_down_events=history.scale_down_events,
+            )
+            return Outcome(target, scale.replicas, decision, error=f"cannot scale: {exc}")
+        self.histories[target.key] = decision.history
+        return Outcome(target, scale.replicas, decision, patched=True)
+
+    def _metric_data(
+        self, target: Target, selector: str, pods: set[str], custom: MetricData | None
+    ) -> MetricData:
+        """Resource samples for the target's selector, custom values for its own pods only."""
+        data = custom or MetricData()
+        # The custom metrics API answers for the target's selector only; a batched query
+        # returns every pod of the namespace, so keep those of this target.
+        per_pod = {
+            name: {p: v for p, v in values.items() if p in pods}
+            for name, values in data.pods.items()
+        }
+        errors = dict(data.errors)
+        resource = None
+        wants_resource = any(
+            m.type in (RESOURCE, CONTAINER_RESOURCE) for m in target.policy.metrics
+        )
+        if wants_resource and self.resource_metrics is not None and selector:
+            try:
+                resource = self.resource_metrics.usage(target.namespace, selector)
+            except LoopError as exc:
+                errors["resource"] = str(exc)
+        return MetricData(
+            resource=resource,
+            pods=per_pod,
+            object=data.object,
+            external=data.external,
+            errors=errors,
+        )

@@ -1,0 +1,87 @@
+"""What the loop reads and writes, as small Protocols with our own error types.
+
+The loop sees the cluster and the metric sources only through these; the Kubernetes
+implementations live in ``autoscaler.kube``, in-memory ones in the simulator. Errors
+are ours (not the HTTP library's) so that the loop can tell a vanished target from a
+conflict from an outage without knowing which client produced them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from autoscaler.core.model import Pod, PodUsage, Policy
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRef:
+    """A ``scaleTargetRef``: anything with a scale subresource."""
+
+    api_version: str
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One policy and the workload it scales, ready for the loop."""
+
+    namespace: str
+    name: str
+    ref: TargetRef
+    policy: Policy
+    mode: str = "Enforce"
+    source: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleState:
+    """The target's scale subresource: spec and status replicas, and its pod selector."""
+
+    replicas: int
+    status_replicas: int
+    selector: str
+
+
+class LoopError(Exception):
+    """A failed read or write at the edge; the message is one line for users."""
+
+
+class NotFound(LoopError):
+    """The object (or the API serving it) does not exist."""
+
+
+class Conflict(LoopError):
+    """The object changed since it was read (HTTP 409)."""
+
+
+class Unavailable(LoopError):
+    """The API or source is unreachable, overloaded (429) or failing (5xx)."""
+
+
+class Forbidden(LoopError):
+    """The service account lacks a permission; the message names the verb and resource."""
+
+
+class ScaleClient(Protocol):
+    def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState: ...
+
+    def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None: ...
+
+
+class PodSource(Protocol):
+    def pods(self, namespace: str, selector: str) -> tuple[Pod, ...]: ...
+
+
+class ResourceMetricSource(Protocol):
+    """metrics.k8s.io (or its Prometheus stand-in): per-pod usage samples."""
+
+    def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]: ...

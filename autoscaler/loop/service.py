@@ -1,0 +1,194 @@
+"""The long-running service: a sync every period, its own /metrics, /healthz and /readyz.
+
+Policies are re-read from their files at every sync, so a changed ConfigMap takes effect
+on the next one; a broken file is reported once per change and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from autoscaler.loop.controller import Controller, Outcome
+from autoscaler.loop.interfaces import Target
+
+log = logging.getLogger("autoscaler.loop")
+
+
+class LoopMetrics:
+    """The service's own Prometheus metrics, in a registry of its own (no globals)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.sync_seconds = Histogram(
+            "podscale_sync_duration_seconds",
+            "Time to sync every target once.",
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
+        )
+        self.decisions = Counter(
+            "podscale_decisions_total",
+            "Decisions taken, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.scales = Counter(
+            "podscale_scale_operations_total",
+            "Writes to a /scale subresource.",
+            ["direction"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "podscale_target_errors_total",
+            "Syncs of a target that failed or had a failed metric.",
+            ["namespace", "policy"],
+            registry=self.registry,
+        )
+        self.desired = Gauge(
+            "podscale_desired_replicas",
+            "Replicas the policy wants.",
+            ["namespace", "policy"],
+            registry=self.registry,
+        )
+        self.current = Gauge(
+            "podscale_current_replicas",
+            "Replicas the target has.",
+            ["namespace", "policy"],
+            registry=self.registry,
+        )
+
+    def record(self, outcome: Outcome) -> None:
+        labels = (outcome.target.namespace, outcome.target.name)
+        if outcome.current is not None:
+            self.current.labels(*labels).set(outcome.current)
+        if outcome.decision is not None:
+            self.desired.labels(*labels).set(outcome.decision.desired_replicas)
+        if outcome.error or (outcome.decision is not None and outcome.decision.error):
+            self.errors.labels(*labels).inc()
+        kind = "error" if outcome.error else ("scaled" if outcome.patched else "unchanged")
+        self.decisions.labels(kind).inc()
+        if outcome.patched and outcome.current is not None and outcome.desired is not None:
+            self.scales.labels("up" if outcome.desired > outcome.current else "down").inc()
+
+
+def log_outcome(outcome: Outcome) -> None:
+    """One structured line per target and sync: what it decided and why."""
+    target = outcome.target
+    fields: dict[str, Any] = {
+        "namespace": target.namespace,
+        "policy": target.name,
+        "target": str(target.ref),
+        "current": outcome.current,
+    }
+    if outcome.decision is not None:
+        decision = outcome.decision
+        fields.update(
+            desired=decision.desired_replicas,
+            recommendation=decision.recommendation,
+            conditions={c.type: c.reason for c in decision.conditions},
+        )
+        if decision.error:
+            fields["reason"] = decision.error
+    if outcome.error:
+        log.warning(outcome.error, extra=fields)
+    elif outcome.patched:
+        log.info(
+            "scaled %s from %s to %s (%s)",
+            target.ref,
+            outcome.current,
+            outcome.desired,
+            outcome.decision.rescale_reason if outcome.decision else "",
+            extra=fields,
+        )
+    elif outcome.decision is not None and outcome.decision.error:
+        log.warning("no decision for %s: %s", target.ref, outcome.decision.error, extra=fields)
+    else:
+        log.debug("kept %s at %s", target.ref, outcome.current, extra=fields)
+
+
+class Service:
+    """Runs the controller every period until stopped."""
+
+    def __init__(
+        self,
+        *,
+        controller: Controller,
+        load_targets: Callable[[], list[Target]],
+        period: float,
+        metrics: LoopMetrics | None = None,
+    ) -> None:
+        self.controller = controller
+        self.load_targets = load_targets
+        self.period = period
+        self.metrics = metrics or LoopMetrics()
+        self.stop = threading.Event()
+        self.synced_once = threading.Event()
+
+    def sync_once(self) -> list[Outcome]:
+        started = time.monotonic()
+        targets = self.load_targets()
+        outcomes = self.controller.sync(targets, now=time.time())
+        for outcome in outcomes:
+            log_outcome(outcome)
+            self.metrics.record(outcome)
+        self.metrics.sync_seconds.observe(time.monotonic() - started)
+        self.synced_once.set()
+        return outcomes
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                self.sync_once()
+            except Exception:  # a bug must not kill the service; it is logged with its trace
+                log.exception("sync failed unexpectedly")
+            self.stop.wait(max(0.0, self.period - (time.monotonic() - started)))
+
+
+def serve_http(service: Service, host: str, port: int) -> ThreadingHTTPServer:
+    """/metrics, /healthz (the process is alive) and /readyz (it has synced once)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                body, ctype, code = (
+                    generate_latest(service.metrics.registry),
+                    CONTENT_TYPE_LATEST,
+                    200,
+                )
+            elif self.path == "/healthz":
+                body, ctype, code = b"ok\n", "text/plain", 200
+            elif self.path == "/readyz":
+                ready = service.synced_once.is_set()
+                body, ctype, code = (
+                    (b"ok\n", "text/plain", 200)
+                    if ready
+                    else (b"not synced yet\n", "text/plain", 503)
+                )
+            else:
+                body, ctype, code = b"not found\n", "text/plain", 404
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # probes every few seconds are not worth a log line
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server

@@ -1,0 +1,183 @@
+"""``autoscaler run``: the service users deploy next to their workloads.
+
+Flags mirror the ``AUTOSCALER_*`` environment variables of ``autoscaler.settings``; a
+flag wins over the environment. Every start-up problem (bad setting, unreadable
+kubeconfig, no policies) is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:  # the heavy imports wait for `run`: `autoscaler decide` must start fast
+    from autoscaler.settings import Settings
+
+log = logging.getLogger("autoscaler.run")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    arg = parser.add_argument
+    arg("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
+    arg("--context", help="kubeconfig context")
+    arg("--policies", nargs="+", metavar="PATH", help="policy files or folders")
+    arg("--namespace", help="only policies in this namespace")
+    arg("--sync-period", type=float, metavar="SECONDS", help="seconds between syncs (15)")
+    arg("--tolerance", type=float, help="HPA tolerance (0.1)")
+    arg("--cpu-initialization-period", type=float, metavar="SECONDS", help="(300)")
+    arg("--initial-readiness-delay", type=float, metavar="SECONDS", help="(30)")
+    arg("--downscale-stabilization", type=float, metavar="SECONDS", help="(300)")
+    arg("--dry-run", action="store_true", default=None, help="compute and report, never patch")
+    arg("--listen", metavar="HOST:PORT", help="address for /metrics, /healthz, /readyz")
+    arg("--log-format", choices=["json", "text"])
+    arg("--log-level", choices=["debug", "info", "warning", "error"])
+    arg("--once", action="store_true", help="sync once, print the outcomes as JSON, and exit")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from autoscaler.settings import Settings
+
+    keys = (
+        "kubeconfig",
+        "context",
+        "policies",
+        "namespace",
+        "sync_period",
+        "tolerance",
+        "cpu_initialization_period",
+        "initial_readiness_delay",
+        "downscale_stabilization",
+        "dry_run",
+        "listen",
+        "log_format",
+        "log_level",
+    )
+    overrides: dict[str, Any] = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    return Settings(**overrides)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--listen must be HOST:PORT (got {text!r})")
+    return host, int(port)
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pydantic import ValidationError
+
+    from autoscaler.kube.api import Api, connect
+    from autoscaler.kube.pods import KubePods
+    from autoscaler.kube.scale import KubeScales
+    from autoscaler.loop.controller import Controller
+    from autoscaler.loop.interfaces import LoopError, Target
+    from autoscaler.loop.service import Service, serve_http
+    from autoscaler.loop.targets import targets_from_files
+    from autoscaler.telemetry import setup_logging
+
+    try:
+        settings = _settings(args)
+        host, port = _host_port(settings.listen)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        print(f"autoscaler run: {where}: {first['msg']}", file=err)
+        return 2
+    except ValueError as exc:
+        print(f"autoscaler run: {exc}", file=err)
+        return 2
+    if not settings.policies:
+        print(
+            "autoscaler run: no policies: give --policies PATH (or AUTOSCALER_POLICIES)", file=err
+        )
+        return 2
+    setup_logging(fmt=settings.log_format, level=settings.log_level)
+    try:
+        api = Api(connect(settings.kubeconfig, settings.context))
+    except LoopError as exc:
+        print(f"autoscaler run: {exc}", file=err)
+        return 2
+    pods = KubePods(api)
+    controller = Controller(
+        scales=KubeScales(api),
+        pods=pods,
+        resource_metrics=pods,
+        custom_metrics=None,
+        settings=settings.decision_settings(),
+        dry_run=settings.dry_run,
+    )
+    reported: set[str] = set()
+
+    def load_targets() -> list[Target]:
+        loaded = targets_from_files(settings.policies, namespace=settings.namespace)
+        for problem in loaded.errors:
+            if problem not in reported:  # once per distinct problem, not every sync
+                log.error("broken policy: %s", problem)
+        reported.clear()
+        reported.update(loaded.errors)
+        return loaded.targets
+
+    service = Service(controller=controller, load_targets=load_targets, period=settings.sync_period)
+    if args.once:
+        import json
+
+        from autoscaler.documents import decision_to_document
+
+        outcomes = service.sync_once()
+        out.write(
+            json.dumps(
+                [
+                    {
+                        "policy": o.target.key,
+                        "target": str(o.target.ref),
+                        "current": o.current,
+                        "patched": o.patched,
+                        "error": o.error,
+                        "decision": None
+                        if o.decision is None
+                        else decision_to_document(o.decision),
+                    }
+                    for o in outcomes
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
+        return 0
+    try:
+        server = serve_http(service, host, port)
+    except OSError as exc:
+        print(
+            f"autoscaler run: cannot listen on {settings.listen}: {exc.strerror or exc}", file=err
+        )
+        return 2
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping on signal %s", signum)
+        service.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "started",
+        extra={
+            "policies": settings.policies,
+            "sync_period": settings.sync_period,
+            "listen": f"{host}:{server.server_address[1]}",
+            "dry_run": settings.dry_run,
+        },
+    )
+    service.run()
+    server.shutdown()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="autoscaler run")
+    add_arguments(parser)
+    return run(parser.parse_args(argv), sys.stdout, sys.stderr)

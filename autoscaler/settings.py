@@ -1,0 +1,64 @@
+"""Configuration of ``autoscaler run``: environment variables ``AUTOSCALER_*`` and flags.
+
+Every field is an environment variable (``AUTOSCALER_SYNC_PERIOD=10``) and a flag
+(``--sync-period 10``); flags win. Defaults are kube-controller-manager's for the HPA
+knobs, so a policy behaves as it would under the native HPA unless told otherwise.
+The settings are validated when the service starts, so a bad value stops it at once
+with a message naming the setting, instead of failing at the first sync.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from autoscaler.core.model import Settings as DecisionSettings
+
+
+class Settings(BaseSettings):
+    """What ``autoscaler run`` needs; see ``autoscaler run --help``."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTOSCALER_", extra="ignore")
+
+    kubeconfig: str | None = Field(
+        default=None,
+        description="kubeconfig file (default: $KUBECONFIG, then in-cluster config, "
+        "then ~/.kube/config)",
+    )
+    context: str | None = Field(default=None, description="kubeconfig context to use")
+    policies: list[str] = Field(
+        default_factory=list, description="policy files or folders (a mounted ConfigMap)"
+    )
+    metrics_config: list[str] = Field(
+        default_factory=list, description="MetricDeclarations files or folders"
+    )
+    namespace: str | None = Field(default=None, description="only policies in this namespace")
+    sync_period: float = Field(default=15.0, gt=0, le=3600, description="seconds between syncs")
+    tolerance: float = Field(default=0.1, ge=0, lt=1)
+    cpu_initialization_period: float = Field(default=300.0, ge=0)
+    initial_readiness_delay: float = Field(default=30.0, ge=0)
+    downscale_stabilization: float = Field(default=300.0, ge=0, le=3600)
+    resource_metrics: Literal["metrics-server", "prometheus"] = "metrics-server"
+    prometheus_url: str | None = None
+    prometheus_timeout: float = Field(default=5.0, gt=0, le=120)
+    dry_run: bool = Field(default=False, description="compute and report, never patch")
+    listen: str = Field(default="127.0.0.1:8080", description="host:port for /metrics, /healthz")
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _needs_prometheus(self) -> Settings:
+        if self.resource_metrics == "prometheus" and not self.prometheus_url:
+            raise ValueError("resource_metrics=prometheus needs prometheus_url")
+        return self
+
+    def decision_settings(self) -> DecisionSettings:
+        """The controller-wide knobs the decision core reads from each snapshot."""
+        return DecisionSettings(
+            tolerance=self.tolerance,
+            cpu_initialization_period=self.cpu_initialization_period,
+            initial_readiness_delay=self.initial_readiness_delay,
+            downscale_stabilization_window=self.downscale_stabilization,
+        )

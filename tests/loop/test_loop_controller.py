@@ -1,0 +1,155 @@
+"""The controller orchestrates only: gather -> snapshot -> decide -> patch -> record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from autoscaler.core.model import (
+    RESOURCE,
+    UTILIZATION,
+    Container,
+    MetricSpec,
+    MetricTarget,
+    Pod,
+    Policy,
+    PodUsage,
+    Settings,
+)
+from autoscaler.loop.controller import Controller
+from autoscaler.loop.interfaces import Conflict, NotFound, ScaleState, Target, TargetRef
+
+NOW = 1_700_000_000.0
+CPU_50 = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=50))
+
+
+@dataclass
+class FakeCluster:
+    """Scale, pods and metrics of a few Deployments, with a log of writes."""
+
+    replicas: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, str] = field(default_factory=dict)  # workload -> usage per pod (milli)
+    writes: list[tuple[str, int]] = field(default_factory=list)
+    conflict_on_write: bool = False
+
+    def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState:
+        if ref.name not in self.replicas:
+            raise NotFound(f"deployments {ref.name} not found")
+        n = self.replicas[ref.name]
+        return ScaleState(n, n, f"app={ref.name}")
+
+    def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
+        if self.conflict_on_write:
+            raise Conflict("the object has been modified")
+        self.writes.append((ref.name, replicas))
+        self.replicas[ref.name] = replicas
+
+    def pods(self, namespace: str, selector: str) -> tuple[Pod, ...]:
+        name = selector.removeprefix("app=")
+        return tuple(
+            Pod(
+                f"{name}-{i}",
+                "Running",
+                "True",
+                NOW - 3600,
+                NOW - 3600,
+                False,
+                (Container("app", {"cpu": 1000}),),
+            )
+            for i in range(self.replicas[name])
+        )
+
+    def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
+        name = selector.removeprefix("app=")
+        return {
+            p.name: PodUsage(NOW - 5, 30, {"app": {"cpu": int(self.cpu[name])}})
+            for p in self.pods(namespace, selector)
+        }
+
+
+def target(name: str, *, mode: str = "Enforce") -> Target:
+    return Target(
+        "default",
+        name,
+        TargetRef("apps/v1", "Deployment", name),
+        Policy(max_replicas=10, metrics=(CPU_50,)),
+        mode=mode,
+    )
+
+
+def controller(cluster: FakeCluster, *, dry_run: bool = False) -> Controller:
+    return Controller(
+        scales=cluster,
+        pods=cluster,
+        resource_metrics=cluster,
+        custom_metrics=None,
+        settings=Settings(),
+        dry_run=dry_run,
+    )
+
+
+def test_patches_only_when_the_decision_differs() -> None:
+    cluster = FakeCluster(replicas={"hot": 2, "calm": 2}, cpu={"hot": "900", "calm": "500"})
+    outcomes = controller(cluster).sync([target("hot"), target("calm")], now=NOW)
+    assert cluster.writes == [("hot", 4)]
+    assert [o.patched for o in outcomes] == [True, False]
+    assert outcomes[0].decision is not None and outcomes[0].decision.rescale_reason
+
+
+def test_one_failing_target_does_not_stop_the_others() -> None:
+    cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "900"})
+    outcomes = controller(cluster).sync([target("gone"), target("hot")], now=NOW)
+    assert outcomes[0].error and "not found" in outcomes[0].error
+    assert cluster.writes == [("hot", 4)]
+
+
+def test_dry_run_never_patches_but_decides() -> None:
+    cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "900"})
+    shadow = controller(cluster).sync([target("hot", mode="DryRun")], now=NOW)
+    global_dry = controller(cluster, dry_run=True).sync([target("hot")], now=NOW)
+    assert cluster.writes == []
+    assert shadow[0].desired == global_dry[0].desired == 4
+
+
+def test_history_is_seeded_then_fed_back_so_scale_down_waits_for_the_window() -> None:
+    cluster = FakeCluster(replicas={"w": 4}, cpu={"w": "100"})
+    loop = controller(cluster)
+    for step in range(0, 300, 15):
+        loop.sync([target("w")], now=NOW + step)
+        assert cluster.replicas["w"] == 4, f"scaled down after {step}s"
+    loop.sync([target("w")], now=NOW + 301)
+    assert cluster.replicas["w"] == 1
+
+
+def test_a_failed_write_keeps_the_recommendation_but_no_scale_event() -> None:
+    cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "900"}, conflict_on_write=True)
+    loop = controller(cluster)
+    outcome = loop.sync([target("hot")], now=NOW)[0]
+    assert (
+        outcome.error
+        and "conflict" not in outcome.error.lower()
+        or "modified" in (outcome.error or "")
+    )
+    history = loop.histories["default/hot"]
+    assert history.scale_up_events == ()
+    assert [r.replicas for r in history.recommendations] == [2, 4]
+
+
+def test_a_removed_policy_forgets_its_history() -> None:
+    cluster = FakeCluster(replicas={"a": 2, "b": 2}, cpu={"a": "500", "b": "500"})
+    loop = controller(cluster)
+    loop.sync([target("a"), target("b")], now=NOW)
+    loop.sync([target("a")], now=NOW + 15)
+    assert set(loop.histories) == {"default/a"}
+
+
+def test_source_errors_reach_the_decision() -> None:
+    class NoMetricsServer(FakeCluster):
+        def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
+            from autoscaler.loop.interfaces import LoopError
+
+            raise LoopError("metrics.k8s.io is not served (metrics-server not found)")
+
+    cluster = NoMetricsServer(replicas={"w": 2}, cpu={"w": "900"})
+    outcome = controller(cluster).sync([target("w")], now=NOW)[0]
+    assert outcome.decision is not None and outcome.decision.error
+    assert "metrics-server not found" in outcome.decision.error
