@@ -33,6 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--initial-readiness-delay", type=float, metavar="SECONDS", help="(30)")
     arg("--downscale-stabilization", type=float, metavar="SECONDS", help="(300)")
     arg("--dry-run", action="store_true", default=None, help="compute and report, never patch")
+    arg(
+        "--leader-elect",
+        action="store_true",
+        default=None,
+        help="elect one writer among replicas with a coordination.k8s.io Lease",
+    )
+    arg("--leader-elect-namespace", metavar="NS", help="namespace of the Lease (default)")
+    arg("--leader-elect-name", metavar="NAME", help="name of the Lease (podscale)")
+    arg("--leader-elect-identity", metavar="ID", help="this replica's identity (hostname-pid)")
+    arg("--lease-duration", type=float, metavar="SECONDS", help="(15)")
+    arg("--renew-deadline", type=float, metavar="SECONDS", help="(10)")
+    arg("--retry-period", type=float, metavar="SECONDS", help="(2)")
     arg("--listen", metavar="HOST:PORT", help="address for /metrics, /healthz, /readyz")
     arg("--log-format", choices=["json", "text"])
     arg("--log-level", choices=["debug", "info", "warning", "error"])
@@ -42,22 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> Settings:
     from autoscaler.settings import Settings
 
-    keys = (
-        "kubeconfig",
-        "context",
-        "policies",
-        "namespace",
-        "sync_period",
-        "tolerance",
-        "cpu_initialization_period",
-        "initial_readiness_delay",
-        "downscale_stabilization",
-        "dry_run",
-        "listen",
-        "log_format",
-        "log_level",
-    )
-    overrides: dict[str, Any] = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    # Every flag named like a setting overrides it (and its AUTOSCALER_* variable).
+    overrides: dict[str, Any] = {
+        k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None
+    }
     return Settings(**overrides)
 
 
@@ -103,6 +103,22 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"autoscaler run: {exc}", file=err)
         return 2
     pods = KubePods(api)
+    elector = None
+    if settings.leader_elect:
+        import os
+        import socket
+
+        from autoscaler.loop.leader import LeaderElector
+
+        elector = LeaderElector(
+            api,
+            namespace=settings.leader_elect_namespace,
+            name=settings.leader_elect_name,
+            identity=settings.leader_elect_identity or f"{socket.gethostname()}-{os.getpid()}",
+            lease_duration=settings.lease_duration,
+            renew_deadline=settings.renew_deadline,
+            retry_period=settings.retry_period,
+        )
     controller = Controller(
         scales=KubeScales(api),
         pods=pods,
@@ -110,6 +126,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         custom_metrics=None,
         settings=settings.decision_settings(),
         dry_run=settings.dry_run,
+        can_write=elector.leading if elector else lambda: True,
     )
     reported: set[str] = set()
 
@@ -122,7 +139,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         reported.update(loaded.errors)
         return loaded.targets
 
-    service = Service(controller=controller, load_targets=load_targets, period=settings.sync_period)
+    service = Service(
+        controller=controller,
+        load_targets=load_targets,
+        period=settings.sync_period,
+        is_leader=elector.leading if elector else None,
+    )
     if args.once:
         import json
 
@@ -172,7 +194,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "dry_run": settings.dry_run,
         },
     )
+    if elector is not None:
+        import threading
+
+        threading.Thread(target=elector.run, name="leader-election", daemon=True).start()
     service.run()
+    if elector is not None:
+        elector.stop.set()
+        elector.release()
     server.shutdown()
     return 0
 

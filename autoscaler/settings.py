@@ -44,14 +44,23 @@ class Settings(BaseSettings):
     prometheus_url: str | None = None
     prometheus_timeout: float = Field(default=5.0, gt=0, le=120)
     dry_run: bool = Field(default=False, description="compute and report, never patch")
+    leader_elect: bool = Field(default=False, description="elect one writer among replicas")
+    leader_elect_namespace: str = "default"
+    leader_elect_name: str = "podscale"
+    leader_elect_identity: str | None = None
+    lease_duration: float = Field(default=15.0, gt=0)
+    renew_deadline: float = Field(default=10.0, gt=0)
+    retry_period: float = Field(default=2.0, gt=0)
     listen: str = Field(default="127.0.0.1:8080", description="host:port for /metrics, /healthz")
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
-    def _needs_prometheus(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.resource_metrics == "prometheus" and not self.prometheus_url:
             raise ValueError("resource_metrics=prometheus needs prometheus_url")
+        if not self.retry_period < self.renew_deadline < self.lease_duration:
+            raise ValueError("leader election needs retry_period < renew_deadline < lease_duration")
         return self
 
     def decision_settings(self) -> DecisionSettings:

@@ -8,7 +8,7 @@ stops the others.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -65,6 +65,8 @@ class Controller:
         custom_metrics: CustomMetricSource | None,
         settings: Settings,
         dry_run: bool = False,
+        can_write: Callable[[], bool] = lambda: True,
+        observer: Callable[[Target, Snapshot, Decision], None] | None = None,
     ) -> None:
         self.scales = scales
         self.pods = pods
@@ -72,6 +74,10 @@ class Controller:
         self.custom_metrics = custom_metrics
         self.settings = settings
         self.dry_run = dry_run
+        # Asked right before every write: a replica that lost its lease mid-sync stops.
+        self.can_write = can_write
+        # Sees every snapshot and its decision (the simulator records them for replays).
+        self.observer = observer
         self.histories: dict[str, History] = {}
 
     def sync(self, targets: Sequence[Target], *, now: float) -> list[Outcome]:
@@ -111,9 +117,13 @@ class Controller:
             settings=self.settings,
         )
         decision = decide(snapshot)
+        if self.observer is not None:
+            self.observer(target, snapshot, decision)
         if decision.desired_replicas == scale.replicas or self.dry_run or target.mode == "DryRun":
             self.histories[target.key] = decision.history
             return Outcome(target, scale.replicas, decision)
+        if not self.can_write():
+            return Outcome(target, scale.replicas, decision, error="not the leader: not scaling")
         try:
             self.scales.set_replicas(target.namespace, target.ref, decision.desired_replicas)
         except LoopError as exc:

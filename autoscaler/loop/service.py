@@ -129,15 +129,20 @@ class Service:
         load_targets: Callable[[], list[Target]],
         period: float,
         metrics: LoopMetrics | None = None,
+        is_leader: Callable[[], bool] | None = None,
     ) -> None:
         self.controller = controller
         self.load_targets = load_targets
         self.period = period
         self.metrics = metrics or LoopMetrics()
+        self.is_leader = is_leader
         self.stop = threading.Event()
         self.synced_once = threading.Event()
 
     def sync_once(self) -> list[Outcome]:
+        if self.is_leader is not None and not self.is_leader():
+            self.synced_once.set()  # a standby is ready: it is waiting to take over
+            return []
         started = time.monotonic()
         targets = self.load_targets()
         outcomes = self.controller.sync(targets, now=time.time())

@@ -1,0 +1,128 @@
+"""Two `autoscaler run --leader-elect` replicas: one writer; the other takes over."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from conftest import Kubectl, Testbed
+from kubernetes import client
+from test_loop_run import EXE, deployment, policy, running_pods, spec_replicas
+
+
+@contextmanager
+def replica(
+    testbed: Testbed, policies: Path, namespace: str, identity: str, log: Path
+) -> Iterator[subprocess.Popen[str]]:
+    handle = log.open("w")
+    proc = subprocess.Popen(
+        [
+            EXE,
+            "run",
+            "--kubeconfig",
+            str(testbed.kubeconfig),
+            "--policies",
+            str(policies),
+            "--sync-period",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "debug",
+            "--leader-elect",
+            "--leader-elect-namespace",
+            namespace,
+            "--leader-elect-identity",
+            identity,
+            "--lease-duration",
+            "3",
+            "--renew-deadline",
+            "2",
+            "--retry-period",
+            "0.5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=handle,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        handle.close()
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def holder(kubectl: Kubectl, namespace: str) -> str:
+    done = kubectl("get", "lease", "podscale", "-n", namespace, "-o", "json", check=False)
+    if done.returncode:
+        return ""
+    return str(json.loads(done.stdout)["spec"].get("holderIdentity") or "")
+
+
+def scaled_lines(log: Path) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if line["msg"].startswith("scaled ")]
+
+
+def test_only_the_leader_scales_and_a_standby_takes_over(
+    testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("ha", 2)))
+    running_pods(kube, namespace, "ha", 2, cpu="900m")
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "ha.yaml").write_text(policy(namespace, "ha"))
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    with (
+        replica(testbed, policies, namespace, "a", log_a) as a,
+        replica(testbed, policies, namespace, "b", log_b) as b,
+    ):
+        wait_for(lambda: spec_replicas(kubectl, namespace, "ha") == 4, "the leader to scale to 4")
+        leader = wait_for(lambda: holder(kubectl, namespace), "a lease holder")
+        time.sleep(2)  # a few more syncs: the standby must stay silent
+        writers = {name for name, log in (("a", log_a), ("b", log_b)) if scaled_lines(log)}
+        assert writers == {leader}
+        crashed, standby = (a, "b") if leader == "a" else (b, "a")
+        crashed.send_signal(signal.SIGKILL)  # no release: the lease must expire
+        killed_at = time.monotonic()
+        wait_for(lambda: holder(kubectl, namespace) == standby, "the standby to take over", 15)
+        assert time.monotonic() - killed_at < 3 + 2  # lease duration + a couple of retries
+        kubectl("scale", "deployment", "ha", "-n", namespace, "--replicas=2")
+        wait_for(lambda: spec_replicas(kubectl, namespace, "ha") == 4, "the new leader to scale")
+        assert scaled_lines(log_b if standby == "b" else log_a)
+
+
+def test_sigterm_releases_the_lease_for_a_fast_handover(
+    testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "idle.yaml").write_text(policy(namespace, "idle"))
+    with replica(testbed, policies, namespace, "a", tmp_path / "a.log") as a:
+        wait_for(lambda: holder(kubectl, namespace) == "a", "a to lead")
+        with replica(testbed, policies, namespace, "b", tmp_path / "b.log"):
+            time.sleep(1)
+            a.send_signal(signal.SIGTERM)
+            a.wait(timeout=10)
+            assert a.returncode == 0
+            stopped = time.monotonic()
+            wait_for(lambda: holder(kubectl, namespace) == "b", "b to take over", 10)
+            assert time.monotonic() - stopped < 2.5  # well under the 3 s lease duration
