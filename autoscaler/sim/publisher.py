@@ -1,0 +1,196 @@
+"""Publishing the simulated usage: PodMetrics for the HPA, Prometheus text for the rest.
+
+- **PodMetrics** (``metrics.k8s.io/v1beta1``, served by a CRD on the testbed; on a
+  cluster with a real metrics-server that API is not writable and the writes fail
+  with one warning). One object per Running pod of a managed workload, named and
+  labelled like the pod (so label selectors, ``kubectl top pod`` and the HPA
+  controller find it) plus ``podscale.dev/simulated=true``, which is how stale ones
+  are found: only objects with that label are ever deleted.
+- **Prometheus** ``/metrics`` on loopback, from a custom collector over the traffic
+  counters, in a registry of its own (the process-wide default registry would
+  carry the simulator's own process metrics and outlive a run).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from autoscaler.sim.api import MERGE, Api, Json
+from autoscaler.sim.cluster import DEFAULT_BUCKETS
+from autoscaler.sim.kubelet import SIM_LABEL, rfc3339
+from autoscaler.sim.traffic import PodCounters, PodKey, Traffic
+
+GROUP, VERSION, PLURAL = "metrics.k8s.io", "v1beta1", "pods"
+
+
+def pod_metrics(name: str, pod: PodCounters) -> Json:
+    """The PodMetrics body for one pod's latest sample."""
+    cpu = max(0, math.ceil(pod.cpu_milli))
+    memory = max(0, round(pod.memory_bytes))
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "PodMetrics",
+        "metadata": {"name": name, "labels": {**pod.labels, SIM_LABEL: "true"}},
+        "timestamp": rfc3339(pod.sampled_at or 0.0),
+        "window": f"{max(pod.window, 0.001):.3f}s",
+        "containers": [
+            {"name": pod.container, "usage": {"cpu": f"{cpu}m", "memory": f"{memory // 1024}Ki"}}
+        ],
+    }
+
+
+class PodMetricsWriter:
+    """Keeps one PodMetrics object per sampled pod, and none for pods that are gone."""
+
+    def __init__(self, *, api: Api, namespace: str | None) -> None:
+        self._api = api
+        self._namespace = namespace
+        self._known: set[PodKey] = set()
+
+    def publish(self, pods: dict[PodKey, PodCounters]) -> None:
+        api, custom = self._api, self._api.custom
+        listed = self._list()
+        if listed is not None:
+            self._known = listed
+        for (namespace, name), pod in pods.items():
+            if pod.sampled_at is None:
+                continue
+            body = pod_metrics(name, pod)
+            what = f"write PodMetrics {namespace}/{name}"
+            if (namespace, name) in self._known:
+                reply = api.call(
+                    what,
+                    custom.patch_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
+                    body,
+                    _content_type=MERGE,
+                )
+                if reply.status != 404:
+                    continue
+            if api.call(
+                what,
+                custom.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                body,
+            ).ok:
+                self._known.add((namespace, name))
+        for namespace, name in sorted(self._known - pods.keys()):
+            api.call(
+                f"delete PodMetrics {namespace}/{name}",
+                custom.delete_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+            )
+            self._known.discard((namespace, name))
+
+    def _list(self) -> set[PodKey] | None:
+        api, custom = self._api, self._api.custom
+        selector = f"{SIM_LABEL}=true"
+        if self._namespace is None:
+            reply = api.call(
+                "list PodMetrics",
+                custom.list_cluster_custom_object,
+                GROUP,
+                VERSION,
+                PLURAL,
+                label_selector=selector,
+            )
+        else:
+            reply = api.call(
+                "list PodMetrics",
+                custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self._namespace,
+                PLURAL,
+                label_selector=selector,
+            )
+        items = reply.items()
+        if items is None:
+            return None
+        return {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items}
+
+
+class TrafficCollector(Collector):
+    """Per-pod series in the names cAdvisor and a typical HTTP exporter use, plus
+    per-workload totals (``podscale_sim_requests_*``) that survive pod deletion."""
+
+    def __init__(self, traffic: Traffic) -> None:
+        self._traffic = traffic
+
+    def collect(self) -> Iterator[Metric]:
+        pods = self._traffic.pods()
+        http = ["namespace", "pod"]
+        container = ["namespace", "pod", "container"]
+        served = CounterMetricFamily("http_requests", "Requests served.", labels=http)
+        dropped = CounterMetricFamily("http_requests_dropped", "Requests dropped.", labels=http)
+        latency = HistogramMetricFamily(
+            "http_request_duration_seconds", "Request latency (simulated).", labels=http
+        )
+        cpu = CounterMetricFamily(
+            "container_cpu_usage_seconds", "CPU time used, in seconds.", labels=container
+        )
+        memory = GaugeMetricFamily(
+            "container_memory_working_set_bytes", "Working set, in bytes.", labels=container
+        )
+        for (namespace, name), pod in sorted(pods.items()):
+            served.add_metric([namespace, name], pod.served)
+            dropped.add_metric([namespace, name], pod.dropped)
+            buckets = [
+                (_le(le), count) for le, count in zip(DEFAULT_BUCKETS, pod.buckets, strict=True)
+            ]
+            buckets.append(("+Inf", pod.served))
+            latency.add_metric([namespace, name], buckets, pod.latency_sum)
+            cpu.add_metric([namespace, name, pod.container], pod.cpu_seconds)
+            memory.add_metric([namespace, name, pod.container], pod.memory_bytes)
+        yield from (served, dropped, latency, cpu, memory)
+        yield from _totals(self._traffic)
+
+
+def _totals(traffic: Traffic) -> Iterable[Metric]:
+    labels = ["kind", "namespace", "workload"]
+    families = {
+        name: CounterMetricFamily(
+            f"podscale_sim_requests_{name}", f"Requests {name}, all pods.", labels=labels
+        )
+        for name in ("offered", "served", "dropped")
+    }
+    for w in traffic.workloads():
+        families["offered"].add_metric(list(w.key), w.offered)
+        families["served"].add_metric(list(w.key), w.served)
+        families["dropped"].add_metric(list(w.key), w.dropped)
+    return families.values()
+
+
+def _le(value: float) -> str:
+    return f"{value:g}"
+
+
+def serve_metrics(traffic: Traffic, *, host: str, port: int) -> tuple[Any, threading.Thread]:
+    """Start ``/metrics`` on ``host:port`` (0: any free port); returns (server, thread)."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(TrafficCollector(traffic))
+    server, thread = start_http_server(port, addr=host, registry=registry)
+    return server, thread
