@@ -27,6 +27,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--context", help="kubeconfig context")
     arg("--policies", nargs="+", metavar="PATH", help="policy files or folders")
     arg("--namespace", help="only policies in this namespace")
+    arg("--metrics-config", nargs="+", metavar="PATH", help="MetricDeclarations files or folders")
+    arg("--prometheus-url", metavar="URL", help="Prometheus for declared metrics")
+    arg(
+        "--resource-metrics",
+        choices=["metrics-server", "prometheus"],
+        help="where CPU and memory come from (metrics-server)",
+    )
+    arg("--prometheus-timeout", type=float, metavar="SECONDS", help="per query (5)")
+    arg(
+        "--crds",
+        dest="policy_crds",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also read ScalingPolicy objects (default: on)",
+    )
     arg("--sync-period", type=float, metavar="SECONDS", help="seconds between syncs (15)")
     arg("--tolerance", type=float, help="HPA tolerance (0.1)")
     arg("--cpu-initialization-period", type=float, metavar="SECONDS", help="(300)")
@@ -61,6 +76,27 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _custom_metrics(settings: Settings) -> Any:
+    """Pods/Object/External metrics from Prometheus, when metric declarations are given."""
+    if not settings.metrics_config:
+        return None
+    from autoscaler.loop.custom_metrics import PrometheusMetrics
+    from autoscaler.metrics.declarations import load_declarations
+    from autoscaler.metrics.prometheus import PrometheusSettings, PrometheusSource
+
+    loaded = load_declarations(settings.metrics_config)
+    if loaded.errors:
+        raise ValueError(f"--metrics-config: {loaded.errors[0].format()}")
+    if not settings.prometheus_url:
+        raise ValueError("--metrics-config needs --prometheus-url")
+    source = PrometheusSource(
+        settings=PrometheusSettings(
+            url=settings.prometheus_url, timeout=settings.prometheus_timeout
+        )
+    )
+    return PrometheusMetrics(source, loaded.metrics)
+
+
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
@@ -75,9 +111,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from autoscaler.kube.pods import KubePods
     from autoscaler.kube.scale import KubeScales
     from autoscaler.loop.controller import Controller
-    from autoscaler.loop.interfaces import LoopError, Target
+    from autoscaler.loop.interfaces import LoopError
+    from autoscaler.loop.policies import Policies
     from autoscaler.loop.service import Service, serve_http
-    from autoscaler.loop.targets import targets_from_files
     from autoscaler.telemetry import setup_logging
 
     try:
@@ -91,10 +127,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except ValueError as exc:
         print(f"autoscaler run: {exc}", file=err)
         return 2
-    if not settings.policies:
-        print(
-            "autoscaler run: no policies: give --policies PATH (or AUTOSCALER_POLICIES)", file=err
-        )
+    if not settings.policies and not settings.policy_crds:
+        print("autoscaler run: no policies: give --policies PATH or leave --crds on", file=err)
         return 2
     setup_logging(fmt=settings.log_format, level=settings.log_level)
     try:
@@ -119,29 +153,39 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             renew_deadline=settings.renew_deadline,
             retry_period=settings.retry_period,
         )
+    try:
+        custom_metrics = _custom_metrics(settings)
+    except ValueError as exc:
+        print(f"autoscaler run: {exc}", file=err)
+        return 2
+    resource_metrics: Any = pods
+    if settings.resource_metrics == "prometheus":
+        from autoscaler.loop.resource_prometheus import PrometheusResourceMetrics
+        from autoscaler.metrics.prometheus import PrometheusSettings, PrometheusSource
+
+        resource_metrics = PrometheusResourceMetrics(
+            PrometheusSource(
+                settings=PrometheusSettings(
+                    url=str(settings.prometheus_url), timeout=settings.prometheus_timeout
+                )
+            )
+        )
     controller = Controller(
         scales=KubeScales(api),
         pods=pods,
-        resource_metrics=pods,
-        custom_metrics=None,
+        resource_metrics=resource_metrics,
+        custom_metrics=custom_metrics,
         settings=settings.decision_settings(),
         dry_run=settings.dry_run,
         can_write=elector.leading if elector else lambda: True,
     )
-    reported: set[str] = set()
-
-    def load_targets() -> list[Target]:
-        loaded = targets_from_files(settings.policies, namespace=settings.namespace)
-        for problem in loaded.errors:
-            if problem not in reported:  # once per distinct problem, not every sync
-                log.error("broken policy: %s", problem)
-        reported.clear()
-        reported.update(loaded.errors)
-        return loaded.targets
-
+    policies = Policies(
+        api=api, files=settings.policies, namespace=settings.namespace, crds=settings.policy_crds
+    )
     service = Service(
         controller=controller,
-        load_targets=load_targets,
+        load_targets=lambda now: policies.load(now=now),
+        report=lambda outcomes, now: policies.report(outcomes, now=now),
         period=settings.sync_period,
         is_leader=elector.leading if elector else None,
     )

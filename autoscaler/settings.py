@@ -35,6 +35,7 @@ class Settings(BaseSettings):
         default_factory=list, description="MetricDeclarations files or folders"
     )
     namespace: str | None = Field(default=None, description="only policies in this namespace")
+    policy_crds: bool = Field(default=True, description="also read ScalingPolicy objects")
     sync_period: float = Field(default=15.0, gt=0, le=3600, description="seconds between syncs")
     tolerance: float = Field(default=0.1, ge=0, lt=1)
     cpu_initialization_period: float = Field(default=300.0, ge=0)

@@ -3,6 +3,7 @@
 from autoscaler.documents.read import DocumentError
 from autoscaler.documents.snapshot import (
     decision_to_document,
+    history_from_document,
     history_to_document,
     snapshot_from_document,
 )
@@ -11,6 +12,7 @@ from autoscaler.documents.spec import policy_from_spec
 __all__ = [
     "DocumentError",
     "decision_to_document",
+    "history_from_document",
     "history_to_document",
     "policy_from_spec",
     "snapshot_from_document",

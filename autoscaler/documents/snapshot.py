@@ -83,7 +83,7 @@ def snapshot_from_document(
         else integer(status, f"{path}.statusReplicas", minimum=0),
         pods=_pods(raw.get("pods"), f"{path}.pods"),
         metrics=_metrics(raw.get("metrics"), f"{path}.metrics", now=now),
-        history=_history(raw.get("history"), f"{path}.history"),
+        history=history_from_document(raw.get("history"), f"{path}.history"),
         settings=_settings(raw.get("settings"), f"{path}.settings"),
     )
 
@@ -187,7 +187,7 @@ def _metrics(value: Any, path: str, *, now: float) -> MetricData:
     )
 
 
-def _history(value: Any, path: str) -> History:
+def history_from_document(value: Any, path: str = "history") -> History:
     raw = mapping(value, path)
     recommendations = []
     for i, item in enumerate(listing(raw.get("recommendations"), path, "recommendations")):

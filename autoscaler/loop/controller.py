@@ -103,7 +103,7 @@ class Controller:
             return Outcome(target, current=scale.replicas, error=f"cannot list pods: {exc}")
         names = {p.name for p in pods}
         metrics = self._metric_data(target, scale.selector, names, custom)
-        history = self.histories.get(target.key)
+        history = self.histories.get(target.key) or target.saved_history
         if history is None:  # first sight: seed like the HPA's recordInitialRecommendation
             history = History(recommendations=(Recommendation(now, scale.replicas),))
         snapshot = Snapshot(
@@ -156,6 +156,10 @@ class Controller:
         if wants_resource and self.resource_metrics is not None and selector:
             try:
                 resource = self.resource_metrics.usage(target.namespace, selector)
+                if getattr(self.resource_metrics, "namespace_wide", False):
+                    # Only the target's pods. (A selector-based source such as
+                    # metrics.k8s.io is used as is: the HPA counts its extra samples too.)
+                    resource = {pod: s for pod, s in resource.items() if pod in pods}
             except LoopError as exc:
                 errors["resource"] = str(exc)
         return MetricData(

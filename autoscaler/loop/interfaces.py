@@ -9,9 +9,12 @@ conflict from an outage without knowing which client produced them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from autoscaler.core.model import Pod, PodUsage, Policy
+from autoscaler.core.model import History, Pod, PodUsage, Policy
+
+if TYPE_CHECKING:
+    from autoscaler.policy.model import MetricSpec as SpecMetric
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,12 @@ class Target:
     policy: Policy
     mode: str = "Enforce"
     source: str = ""
+    # The history saved in a ScalingPolicy's status, so a restart keeps its windows.
+    saved_history: History | None = None
+    # The ScalingPolicy object (None for a policy read from a file).
+    uid: str | None = None
+    # The metrics as written (selectors, described objects) for the metric sources.
+    metric_specs: tuple[SpecMetric, ...] = ()
 
     @property
     def key(self) -> str:

@@ -126,16 +126,18 @@ class Service:
         self,
         *,
         controller: Controller,
-        load_targets: Callable[[], list[Target]],
+        load_targets: Callable[[float], list[Target]],
         period: float,
         metrics: LoopMetrics | None = None,
         is_leader: Callable[[], bool] | None = None,
+        report: Callable[[list[Outcome], float], None] | None = None,
     ) -> None:
         self.controller = controller
         self.load_targets = load_targets
         self.period = period
         self.metrics = metrics or LoopMetrics()
         self.is_leader = is_leader
+        self.report = report
         self.stop = threading.Event()
         self.synced_once = threading.Event()
 
@@ -144,11 +146,14 @@ class Service:
             self.synced_once.set()  # a standby is ready: it is waiting to take over
             return []
         started = time.monotonic()
-        targets = self.load_targets()
-        outcomes = self.controller.sync(targets, now=time.time())
+        now = time.time()
+        targets = self.load_targets(now)
+        outcomes = self.controller.sync(targets, now=now)
         for outcome in outcomes:
             log_outcome(outcome)
             self.metrics.record(outcome)
+        if self.report is not None:
+            self.report(outcomes, now)
         self.metrics.sync_seconds.observe(time.monotonic() - started)
         self.synced_once.set()
         return outcomes

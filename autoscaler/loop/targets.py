@@ -38,6 +38,7 @@ def targets_from_files(paths: Sequence[str], *, namespace: str | None = None) ->
                 policy=policy,
                 mode=spec.mode,
                 source=f"{item.file}:{item.line}",
+                metric_specs=tuple(spec.with_defaults().metrics or ()),
             )
         )
     return result

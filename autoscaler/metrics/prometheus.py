@@ -119,9 +119,13 @@ class TargetMetrics:
     failures: dict[str, Failure] = field(default_factory=dict)
 
     def metric_data(self, *, resource: dict[str, PodUsage] | None = None) -> MetricData:
-        """The core's MetricData; a failed metric is simply absent, as the core expects."""
+        """The core's MetricData: a failed metric is absent, with its reason in ``errors``."""
         return MetricData(
-            resource=resource, pods=self.pods, object=self.object, external=self.external
+            resource=resource,
+            pods=self.pods,
+            object=self.object,
+            external=self.external,
+            errors={name: f"{f.reason}: {f.message}" for name, f in self.failures.items()},
         )
 
 
@@ -160,6 +164,13 @@ class PrometheusSource:
         if self._client is not None:
             self._client._session.close()
             self._client = None
+
+    def instant(self, query: str, *, now: float) -> list[dict[str, Any]]:
+        """One raw instant query (``metric``/``value`` items); QueryError names the server."""
+        try:
+            return self._runner(query, time=now)
+        except QueryError as exc:
+            raise QueryError(f"prometheus {self.settings.url}: {exc}") from None
 
     def collect(self, requests: Sequence[MetricRequest], *, now: float) -> Collection:
         """Every request's value or failure, sending each distinct query once at ``now``."""

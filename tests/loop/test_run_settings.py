@@ -39,7 +39,7 @@ def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
             ["--lease-duration", "5", "--renew-deadline", "6", "--policies", "p"],
             "retry_period < renew_deadline",
         ),
-        ([], "no policies: give --policies PATH"),
+        (["--no-crds"], "no policies: give --policies PATH"),
     ],
 )
 def test_bad_settings_are_one_line_and_exit_2(argv: list[str], message: str) -> None:

@@ -1,0 +1,220 @@
+"""ScalingPolicy custom resources as targets, and their status written back.
+
+Each sync lists the policies (one request for all namespaces), validates every object
+with the same rules as ``autoscaler validate``, and turns the valid ones into targets.
+A broken object is reported on itself (a Warning event and a ``ScalingActive=False,
+InvalidPolicy`` condition), never stopping the others. The status mirrors the HPA's
+(``currentReplicas``, ``desiredReplicas``, ``currentMetrics``, ``lastScaleTime``,
+conditions) plus ``history``, which lets a restarted or newly elected replica keep the
+stabilization windows and rate limits where the previous one left them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from autoscaler.core.model import Decision, MetricResult, MetricSpec
+from autoscaler.core.quantity import format_milli
+from autoscaler.documents import (
+    DocumentError,
+    history_from_document,
+    history_to_document,
+    policy_from_spec,
+)
+from autoscaler.kube.api import JSON, Api
+from autoscaler.loop.controller import Outcome
+from autoscaler.loop.interfaces import LoopError, Target, TargetRef
+from autoscaler.policy.document import to_policy
+from autoscaler.policy.issues import format_path
+
+GROUP_VERSION = "podscale.dev/v1alpha1"
+PLURAL = "scalingpolicies"
+
+
+def now_rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class PolicyObjects:
+    """The valid targets of one listing, and the invalid objects with their problem."""
+
+    targets: list[Target] = field(default_factory=list)
+    invalid: list[tuple[JSON, str]] = field(default_factory=list)
+    objects: dict[str, JSON] = field(default_factory=dict)  # target key -> object
+
+
+def _path(namespace: str | None) -> str:
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    return f"/apis/{GROUP_VERSION}{scope}/{PLURAL}"
+
+
+def list_policies(api: Api, *, namespace: str | None = None) -> PolicyObjects:
+    """Every ScalingPolicy object, validated; raises LoopError when the list fails."""
+    listing = api.call("GET", _path(namespace))
+    found = PolicyObjects()
+    for obj in listing.get("items") or []:
+        meta = obj.get("metadata") or {}
+        document = {
+            "apiVersion": obj.get("apiVersion", GROUP_VERSION),
+            "kind": obj.get("kind", "ScalingPolicy"),
+            "metadata": {
+                k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta
+            },
+            "spec": obj.get("spec"),
+        }
+        parsed = to_policy(document)
+        if isinstance(parsed, list):
+            problems = "; ".join(
+                f"{format_path(f.path)}: {f.message}" if f.path else f.message for f in parsed
+            )
+            found.invalid.append((obj, problems))
+            continue
+        policy, _ = parsed
+        spec, ref = policy.spec, policy.spec.scale_target_ref
+        key = f"{policy.metadata.namespace}/{policy.metadata.name}"
+        try:
+            core_policy = policy_from_spec(spec.hpa_spec(), f"{key}: spec")
+            saved = (obj.get("status") or {}).get("history")
+            history = None if saved is None else history_from_document(saved, "status.history")
+        except DocumentError as exc:
+            found.invalid.append((obj, str(exc)))
+            continue
+        found.targets.append(
+            Target(
+                namespace=policy.metadata.namespace,
+                name=policy.metadata.name,
+                ref=TargetRef(ref.api_version or "apps/v1", ref.kind, ref.name),
+                policy=core_policy,
+                mode=spec.mode,
+                source=f"ScalingPolicy {key}",
+                saved_history=history,
+                uid=meta.get("uid"),
+                metric_specs=tuple(spec.with_defaults().metrics or ()),
+            )
+        )
+        found.objects[key] = obj
+    return found
+
+
+def metric_status(spec: MetricSpec, result: MetricResult) -> JSON | None:
+    """An HPA ``MetricStatus`` for one metric, or None when it has no current value."""
+    current = result.current
+    if current is None:
+        return None
+    value: JSON = {}
+    if current.average_utilization is not None:
+        value["averageUtilization"] = current.average_utilization
+    if current.average_value is not None:
+        value["averageValue"] = format_milli(current.average_value)
+    if current.value is not None:
+        value["value"] = format_milli(current.value)
+    if spec.type == "Resource":
+        return {"type": "Resource", "resource": {"name": spec.name, "current": value}}
+    if spec.type == "ContainerResource":
+        return {
+            "type": "ContainerResource",
+            "containerResource": {"name": spec.name, "container": spec.container, "current": value},
+        }
+    key = {"Pods": "pods", "Object": "object", "External": "external"}[spec.type]
+    return {"type": spec.type, key: {"metric": {"name": spec.name}, "current": value}}
+
+
+def status_document(
+    outcome: Outcome, previous: JSON, *, now: float, generation: int | None
+) -> JSON:
+    """The status to write for one sync, keeping transition times of unchanged conditions."""
+    status: JSON = {"observedGeneration": generation}
+    decision: Decision | None = outcome.decision
+    old_conditions = {c.get("type"): c for c in previous.get("conditions") or []}
+    conditions: list[JSON] = []
+    if decision is not None:
+        status["currentReplicas"] = outcome.current
+        status["desiredReplicas"] = decision.desired_replicas
+        metrics = [
+            metric_status(s, r)
+            for s, r in zip(outcome.target.policy.metrics, decision.metrics, strict=True)
+        ]
+        status["currentMetrics"] = [m for m in metrics if m is not None]
+        status["history"] = history_to_document(decision.history)
+        conditions = [
+            {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
+            for c in decision.conditions
+        ]
+    if outcome.error:
+        reason = "FailedGetScale" if outcome.decision is None else "FailedUpdateScale"
+        conditions = [c for c in conditions if c["type"] != "AbleToScale"]
+        conditions.insert(
+            0,
+            {"type": "AbleToScale", "status": "False", "reason": reason, "message": outcome.error},
+        )
+    status["lastScaleTime"] = now_rfc3339(now) if outcome.patched else previous.get("lastScaleTime")
+    for condition in conditions:
+        old = old_conditions.get(condition["type"])
+        unchanged = old is not None and old.get("status") == condition["status"]
+        condition["lastTransitionTime"] = (
+            old.get("lastTransitionTime") if unchanged and old else now_rfc3339(now)
+        )
+    status["conditions"] = conditions
+    return {k: v for k, v in status.items() if v is not None}
+
+
+def invalid_status(problem: str, previous: JSON, *, now: float, generation: int | None) -> JSON:
+    conditions: list[JSON] = previous.get("conditions") or []
+    old: JSON = next((c for c in conditions if c.get("type") == "ScalingActive"), {})
+    since = (
+        old.get("lastTransitionTime") if old.get("reason") == "InvalidPolicy" else now_rfc3339(now)
+    )
+    return {
+        "observedGeneration": generation,
+        "conditions": [
+            {
+                "type": "ScalingActive",
+                "status": "False",
+                "reason": "InvalidPolicy",
+                "message": problem,
+                "lastTransitionTime": since,
+            }
+        ],
+    }
+
+
+def _digest(history: Any) -> Any:
+    """What of a history matters after a restart: the window's extremes and the events.
+
+    A new recommendation is appended every sync; saving the history only when its
+    highest or lowest recommendation or its scale events change keeps status writes
+    to the syncs where something happened.
+    """
+    if not isinstance(history, dict):
+        return None
+    replicas = [r.get("replicas") for r in history.get("recommendations") or []]
+    return (
+        max(replicas, default=None),
+        min(replicas, default=None),
+        str(history.get("scaleUpEvents")),
+        str(history.get("scaleDownEvents")),
+    )
+
+
+def write_status(api: Api, obj: JSON, status: JSON) -> bool:
+    """Merge-patch ``status`` when it differs from the object's; True when written.
+
+    Writing only on change keeps API requests per sync proportional to the targets
+    whose state changed, not to all targets.
+    """
+    previous = obj.get("status") or {}
+    same = all(previous.get(k) == v for k, v in status.items() if k != "history")
+    if same and _digest(previous.get("history")) == _digest(status.get("history")):
+        return False
+    meta = obj.get("metadata") or {}
+    path = f"{_path(meta.get('namespace'))}/{meta.get('name')}/status"
+    try:
+        api.call(
+            "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
+        )
+    except LoopError:
+        return False
+    return True

@@ -1,0 +1,110 @@
+"""Where targets come from (policy files and ScalingPolicy objects) and where a sync's
+results go back to (status of those objects, events, logs).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from autoscaler.kube.api import JSON, Api
+from autoscaler.loop.controller import Outcome
+from autoscaler.loop.crs import invalid_status, list_policies, status_document, write_status
+from autoscaler.loop.events import Event, EventRecorder, events_for
+from autoscaler.loop.interfaces import LoopError, NotFound, Target
+from autoscaler.loop.targets import targets_from_files
+
+log = logging.getLogger("autoscaler.policies")
+CRD_RETRY_SECONDS = 60.0
+
+
+class Policies:
+    """Loads targets each sync and reports outcomes; a broken policy never stops others."""
+
+    def __init__(
+        self, *, api: Api | None, files: Sequence[str], namespace: str | None, crds: bool
+    ) -> None:
+        self.api = api
+        self.files = list(files)
+        self.namespace = namespace
+        self.crds = crds and api is not None
+        self.events = EventRecorder(api) if api is not None else None
+        self._objects: dict[str, JSON] = {}
+        self._reported: set[str] = set()
+        self._crd_missing_since: float | None = None
+
+    def load(self, *, now: float) -> list[Target]:
+        targets: dict[str, Target] = {}
+        if self.files:
+            loaded = targets_from_files(self.files, namespace=self.namespace)
+            self._report_broken_files(loaded.errors)
+            targets.update((t.key, t) for t in loaded.targets)
+        self._objects = {}
+        if self.crds and self.api is not None and self._crd_due(now):
+            try:
+                found = list_policies(self.api, namespace=self.namespace)
+            except NotFound:
+                if self._crd_missing_since is None:
+                    log.warning("the ScalingPolicy CRD is not installed: reading policy files only")
+                self._crd_missing_since = now
+                return list(targets.values())
+            except LoopError as exc:
+                log.warning("cannot list ScalingPolicy objects: %s", exc)
+                return list(targets.values())
+            self._crd_missing_since = None
+            for obj, problem in found.invalid:
+                self._invalid_object(obj, problem, now=now)
+            for target in found.targets:
+                if target.key in targets:
+                    log.warning(
+                        "policy %s is both a file and an object: using the object", target.key
+                    )
+                targets[target.key] = target
+            self._objects = found.objects
+        return list(targets.values())
+
+    def _crd_due(self, now: float) -> bool:
+        return self._crd_missing_since is None or now - self._crd_missing_since >= CRD_RETRY_SECONDS
+
+    def _report_broken_files(self, problems: list[str]) -> None:
+        for problem in problems:
+            if problem not in self._reported:  # once per distinct problem, not every sync
+                log.error("broken policy: %s", problem)
+        self._reported = set(problems)
+
+    def _invalid_object(self, obj: JSON, problem: str, *, now: float) -> None:
+        meta = obj.get("metadata") or {}
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        log.error("broken policy: ScalingPolicy %s: %s", key, problem)
+        if self.api is None or self.events is None:
+            return
+        status = invalid_status(
+            problem, obj.get("status") or {}, now=now, generation=meta.get("generation")
+        )
+        if write_status(self.api, obj, status):  # only when it changed: one event per change
+            involved = {
+                "apiVersion": obj.get("apiVersion"),
+                "kind": obj.get("kind"),
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+            }
+            self.events.record(involved, Event("Warning", "InvalidPolicy", problem), now=now)
+
+    def report(self, outcomes: Sequence[Outcome], *, now: float) -> None:
+        """Status of ScalingPolicy objects, and events, for one sync."""
+        if self.api is None or self.events is None:
+            return
+        for outcome in outcomes:
+            obj = self._objects.get(outcome.target.key)
+            if obj is not None:
+                generation = (obj.get("metadata") or {}).get("generation")
+                previous = obj.get("status") or {}
+                write_status(
+                    self.api,
+                    obj,
+                    status_document(outcome, previous, now=now, generation=generation),
+                )
+            involved = EventRecorder.involved_for(outcome.target)
+            for event in events_for(outcome):
+                self.events.record(involved, event, now=now)

@@ -1,0 +1,138 @@
+"""ScalingPolicy objects: read by the loop, status written back, events recorded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Kubectl, Testbed
+from kubernetes import client
+from test_loop_run import EXE, deployment, running_pods, spec_replicas
+
+CRD = Path(__file__).resolve().parents[2] / "deploy/base/crd/scalingpolicies.podscale.dev.yaml"
+
+
+@pytest.fixture(scope="module")
+def crd(kubectl: Kubectl) -> None:
+    """The CRD users install (generated from the policy models by `autoscaler crd`)."""
+    kubectl("apply", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", "crd/scalingpolicies.podscale.dev")
+
+
+def scaling_policy(
+    name: str, *, min_replicas: int = 1, behavior: dict[str, Any] | None = None
+) -> str:
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "minReplicas": min_replicas,
+        "maxReplicas": 10,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 50},
+                },
+            }
+        ],
+    }
+    if behavior:
+        spec["behavior"] = behavior
+    return json.dumps(
+        {
+            "apiVersion": "podscale.dev/v1alpha1",
+            "kind": "ScalingPolicy",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
+def run_once(testbed: Testbed, namespace: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [EXE, "run", "--once", "--kubeconfig", str(testbed.kubeconfig), "--namespace", namespace],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def get(kubectl: Kubectl, namespace: str, *what: str) -> Any:
+    return json.loads(kubectl("get", *what, "-n", namespace, "-o", "json").stdout)
+
+
+def test_policy_object_scales_its_target_and_gets_hpa_like_status(
+    crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("web", 2)))
+    running_pods(kube, namespace, "web", 2, cpu="900m")
+    kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("web"))
+    run_once(testbed, namespace)
+    assert spec_replicas(kubectl, namespace, "web") == 4
+    status = get(kubectl, namespace, "scalingpolicy", "web")["status"]
+    assert (status["currentReplicas"], status["desiredReplicas"]) == (2, 4)
+    assert status["currentMetrics"] == [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "current": {"averageUtilization": 90, "averageValue": "900m"},
+            },
+        }
+    ]
+    reasons = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert reasons["AbleToScale"] == ("True", "SucceededRescale")
+    assert reasons["ScalingActive"] == ("True", "ValidMetricFound")
+    assert all(c["lastTransitionTime"] for c in status["conditions"])
+    assert status["lastScaleTime"] and status["history"]["scaleUpEvents"][0]["change"] == 2
+    events = get(kubectl, namespace, "events")["items"]
+    rescale = [e for e in events if e["reason"] == "SuccessfulRescale"]
+    assert rescale and rescale[0]["involvedObject"]["kind"] == "ScalingPolicy"
+    assert rescale[0]["message"].startswith("New size: 4; reason: cpu resource utilization")
+
+
+def test_a_broken_object_is_reported_on_itself_and_the_others_still_scale(
+    crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("good", 2)))
+    running_pods(kube, namespace, "good", 2, cpu="900m")
+    kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("good"))
+    kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("bad", min_replicas=11))
+    done = run_once(testbed, namespace)
+    assert "broken policy: ScalingPolicy" in done.stderr
+    assert spec_replicas(kubectl, namespace, "good") == 4
+    bad = get(kubectl, namespace, "scalingpolicy", "bad")["status"]["conditions"][0]
+    assert (bad["type"], bad["status"], bad["reason"]) == (
+        "ScalingActive",
+        "False",
+        "InvalidPolicy",
+    )
+    # min > max: a rule no OpenAPI schema can state, so the object exists and is broken
+    assert "spec.maxReplicas" in bad["message"]
+    events = get(kubectl, namespace, "events")["items"]
+    assert any(
+        e["reason"] == "InvalidPolicy" and e["involvedObject"]["name"] == "bad" for e in events
+    )
+
+
+def test_a_restart_keeps_the_rate_limit_history_from_status(
+    crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("slow", 2)))
+    running_pods(kube, namespace, "slow", 2, cpu="900m")
+    one_per_minute = {"scaleUp": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}
+    kubectl(
+        "apply", "-n", namespace, "-f", "-", input=scaling_policy("slow", behavior=one_per_minute)
+    )
+    run_once(testbed, namespace)
+    assert spec_replicas(kubectl, namespace, "slow") == 3
+    run_once(testbed, namespace)  # a new process: only the status remembers the scale-up
+    assert spec_replicas(kubectl, namespace, "slow") == 3
+    conditions = get(kubectl, namespace, "scalingpolicy", "slow")["status"]["conditions"]
+    limited = next(c for c in conditions if c["type"] == "ScalingLimited")
+    assert (limited["status"], limited["reason"]) == ("True", "ScaleUpLimit")
