@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 # The main job on its embedded default: no cluster needed.
 demo: venv
-	$(BIN)/autoscaler decide
+	$(BIN)/autoscaler simulate
 
 test: venv
 	$(BIN)/pytest -q

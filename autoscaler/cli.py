@@ -37,6 +37,24 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run(args, out, err)
 
 
+def _sim(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.sim.cli import main as sim_main
+
+    return sim_main(args.args, out=out, err=err)
+
+
+def _crd(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.crd import run_crd
+
+    return run_crd(out=out)
+
+
+def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.simulate.command import run as run_simulate
+
+    return run_simulate(args, out, err)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autoscaler",
@@ -86,6 +104,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(run)
     run.set_defaults(handler=_run)
+
+    sim = commands.add_parser(
+        "sim",
+        help="simulate kubelets, metrics and traffic (autoscaler sim run --help)",
+        description="The simulator's commands: autoscaler sim run --help.",
+    )
+    sim.add_argument("args", nargs=argparse.REMAINDER, help="autoscaler sim's own arguments")
+    sim.set_defaults(handler=_sim)
+
+    crd = commands.add_parser(
+        "crd",
+        help="print the ScalingPolicy CustomResourceDefinition (kubectl apply -f -)",
+        description="Print the ScalingPolicy CRD, its schema generated from the policy models.",
+    )
+    crd.set_defaults(handler=_crd)
+
+    from autoscaler.simulate.command import add_arguments as simulate_arguments
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="replay a traffic trace through the real loop in virtual time (no cluster)",
+        description="Replay a trace through the control loop on the simulator's pod model "
+        "and report cost, under-provisioning, drops and flaps. Without POLICY: the bundled "
+        "example against hpa-default on a day of real traffic.",
+    )
+    simulate_arguments(simulate)
+    simulate.set_defaults(handler=_simulate)
     return parser
 
 

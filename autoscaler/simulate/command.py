@@ -1,0 +1,243 @@
+"""``autoscaler simulate``: the command line of the policy simulator.
+
+With no POLICY it replays the bundled example policy and the bundled scenario (a day
+of the real NASA trace, launch day included) against the ``hpa-default`` baseline.
+Exit status 0 after a report, 2 with one line on stderr when an input cannot be used.
+Module-level imports are the standard library only: ``autoscaler --help`` builds this
+parser, and must stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from autoscaler.sim.load import LoadShape
+    from autoscaler.simulate.engine import Plan, RunResult, Subject
+
+EXAMPLE_POLICY = "simulate-policy.yaml"
+EXAMPLE_SCENARIO = "simulate-scenario.yaml"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """``15s``, ``90m``, ``6h``, ``7d``, ``1d12h`` or plain seconds, as seconds (> 0)."""
+    parts = re.fullmatch(r"(?:\d+(?:\.\d+)?[smhd])+|\d+(?:\.\d+)?", text.strip())
+    if parts is None:
+        raise argparse.ArgumentTypeError(f"not a duration such as 15s, 90m, 6h or 1d: {text!r}")
+    pairs = re.findall(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
+    seconds = sum(float(n) * _UNITS[u or "s"] for n, u in pairs)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be longer than 0 s (got {text!r})")
+    return seconds
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (got {text})")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    arg = parser.add_argument
+    arg("policies", nargs="*", metavar="POLICY", help="policy file or folder, or hpa-default")
+    arg("--trace", metavar="FILE", help="CSV trace, timestamp_seconds,value (default: scenario)")
+    arg("--trace-kind", choices=["count", "rate"], default="count", help="values are (count)")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--scale", type=_positive, metavar="K", help="multiply the trace's rates")
+    scale.add_argument("--peak", type=_positive, metavar="RPS", help="scale the peak to RPS")
+    arg("--offset", type=duration, default=0.0, metavar="D", help="start D into the trace")
+    arg("--scenario", metavar="FILE", help="pod model (and load) per workload, as sim run reads")
+    arg("--step", type=duration, default=15.0, metavar="D", help="sync period (15s)")
+    arg("--duration", type=duration, metavar="D", help="(default: the trace, or 1d)")
+    arg("--warmup", type=duration, default=600.0, metavar="D", help="unrecorded settling (10m)")
+    arg("--replicas", type=int, metavar="N", help="initial replicas (scenario or minReplicas)")
+    arg("--slow-ms", type=_positive, default=250.0, metavar="MS", help="slow request (250)")
+    arg("--compare", action="store_true", help="each policy alone, plus hpa-default")
+    arg("--out", metavar="DIR", help="write report.json and chart.png there")
+    arg("--snapshots", metavar="FILE", help="write every snapshot (autoscaler decide input)")
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.simulate.report import summarize
+    from autoscaler.simulate.setup import SetupError
+
+    started = time.perf_counter()
+    try:
+        plan, groups, trace = _prepare(args)
+        results, snapshots = _simulate(plan, groups, err=err, record=bool(args.snapshots))
+        summaries = [summarize(r, plan=plan) for r in results]
+        written = _write(args, plan, results, trace, snapshots, summaries)
+    except SetupError as exc:
+        print(f"autoscaler simulate: {exc}", file=err)
+        return 2
+    except OSError as exc:
+        print(f"autoscaler simulate: {exc.filename}: {exc.strerror or exc}", file=err)
+        return 2
+    _print(out, plan, results, trace, summaries, written, time.perf_counter() - started)
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Plan, list[list[Subject]], str]:
+    from autoscaler.core.model import Settings
+    from autoscaler.simulate import setup
+    from autoscaler.simulate.engine import Plan
+
+    paths, named_baseline = setup.split_policies(args.policies)
+    scenario_path, compare = args.scenario, args.compare or named_baseline
+    if not args.policies:  # the bundled demo: the example policy against hpa-default
+        paths, compare = [setup.bundled(EXAMPLE_POLICY)], True
+        scenario_path = scenario_path or setup.bundled(EXAMPLE_SCENARIO)
+    if not paths:
+        raise setup.SetupError("hpa-default needs a POLICY to take its metrics from")
+    if args.replicas is not None and args.replicas < 0:
+        raise setup.SetupError(f"--replicas must be >= 0 (got {args.replicas})")
+    targets = setup.load_targets(paths)
+    scenario = setup.read_scenario(scenario_path)
+    load: LoadShape
+    if args.trace:
+        load = setup.trace_load(args.trace, kind=args.trace_kind, offset=args.offset)
+        trace = Path(args.trace).name
+    else:
+        load = setup.scenario_load(scenario, targets[0])
+        trace = f"scenario {Path(scenario_path).name}" if scenario_path else "scenario"
+    if args.duration:
+        length = args.duration
+    elif args.trace or args.policies:
+        length = setup.default_duration(load)
+    else:  # the demo: one day of the scenario's trace
+        length = setup.DAY
+    if args.scale is not None:
+        load = setup.Scaled(load, args.scale)
+    elif args.peak is not None:
+        load = setup.scale_to_peak(load, peak=args.peak, duration=length, step=args.step)
+    subjects = setup.subjects(targets, scenario=scenario, replicas=args.replicas, baseline=compare)
+    plan = Plan(
+        load=load,
+        duration=length,
+        step=args.step,
+        warmup=args.warmup,
+        settings=Settings(),
+        slow_ms=args.slow_ms,
+    )
+    workloads = [t.ref.name for t in targets]
+    if not compare and len(set(workloads)) < len(workloads):
+        raise setup.SetupError("two policies scale the same workload: add --compare")
+    groups = [[s] for s in subjects] if compare else [subjects]
+    return plan, groups, trace
+
+
+def _simulate(
+    plan: Plan, groups: list[list[Subject]], *, err: TextIO, record: bool
+) -> tuple[list[RunResult], list[dict[str, Any]]]:
+    """Run each group in its own cluster; the snapshot documents when ``record``."""
+    from autoscaler.simulate.engine import simulate
+    from autoscaler.simulate.record import snapshot_to_document
+
+    bar = _ProgressBar(err) if err.isatty() else None
+    documents: list[dict[str, Any]] = []
+    results: list[RunResult] = []
+    for index, group in enumerate(groups):
+
+        def progress(done: float, index: int = index) -> None:
+            if bar is not None:
+                bar.show((index + done) / len(groups))
+
+        def observe(target: Any, snapshot: Any, decision: Any) -> None:
+            document = snapshot_to_document(snapshot)
+            document["name"] = f"{target.name} at {snapshot.now:g}"
+            documents.append(document)
+
+        results += simulate(plan, group, progress=progress, observer=observe if record else None)
+    if bar is not None:
+        bar.clear()
+    return results, documents
+
+
+def _write(
+    args: argparse.Namespace,
+    plan: Plan,
+    results: list[RunResult],
+    trace: str,
+    snapshots: list[dict[str, Any]],
+    summaries: list[dict[str, Any]],
+) -> list[str]:
+    from autoscaler.simulate.report import report_document
+
+    written = []
+    if args.snapshots:
+        Path(args.snapshots).write_text(json.dumps(snapshots) + "\n", encoding="utf-8")
+        written.append(args.snapshots)
+    if args.out:
+        folder = Path(args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        document = report_document(results, plan=plan, trace=trace, summaries=summaries)
+        (folder / "report.json").write_text(json.dumps(document) + "\n", encoding="utf-8")
+        written.append(str(folder / "report.json"))
+        from autoscaler.simulate.chart import write_chart
+
+        title = f"{', '.join(r.subject.label for r in results)} on {trace}"
+        write_chart(folder / "chart.png", results, plan=plan, title=title)
+        written.append(str(folder / "chart.png"))
+    return written
+
+
+def _print(
+    out: TextIO,
+    plan: Plan,
+    results: list[RunResult],
+    trace: str,
+    summaries: list[dict[str, Any]],
+    written: list[str],
+    seconds: float,
+) -> None:
+    from autoscaler.simulate.report import format_table
+
+    offered = results[0].series.offered
+    out.write(
+        f"Simulated {_hours(plan.duration)} of {trace} in {plan.step:g} s steps "
+        f"(peak {max(offered):,.0f} rps, mean {sum(offered) / len(offered):,.0f} rps) "
+        f"in {seconds:.1f} s.\n\n"
+    )
+    out.write(format_table([r.subject.label for r in results], summaries))
+    if written:
+        out.write("\nWrote " + ", ".join(written) + ".\n")
+    else:
+        out.write("\n--out DIR writes report.json (full time series) and chart.png.\n")
+
+
+def _hours(seconds: float) -> str:
+    if seconds >= 86400 and seconds % 3600 == 0:
+        return f"{seconds / 86400:g} d"
+    return f"{seconds / 3600:g} h"
+
+
+class _ProgressBar:
+    """``[#####.....]  50%`` on one terminal line, redrawn at most every whole percent."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._shown = -1
+
+    def show(self, fraction: float) -> None:
+        percent = min(100, int(fraction * 100))
+        if percent != self._shown:
+            self._shown = percent
+            filled = percent * 30 // 100
+            bar = "#" * filled + "." * (30 - filled)
+            self._stream.write(f"\rsimulating [{bar}] {percent:3d}%")
+            self._stream.flush()
+
+    def clear(self) -> None:
+        self._stream.write("\r" + " " * 50 + "\r")
+        self._stream.flush()

@@ -1,0 +1,225 @@
+"""The simulation loop: manual clock, in-memory cluster, and the real ``Controller``.
+
+Every ``step`` seconds of virtual time the controller syncs every target (gather ->
+snapshot -> decide -> patch, the code ``autoscaler run`` runs) and the cluster then
+serves the load of the next ``step`` seconds with the pods it has. A warm-up (the
+trace's first rate, held) lets each policy settle before anything is recorded, so a
+report compares policies on the trace rather than on their start from minReplicas.
+
+Runs are deterministic: the clock starts at a fixed virtual epoch, the cluster's
+random pod names come from ``seed``, and nothing reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from autoscaler.core.model import (
+    AVERAGE_VALUE,
+    UTILIZATION,
+    Decision,
+    Policy,
+    Settings,
+    Snapshot,
+)
+from autoscaler.loop.controller import Controller
+from autoscaler.loop.interfaces import Target
+from autoscaler.sim.clock import ManualClock
+from autoscaler.sim.cluster import InMemoryCluster, Workload
+from autoscaler.sim.load import LoadShape
+from autoscaler.sim.podmodel import PodModel
+from autoscaler.simulate.adapters import ClusterEdges
+
+# The virtual time of the first recorded step (2023-11-14T22:13:20Z): fixed, so that
+# the same inputs give the same snapshots and the same report.
+EPOCH = 1_700_000_000.0
+
+Observer = Callable[[Target, Snapshot, Decision], None]
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subject:
+    """One target to simulate: its policy, its workload's pods and initial replicas."""
+
+    label: str
+    target: Target
+    model: PodModel = field(default_factory=PodModel)
+    kind: str = "Deployment"
+    replicas: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """What every subject of a run shares: the load (``rate(t)``, ``t`` in seconds since
+    the first recorded step), how long, how often the loop syncs, the controller's
+    settings, and the latency above which a served request counts as slow."""
+
+    load: LoadShape
+    duration: float
+    step: float = 15.0
+    warmup: float = 600.0
+    settings: Settings = field(default_factory=Settings)
+    slow_ms: float = 250.0
+    seed: int = 0
+
+
+@dataclass(slots=True)
+class Series:
+    """One value per recorded step; rates in requests/s over ``[t, t + step)``."""
+
+    t: list[float] = field(default_factory=list)
+    offered: list[float] = field(default_factory=list)
+    served: list[float] = field(default_factory=list)
+    dropped: list[float] = field(default_factory=list)
+    slow: list[float] = field(default_factory=list)
+    latency_ms: list[float | None] = field(default_factory=list)
+    ready: list[int] = field(default_factory=list)
+    replicas: list[int] = field(default_factory=list)
+    desired: list[int] = field(default_factory=list)
+    pods: list[int] = field(default_factory=list)
+    ratio: list[float | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleChange:
+    """A patch of the scale subresource: at ``t`` (seconds since start), from -> to."""
+
+    t: float
+    before: int
+    after: int
+
+
+@dataclass(slots=True)
+class RunResult:
+    subject: Subject
+    series: Series = field(default_factory=Series)
+    changes: list[ScaleChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _FromStart:
+    """``load`` on the cluster's clock; during warm-up the first rate holds."""
+
+    load: LoadShape
+    origin: float
+
+    def rate(self, t: float) -> float:
+        return self.load.rate(max(0.0, t - self.origin))
+
+
+def simulate(
+    plan: Plan,
+    subjects: Sequence[Subject],
+    *,
+    observer: Observer | None = None,
+    progress: Progress | None = None,
+) -> list[RunResult]:
+    """Run ``subjects`` together in one cluster under one controller; one result each.
+
+    ``observer`` sees every snapshot the controller builds and its decision (warm-up
+    included); ``progress`` is called with the fraction done, about a hundred times.
+    """
+    names = [s.target.ref.name for s in subjects]
+    if len(set(names)) != len(names):
+        raise ValueError("two policies scale the same workload; simulate them with --compare")
+    warm = math.ceil(plan.warmup / plan.step)
+    steps = max(1, math.ceil(plan.duration / plan.step))
+    clock = ManualClock(EPOCH - warm * plan.step)
+    cluster = InMemoryCluster(clock, seed=plan.seed)
+    load = _FromStart(plan.load, EPOCH)
+    for subject, name in zip(subjects, names, strict=True):
+        workload = Workload(
+            name=name,
+            model=subject.model,
+            kind=subject.kind,
+            namespace=subject.target.namespace,
+            selector={"app": name},
+        )
+        cluster.add_workload(workload, replicas=subject.replicas, load=load)
+    models = {n: s.model for n, s in zip(names, subjects, strict=True)}
+    edges = ClusterEdges(cluster, models=models, step=plan.step)
+    controller = Controller(
+        scales=edges,
+        pods=edges,
+        resource_metrics=edges,
+        custom_metrics=edges,
+        settings=plan.settings,
+        observer=observer,
+    )
+    targets = [s.target for s in subjects]
+    results = [RunResult(s) for s in subjects]
+    total = warm + steps
+    every = max(1, total // 100)
+    for index in range(total):
+        now = clock.now()
+        outcomes = controller.sync(targets, now=now)
+        bound = [sum(1 for p in cluster.pods(n) if p.bound) for n in names]
+        cluster.step(plan.step)
+        if index >= warm:
+            for result, outcome, name, pods in zip(results, outcomes, names, bound, strict=True):
+                _record(result, plan, cluster, name, now - EPOCH, outcome.decision, pods)
+                if outcome.patched and outcome.current is not None:
+                    change = ScaleChange(now - EPOCH, outcome.current, cluster.replicas(name))
+                    result.changes.append(change)
+        if progress is not None and (index + 1) % every == 0:
+            progress((index + 1) / total)
+    return results
+
+
+def _record(
+    result: RunResult,
+    plan: Plan,
+    cluster: InMemoryCluster,
+    name: str,
+    t: float,
+    decision: Decision | None,
+    pods: int,
+) -> None:
+    last = cluster.totals(name).last
+    assert last is not None  # the cluster has just served a step
+    series = result.series
+    replicas = cluster.replicas(name)
+    latency = last.latency_ms if math.isfinite(last.latency_ms) else None
+    slow = 0.0
+    if latency is not None and latency > 0:
+        # Exponential latency with this mean: P(latency > slow_ms) = exp(-slow_ms / mean).
+        slow = last.served_rps * math.exp(-plan.slow_ms / latency)
+    series.t.append(t)
+    series.offered.append(last.offered_rps)
+    series.served.append(last.served_rps)
+    series.dropped.append(last.dropped_rps)
+    series.slow.append(slow)
+    series.latency_ms.append(latency)
+    series.ready.append(last.ready_pods)
+    series.replicas.append(replicas)
+    series.desired.append(replicas if decision is None else decision.desired_replicas)
+    series.pods.append(pods)
+    policy = result.subject.target.policy
+    series.ratio.append(None if decision is None else usage_ratio(policy, decision))
+
+
+def usage_ratio(policy: Policy, decision: Decision) -> float | None:
+    """The largest current/target ratio over the policy's valid metrics (1.0 = on target).
+
+    A Utilization target compares utilizations (90 % of a 60 % target is 1.5), an
+    AverageValue target average values, a Value target values.
+    """
+    best: float | None = None
+    for spec, result in zip(policy.metrics, decision.metrics, strict=False):
+        current, target = result.current, spec.target
+        if result.error is not None or current is None:
+            continue
+        if target.type == UTILIZATION:
+            pair = (current.average_utilization, target.average_utilization)
+        elif target.type == AVERAGE_VALUE:
+            pair = (current.average_value, target.average_value)
+        else:
+            pair = (current.value, target.value)
+        if pair[0] is None or not pair[1]:
+            continue
+        ratio = pair[0] / pair[1]
+        best = ratio if best is None else max(best, ratio)
+    return best

@@ -1,0 +1,165 @@
+"""Snapshots as ``autoscaler decide`` documents, to record a simulation and replay it.
+
+The controller's ``observer`` hands the simulator every snapshot it decides on; written
+as the contract's snapshot documents (``../shared/contracts/decide.md``), they can be
+fed to ``autoscaler decide`` to check, step by step, that the offline command and the
+simulated loop agree, or to ask ``decide --explain`` why the loop did what it did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoscaler.core.model import (
+    CONTAINER_RESOURCE,
+    OBJECT,
+    RESOURCE,
+    MetricData,
+    MetricSpec,
+    MetricTarget,
+    Pod,
+    Policy,
+    ScalingRules,
+    Snapshot,
+)
+from autoscaler.core.quantity import format_milli
+from autoscaler.documents import history_to_document
+
+_SOURCE_KEYS = {
+    RESOURCE: "resource",
+    CONTAINER_RESOURCE: "containerResource",
+    "Pods": "pods",
+    OBJECT: "object",
+    "External": "external",
+}
+
+
+def snapshot_to_document(snapshot: Snapshot) -> dict[str, Any]:
+    """The snapshot document that ``autoscaler decide`` parses back into ``snapshot``."""
+    settings = snapshot.settings
+    return {
+        "now": snapshot.now,
+        "policy": policy_to_spec(snapshot.policy),
+        "currentReplicas": snapshot.current_replicas,
+        "statusReplicas": snapshot.status_replicas,
+        "pods": [_pod(p) for p in snapshot.pods],
+        "metrics": _metrics(snapshot.metrics),
+        "history": history_to_document(snapshot.history),
+        "settings": {
+            "tolerance": settings.tolerance,
+            "cpuInitializationPeriod": settings.cpu_initialization_period,
+            "initialReadinessDelay": settings.initial_readiness_delay,
+            "downscaleStabilizationWindow": settings.downscale_stabilization_window,
+        },
+    }
+
+
+def policy_to_spec(policy: Policy) -> dict[str, Any]:
+    """The policy as an autoscaling/v2 spec (camelCase), as ``policy_from_spec`` reads it."""
+    spec: dict[str, Any] = {
+        "minReplicas": policy.min_replicas,
+        "maxReplicas": policy.max_replicas,
+        "metrics": [_metric(m) for m in policy.metrics],
+    }
+    behavior = policy.behavior
+    if behavior is not None:
+        spec["behavior"] = {
+            key: _rules(rules)
+            for key, rules in (("scaleUp", behavior.scale_up), ("scaleDown", behavior.scale_down))
+            if rules is not None
+        }
+    return spec
+
+
+def _metric(metric: MetricSpec) -> dict[str, Any]:
+    key = _SOURCE_KEYS.get(metric.type)
+    if key is None:
+        return {"type": metric.type}
+    source: dict[str, Any] = {"target": _target(metric.target)}
+    if metric.type in (RESOURCE, CONTAINER_RESOURCE):
+        source["name"] = metric.name
+        if metric.type == CONTAINER_RESOURCE:
+            source["container"] = metric.container
+    else:
+        identifier: dict[str, Any] = {"name": metric.name}
+        labels = dict(
+            part.split("=", 1) for part in metric.selector.split(",") if part.count("=") == 1
+        )
+        if labels:
+            identifier["selector"] = {"matchLabels": labels}
+        source["metric"] = identifier
+        described = metric.described_object
+        if metric.type == OBJECT and described is not None:
+            source["describedObject"] = {
+                "kind": described.kind,
+                "name": described.name,
+                "apiVersion": described.api_version,
+            }
+    return {"type": metric.type, key: source}
+
+
+def _target(target: MetricTarget) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": target.type}
+    if target.value is not None:
+        out["value"] = format_milli(target.value)
+    if target.average_value is not None:
+        out["averageValue"] = format_milli(target.average_value)
+    if target.average_utilization is not None:
+        out["averageUtilization"] = target.average_utilization
+    return out
+
+
+def _rules(rules: ScalingRules) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if rules.stabilization_window_seconds is not None:
+        out["stabilizationWindowSeconds"] = rules.stabilization_window_seconds
+    if rules.select_policy is not None:
+        out["selectPolicy"] = rules.select_policy
+    if rules.policies is not None:
+        out["policies"] = [
+            {"type": p.type, "value": p.value, "periodSeconds": p.period_seconds}
+            for p in rules.policies
+        ]
+    if rules.tolerance is not None:
+        out["tolerance"] = rules.tolerance
+    return out
+
+
+def _pod(pod: Pod) -> dict[str, Any]:
+    return {
+        "name": pod.name,
+        "phase": pod.phase,
+        "ready": pod.ready,
+        "readySince": pod.ready_since,
+        "startTime": pod.start_time,
+        "deleting": pod.deleting,
+        "containers": [
+            {"name": c.name, "requests": {k: format_milli(v) for k, v in c.requests.items()}}
+            for c in pod.containers
+        ],
+    }
+
+
+def _metrics(data: MetricData) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "pods": {
+            name: {pod: format_milli(v) for pod, v in values.items()}
+            for name, values in data.pods.items()
+        },
+        "object": {name: format_milli(v) for name, v in data.object.items()},
+        "external": {name: [format_milli(v) for v in vs] for name, vs in data.external.items()},
+        "errors": dict(data.errors),
+    }
+    if data.resource is not None:
+        out["resource"] = {
+            pod: {
+                "timestamp": usage.timestamp,
+                "window": usage.window,
+                "containers": {
+                    c: {r: format_milli(q) for r, q in resources.items()}
+                    for c, resources in usage.containers.items()
+                },
+            }
+            for pod, usage in data.resource.items()
+        }
+    return out

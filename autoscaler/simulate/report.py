@@ -1,0 +1,204 @@
+"""What a simulation says: a summary per policy, a terminal table, a JSON document.
+
+Definitions (each figure is over the recorded steps, warm-up excluded):
+
+- ``replicaHours``: pods bound to a node (starting, ready or terminating: all hold their
+  requests) times hours; ``cpuCoreHours`` the same weighted by the pod's CPU request.
+- ``underProvisionedMinutes``: time when demand exceeded the ready pods' capacity, or
+  a metric was above its target by more than the scale-up tolerance.
+- ``droppedRequests``: offered beyond ready capacity; ``slowRequests``: served ones
+  slower than ``slowMs`` (the model's latency is exponential around its mean).
+- ``flaps``: scale events reversing the previous one's direction within the
+  controller's downscale stabilization window (the same window for every policy).
+- ``worstRecoverySeconds``: the longest stretch of demand above ready capacity, i.e.
+  the time the slowest recovery from a spike took (0 when capacity always sufficed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
+
+from autoscaler.core.model import Settings
+from autoscaler.simulate.engine import Plan, RunResult
+
+
+def summarize(result: RunResult, *, plan: Plan) -> dict[str, Any]:
+    """The summary figures of one run (see the module docstring)."""
+    s, step = result.series, plan.step
+    subject = result.subject
+    capacity = subject.model.capacity_rps
+    tolerance = _scale_up_tolerance(result, plan.settings)
+    short = [o > r * capacity * (1 + 1e-9) for o, r in zip(s.offered, s.ready, strict=True)]
+    over = [x is not None and x > 1 + tolerance for x in s.ratio]
+    offered = sum(s.offered) * step
+    dropped = sum(s.dropped) * step
+    replica_hours = sum(s.pods) * step / 3600
+    return {
+        "offeredRequests": offered,
+        "servedRequests": sum(s.served) * step,
+        "droppedRequests": dropped,
+        "slowRequests": sum(s.slow) * step,
+        "droppedPercent": 100 * dropped / offered if offered else 0.0,
+        "replicaHours": replica_hours,
+        "cpuCoreHours": replica_hours * subject.model.cpu_request_milli / 1000,
+        "underProvisionedMinutes": sum(a or b for a, b in zip(short, over, strict=True))
+        * step
+        / 60,
+        "scaleEvents": len(result.changes),
+        "flaps": count_flaps(result, window=plan.settings.downscale_stabilization_window),
+        "peakReplicas": max(s.replicas, default=0),
+        "meanReadyReplicas": sum(s.ready) / len(s.ready) if s.ready else 0.0,
+        "worstRecoverySeconds": _longest_run(short) * step,
+    }
+
+
+def count_flaps(result: RunResult, *, window: float) -> int:
+    """Scale events whose direction reverses the previous event's within ``window`` s."""
+    flaps = 0
+    changes = result.changes
+    for previous, current in pairwise(changes):
+        up_before = previous.after > previous.before
+        up_now = current.after > current.before
+        if up_before != up_now and current.t - previous.t < window:
+            flaps += 1
+    return flaps
+
+
+def _longest_run(flags: Sequence[bool]) -> int:
+    longest = length = 0
+    for flag in flags:
+        length = length + 1 if flag else 0
+        longest = max(longest, length)
+    return longest
+
+
+def _scale_up_tolerance(result: RunResult, settings: Settings) -> float:
+    behavior = result.subject.target.policy.behavior
+    rules = None if behavior is None else behavior.scale_up
+    if rules is not None and rules.tolerance is not None:
+        return rules.tolerance
+    return settings.tolerance
+
+
+def report_document(
+    results: Sequence[RunResult], *, plan: Plan, trace: str, summaries: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """The JSON report: inputs, and per run its summary, scale events and time series."""
+    settings = plan.settings
+    return {
+        "kind": "SimulationReport",
+        "version": 1,
+        "trace": trace,
+        "stepSeconds": plan.step,
+        "durationSeconds": plan.duration,
+        "warmupSeconds": plan.warmup,
+        "slowMs": plan.slow_ms,
+        "settings": {
+            "tolerance": settings.tolerance,
+            "cpuInitializationPeriod": settings.cpu_initialization_period,
+            "initialReadinessDelay": settings.initial_readiness_delay,
+            "downscaleStabilizationWindow": settings.downscale_stabilization_window,
+        },
+        "runs": [_run_document(r, summary) for r, summary in zip(results, summaries, strict=True)],
+    }
+
+
+def _run_document(result: RunResult, summary: dict[str, Any]) -> dict[str, Any]:
+    s, subject = result.series, result.subject
+    model = subject.model
+    return {
+        "label": subject.label,
+        "source": subject.target.source,
+        "target": f"{subject.target.namespace}/{subject.target.ref}",
+        "pod": {
+            "capacityRps": model.capacity_rps,
+            "cpuRequestMilli": model.cpu_request_milli,
+            "scheduleDelay": model.schedule_delay,
+            "readyDelay": model.ready_delay,
+            "terminationGrace": model.termination_grace,
+        },
+        "summary": {k: _round(v) for k, v in summary.items()},
+        "scaleEvents": [[_round(c.t), c.before, c.after] for c in result.changes],
+        "series": {
+            "t": s.t,
+            "offeredRps": [_round(x) for x in s.offered],
+            "servedRps": [_round(x) for x in s.served],
+            "droppedRps": [_round(x) for x in s.dropped],
+            "slowRps": [_round(x) for x in s.slow],
+            "latencyMs": [_round(x) for x in s.latency_ms],
+            "readyReplicas": s.ready,
+            "replicas": s.replicas,
+            "desiredReplicas": s.desired,
+            "pods": s.pods,
+            "metricToTarget": [_round(x) for x in s.ratio],
+        },
+    }
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else None
+    return value
+
+
+_COLUMNS = (
+    ("policy", "label"),
+    ("replica-h", "replicaHours"),
+    ("cpu-h", "cpuCoreHours"),
+    ("under-prov min", "underProvisionedMinutes"),
+    ("dropped", "droppedRequests"),
+    ("slow", "slowRequests"),
+    ("scale events", "scaleEvents"),
+    ("flaps", "flaps"),
+    ("peak", "peakReplicas"),
+    ("worst recovery", "worstRecoverySeconds"),
+)
+
+
+def format_table(labels: Sequence[str], summaries: Sequence[dict[str, Any]]) -> str:
+    """The summary table, one row per policy, numbers right-aligned."""
+    rows = [[title for title, _ in _COLUMNS]]
+    for label, summary in zip(labels, summaries, strict=True):
+        rows.append([label, *(_cell(key, summary) for _, key in _COLUMNS[1:])])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    lines = []
+    for number, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def _cell(key: str, summary: dict[str, Any]) -> str:
+    value = summary[key]
+    if key in ("droppedRequests", "slowRequests"):
+        offered = summary["offeredRequests"]
+        share = 100 * value / offered if offered else 0.0
+        return f"{_count(value)} ({share:.2f}%)"
+    if key == "worstRecoverySeconds":
+        return _duration(value)
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:,.1f}"
+
+
+def _count(value: float) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if value >= 1e4:
+        return f"{value / 1e3:.0f}k"
+    return f"{value:,.0f}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds <= 0:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes >= 60:
+        return f"{minutes // 60}h{minutes % 60:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

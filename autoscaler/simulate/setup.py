@@ -1,0 +1,147 @@
+"""From command-line inputs to what the engine runs: subjects, load and duration.
+
+Every problem a user can cause (a broken policy, an unreadable trace or scenario, a
+workload missing from the scenario) becomes a :class:`SetupError` with one line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from autoscaler.loop.interfaces import Target
+from autoscaler.loop.targets import targets_from_files
+from autoscaler.sim.load import LoadShape, TraceLoad
+from autoscaler.sim.podmodel import PodModel
+from autoscaler.sim.scenario import Scenario, ScenarioError, Setup, load_scenario
+from autoscaler.sim.traces import TraceError, TraceKind, read_trace
+from autoscaler.simulate.baseline import NAME as BASELINE
+from autoscaler.simulate.baseline import hpa_default_target
+from autoscaler.simulate.engine import Subject
+
+DAY = 86_400.0
+
+
+class SetupError(Exception):
+    """Inputs that cannot be simulated; the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scaled:
+    """``load`` times ``factor``."""
+
+    load: LoadShape
+    factor: float
+
+    def rate(self, t: float) -> float:
+        return self.load.rate(t) * self.factor
+
+
+def load_targets(paths: Sequence[str]) -> list[Target]:
+    """Every policy under ``paths``, in Enforce mode (a simulation shows what it would do)."""
+    loaded = targets_from_files(paths)
+    if loaded.errors:
+        more = f" (and {len(loaded.errors) - 1} more)" if len(loaded.errors) > 1 else ""
+        raise SetupError(f"{loaded.errors[0]}{more}")
+    if not loaded.targets:
+        raise SetupError(f"no policies found in {', '.join(paths)}")
+    return [replace(t, mode="Enforce") for t in loaded.targets]
+
+
+def read_scenario(path: str | None) -> Scenario | None:
+    if path is None:
+        return None
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        raise SetupError(str(exc)) from None
+
+
+def trace_load(path: str, *, kind: TraceKind, offset: float) -> TraceLoad:
+    """The trace file as a load starting ``offset`` seconds into it."""
+    try:
+        trace = read_trace(path, kind=kind)
+    except TraceError as exc:
+        raise SetupError(str(exc)) from None
+    if offset >= trace.period:
+        raise SetupError(f"--offset {offset:g}s is past the end of {path} ({trace.period:g}s)")
+    return TraceLoad(trace=trace, time_offset=trace.times[0] + offset)
+
+
+def _workload(scenario: Scenario | None, name: str) -> Setup | None:
+    """The scenario's workload called ``name``, or its only workload, or None."""
+    if scenario is None:
+        return None
+    for setup in scenario.workloads:
+        if setup.workload.name == name:
+            return setup
+    return scenario.workloads[0] if len(scenario.workloads) == 1 else None
+
+
+def scenario_load(scenario: Scenario | None, target: Target) -> LoadShape:
+    setup = _workload(scenario, target.ref.name)
+    if setup is None:
+        if scenario is None:
+            raise SetupError("no traffic: give --trace FILE (or --scenario FILE with a load)")
+        raise SetupError(f"the scenario has no workload named {target.ref.name!r}")
+    return setup.load
+
+
+def default_duration(load: LoadShape) -> float:
+    """To the end of a trace played once; one day for anything else."""
+    inner = load.load if isinstance(load, Scaled) else load
+    if isinstance(inner, TraceLoad) and not inner.loop:
+        end = inner.trace.times[0] + inner.trace.period
+        return max(end - inner.time_offset, 1.0)
+    return DAY
+
+
+def scale_to_peak(load: LoadShape, *, peak: float, duration: float, step: float) -> Scaled:
+    """``load`` scaled so that its highest rate over the run (sampled each step) is ``peak``."""
+    samples = (load.rate(i * step) for i in range(max(1, math.ceil(duration / step))))
+    highest = max(samples)
+    if highest <= 0:
+        raise SetupError("--peak: the trace has no traffic in the simulated window")
+    return Scaled(load, peak / highest)
+
+
+def subjects(
+    targets: Sequence[Target],
+    *,
+    scenario: Scenario | None,
+    replicas: int | None,
+    baseline: bool,
+) -> list[Subject]:
+    """One subject per target, plus the ``hpa-default`` baseline of the first one.
+
+    The pod model and initial replicas come from the scenario's workload of the same
+    name (or its only workload); without one, the default pod model and minReplicas.
+    """
+    chosen = list(targets)
+    if baseline:
+        chosen.append(hpa_default_target(targets[0]))
+    names = [t.name for t in chosen]
+    out = []
+    for target in chosen:
+        setup = _workload(scenario, target.ref.name)
+        model = PodModel() if setup is None else setup.workload.model
+        kind = "Deployment" if setup is None else setup.workload.kind
+        start = replicas if replicas is not None else None
+        if start is None:
+            start = setup.replicas if setup is not None else max(1, target.policy.min_replicas)
+        label = target.name if names.count(target.name) == 1 else target.key
+        out.append(Subject(label=label, target=target, model=model, kind=kind, replicas=start))
+    return out
+
+
+def split_policies(args: Sequence[str]) -> tuple[list[str], bool]:
+    """Policy paths, and whether ``hpa-default`` was named among them."""
+    paths = [a for a in args if a != BASELINE]
+    return paths, len(paths) != len(args)
+
+
+def bundled(name: str) -> str:
+    """A file bundled in ``autoscaler/examples``."""
+    return str(Path(__file__).resolve().parent.parent / "examples" / name)

@@ -1,0 +1,153 @@
+"""The simulated loop is the live loop: same snapshots, same decisions, as `decide` too.
+
+A simulation records every snapshot its controller builds (the controller's observer);
+replaying them through a second Controller over plain sources (the live loop's code
+path with other I/O edges), through `autoscaler.core.decide` and through the
+`autoscaler decide` command must give the same decisions, step by step.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from autoscaler.cli import main
+from autoscaler.core import decide
+from autoscaler.core.model import (
+    RESOURCE,
+    UTILIZATION,
+    Decision,
+    MetricData,
+    MetricSpec,
+    MetricTarget,
+    Pod,
+    PodUsage,
+    Policy,
+    Settings,
+    Snapshot,
+)
+from autoscaler.documents import decision_to_document
+from autoscaler.loop.controller import Controller
+from autoscaler.loop.interfaces import ScaleState, Target, TargetRef, Unavailable
+from autoscaler.sim.load import FlashCrowd
+from autoscaler.simulate.baseline import NAME, hpa_default_target
+from autoscaler.simulate.engine import Plan, Subject, simulate
+from autoscaler.simulate.record import snapshot_to_document
+from autoscaler.simulate.setup import bundled, load_targets
+
+Step = tuple[Target, Snapshot, Decision]
+CPU_60 = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=60))
+
+
+def record(target: Target) -> list[Step]:
+    """Every (target, snapshot, decision) of an hour with a flash crowd, warm-up included."""
+    steps: list[Step] = []
+    plan = Plan(
+        load=FlashCrowd(base=200, peak=1500, start=900, rise=60, hold=600, decay=600),
+        duration=3600,
+    )
+    subject = Subject(label=target.name, target=target, replicas=2)
+    simulate(plan, [subject], observer=lambda t, s, d: steps.append((t, s, d)))
+    return steps
+
+
+def example() -> Target:
+    return load_targets([bundled("simulate-policy.yaml")])[0]
+
+
+def cpu_policy() -> Target:
+    policy = Policy(max_replicas=30, min_replicas=2, metrics=(CPU_60,))
+    return Target("default", "cpu", TargetRef("apps/v1", "Deployment", "web"), policy)
+
+
+@pytest.fixture(scope="module", params=["example", "cpu"])
+def baseline_steps(request: pytest.FixtureRequest) -> list[Step]:
+    target = example() if request.param == "example" else cpu_policy()
+    return record(hpa_default_target(target))
+
+
+def test_the_baseline_is_the_policy_without_behavior() -> None:
+    target = example()
+    baseline = hpa_default_target(target)
+    assert baseline.name == NAME and baseline.ref == target.ref
+    assert target.policy.behavior is not None and baseline.policy.behavior is None
+    assert baseline.policy.metrics == target.policy.metrics
+    assert (baseline.policy.min_replicas, baseline.policy.max_replicas) == (3, 40)
+
+
+def test_hpa_default_matches_autoscaler_decide_step_by_step(
+    baseline_steps: list[Step], tmp_path: Path
+) -> None:
+    assert len({d.desired_replicas for _, _, d in baseline_steps}) > 2  # it did scale
+    path = tmp_path / "snapshots.json"
+    path.write_text(json.dumps([snapshot_to_document(s) for _, s, _ in baseline_steps]))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["decide", str(path)], out=out, err=err) == 0, err.getvalue()
+    decided = json.loads(out.getvalue())
+    recorded = [json.loads(json.dumps(decision_to_document(d))) for _, _, d in baseline_steps]
+    assert len(decided) == len(recorded)
+    for index, (got, want) in enumerate(zip(decided, recorded, strict=True)):
+        assert got == want, f"step {index}"
+
+
+@dataclass
+class Replay:
+    """The live loop's sources, answering with one recorded snapshot at a time."""
+
+    snapshot: Snapshot | None = None
+    writes: list[int] = field(default_factory=list)
+
+    def _now(self) -> Snapshot:
+        assert self.snapshot is not None
+        return self.snapshot
+
+    def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState:
+        s = self._now()
+        return ScaleState(s.current_replicas, s.status_replicas, f"app={ref.name}")
+
+    def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
+        self.writes.append(replicas)
+
+    def pods(self, namespace: str, selector: str) -> tuple[Pod, ...]:
+        return self._now().pods
+
+    def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
+        resource = self._now().metrics.resource
+        if resource is None:
+            raise Unavailable("no resource metrics recorded")
+        return resource
+
+    def read_all(self, targets: Sequence[Target], *, now: float) -> Mapping[str, MetricData]:
+        m = self._now().metrics
+        data = MetricData(pods=m.pods, object=m.object, external=m.external, errors=m.errors)
+        return {t.key: data for t in targets}
+
+
+@pytest.mark.parametrize("make", [example, cpu_policy], ids=["example", "cpu"])
+def test_the_live_loop_and_decide_take_the_simulated_loops_decisions(
+    make: Callable[[], Target],
+) -> None:
+    target = make()
+    steps = record(target)
+    replay = Replay()
+    seen: list[Decision] = []
+    live = Controller(
+        scales=replay,
+        pods=replay,
+        resource_metrics=replay,
+        custom_metrics=replay,
+        settings=Settings(),
+        observer=lambda t, s, d: seen.append(d),
+    )
+    for _, snapshot, decision in steps:
+        replay.snapshot = snapshot
+        live.sync([target], now=snapshot.now)
+        assert seen[-1] == decision
+        assert decide(snapshot) == decision
+    changes = [d.desired_replicas for _, s, d in steps if d.desired_replicas != s.current_replicas]
+    assert replay.writes == changes and len(changes) >= 2
