@@ -19,11 +19,15 @@ from autoscaler.sim.traces import (
     step_trace,
 )
 
-SHARED = Path("/work/shared/traces")
-REAL = sorted(SHARED.glob("*.csv"))
+# The real public traces, copied into the repository with their sources and licenses.
+TRACES = Path(__file__).resolve().parents[2] / "loadtest" / "traces"
+REAL = sorted(TRACES.glob("*.csv"))
 
 
-@pytest.mark.skipif(not REAL, reason="shared traces not present")
+def test_the_bundled_real_traces_are_present() -> None:
+    assert len(REAL) == 3
+
+
 @pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
 def test_the_real_traces_parse_as_rates(path: Path) -> None:
     trace = read_trace(path)
@@ -35,9 +39,7 @@ def test_the_real_traces_parse_as_rates(path: Path) -> None:
 
 
 def test_the_nasa_peak_is_409_requests_a_minute() -> None:
-    path = SHARED / "nasa_http_jul1995_requests_1min.csv"
-    if not path.exists():
-        pytest.skip("shared traces not present")
+    path = TRACES / "nasa_http_jul1995_requests_1min.csv"
     assert max(read_trace(path).rates) * 60 == pytest.approx(409)
 
 
