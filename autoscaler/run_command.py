@@ -27,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--context", help="kubeconfig context")
     arg("--policies", nargs="+", metavar="PATH", help="policy files or folders")
     arg("--namespace", help="only policies in this namespace")
+    arg(
+        "--watch-cache",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve pods and workloads from watch caches (default: on)",
+    )
     arg("--metrics-config", nargs="+", metavar="PATH", help="MetricDeclarations files or folders")
     arg("--prometheus-url", metavar="URL", help="Prometheus for declared metrics")
     arg(
@@ -136,7 +142,16 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except LoopError as exc:
         print(f"autoscaler run: {exc}", file=err)
         return 2
-    pods = KubePods(api)
+    pods: Any = KubePods(api)
+    scales: Any = KubeScales(api)
+    usage: Any = pods
+    if settings.watch_cache and not args.once:
+        from autoscaler.kube.cache import CachedPods, CachedScales, NamespaceMetrics
+
+        pods = CachedPods(api, namespace=settings.namespace)
+        pods.start()
+        scales = CachedScales(api, namespace=settings.namespace)
+        usage = NamespaceMetrics(api)
     elector = None
     if settings.leader_elect:
         import os
@@ -158,7 +173,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except ValueError as exc:
         print(f"autoscaler run: {exc}", file=err)
         return 2
-    resource_metrics: Any = pods
+    resource_metrics: Any = usage
     if settings.resource_metrics == "prometheus":
         from autoscaler.loop.resource_prometheus import PrometheusResourceMetrics
         from autoscaler.metrics.prometheus import PrometheusSettings, PrometheusSource
@@ -171,7 +186,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
         )
     controller = Controller(
-        scales=KubeScales(api),
+        scales=scales,
         pods=pods,
         resource_metrics=resource_metrics,
         custom_metrics=custom_metrics,

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     )
     namespace: str | None = Field(default=None, description="only policies in this namespace")
     policy_crds: bool = Field(default=True, description="also read ScalingPolicy objects")
+    watch_cache: bool = Field(default=True, description="pods and workloads from watches")
     sync_period: float = Field(default=15.0, gt=0, le=3600, description="seconds between syncs")
     tolerance: float = Field(default=0.1, ge=0, lt=1)
     cpu_initialization_period: float = Field(default=300.0, ge=0)

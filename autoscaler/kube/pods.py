@@ -86,25 +86,31 @@ class KubePods:
         return tuple(pod_from_json(item) for item in listing.get("items") or [])
 
     def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
-        try:
-            listing = self.api.call(
-                "GET",
-                f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods",
-                query=[("labelSelector", selector)],
-            )
-        except NotFound:
-            raise LoopError(METRICS_SERVER_MISSING) from None
-        samples: dict[str, PodUsage] = {}
-        for item in listing.get("items") or []:
-            containers: dict[str, dict[str, int]] = {}
-            for c in item.get("containers") or []:
-                usage = {k: _milli(v) for k, v in (c.get("usage") or {}).items()}
-                containers[str(c.get("name", ""))] = {
-                    k: v for k, v in usage.items() if v is not None
-                }
-            samples[str((item.get("metadata") or {}).get("name", ""))] = PodUsage(
-                timestamp=_time(item.get("timestamp")) or 0.0,
-                window=_window(item.get("window")),
-                containers=containers,
-            )
-        return samples
+        return {name: usage for _, name, usage in usage_from_json(self.api, namespace, selector)}
+
+
+def usage_from_json(
+    api: Api, namespace: str, selector: str = ""
+) -> list[tuple[dict[str, str], str, PodUsage]]:
+    """PodMetrics of a namespace (by selector) as (labels, pod name, usage)."""
+    query = [("labelSelector", selector)] if selector else []
+    try:
+        listing = api.call(
+            "GET", f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods", query=query
+        )
+    except NotFound:
+        raise LoopError(METRICS_SERVER_MISSING) from None
+    found = []
+    for item in listing.get("items") or []:
+        containers: dict[str, dict[str, int]] = {}
+        for c in item.get("containers") or []:
+            usage = {k: _milli(v) for k, v in (c.get("usage") or {}).items()}
+            containers[str(c.get("name", ""))] = {k: v for k, v in usage.items() if v is not None}
+        meta = item.get("metadata") or {}
+        sample = PodUsage(
+            timestamp=_time(item.get("timestamp")) or 0.0,
+            window=_window(item.get("window")),
+            containers=containers,
+        )
+        found.append((dict(meta.get("labels") or {}), str(meta.get("name", "")), sample))
+    return found

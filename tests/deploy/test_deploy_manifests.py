@@ -237,6 +237,8 @@ def test_the_cluster_role_grants_exactly_what_the_loop_and_adapter_use() -> None
         grant("podscale.dev", "scalingpolicies", "get list watch")
         | grant("podscale.dev", "scalingpolicies/status", "update patch")
         | grant("", "pods", "get list watch")
+        | grant("apps", "deployments statefulsets replicasets", "list watch")
+        | grant("argoproj.io", "rollouts", "list watch")
         | grant("apps", "deployments/scale statefulsets/scale replicasets/scale", "get patch")
         | grant("argoproj.io", "rollouts/scale", "get patch")
         | grant("metrics.k8s.io", "pods", "get list")

@@ -183,6 +183,8 @@ def test_every_base_object_is_accepted_by_the_api_server(
 
 CAN = [
     ("get", "deployments.apps/scale", "shop"),
+    ("watch", "deployments.apps", "shop"),
+    ("list", "rollouts.argoproj.io", "shop"),
     ("patch", "deployments.apps/scale", "shop"),
     ("patch", "statefulsets.apps/scale", "data"),
     ("patch", "rollouts.argoproj.io/scale", "shop"),

@@ -1,0 +1,211 @@
+"""The loop's reads served from watch caches, so a sync does not LIST the world.
+
+- pods: one informer on all pods (of the watched namespace), indexed by namespace and by
+  each ``key=value`` label, so a target's selector touches only candidate pods;
+- workloads: one informer per kind the policies target (Deployments, StatefulSets,
+  ReplicaSets, Argo Rollouts), read as their ``/scale`` would answer; a kind we cannot
+  read that way falls back to GET ``/scale``, as does anything before its cache synced;
+- metrics.k8s.io cannot be watched, so PodMetrics are listed once per namespace and
+  sync (not once per target) and filtered by the target's selector locally.
+
+Writes still go to ``/scale`` only (KubeScales).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from autoscaler.adapter.selectors import SelectorError, parse_selector
+from autoscaler.core.model import Pod, PodUsage
+from autoscaler.kube.api import JSON, Api
+from autoscaler.kube.informer import Informer
+from autoscaler.kube.pods import KubePods, pod_from_json, usage_from_json
+from autoscaler.kube.scale import KubeScales
+from autoscaler.loop.interfaces import LoopError, NotFound, ScaleState, TargetRef
+from autoscaler.metrics.promql import Requirement
+
+
+class Labelled(NamedTuple):
+    namespace: str
+    labels: dict[str, str]
+    pod: Pod
+
+
+def matches(requirements: tuple[Requirement, ...], labels: dict[str, str]) -> bool:
+    """Whether ``labels`` satisfy every requirement (Kubernetes label selector semantics)."""
+    for r in requirements:
+        present = r.key in labels
+        if r.operator == "In" and not (present and labels[r.key] in r.values):
+            return False
+        if r.operator == "NotIn" and present and labels[r.key] in r.values:
+            return False
+        if r.operator == "Exists" and not present:
+            return False
+        if r.operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def _requirements(selector: str) -> tuple[Requirement, ...]:
+    try:
+        return parse_selector(selector)
+    except SelectorError as exc:
+        raise LoopError(f"bad selector {selector!r}: {exc}") from None
+
+
+class CachedPods:
+    """PodSource from a pod informer, with a (namespace, label) index rebuilt on change."""
+
+    def __init__(self, api: Api, *, namespace: str | None = None) -> None:
+        path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
+        self._changed = threading.Event()
+        self.informer: Informer[Labelled] = Informer(
+            api, path, _labelled, name="pods", on_change=lambda _: self._changed.set()
+        )
+        self.fallback = KubePods(api)
+        self._index: dict[tuple[str, str, str], list[Labelled]] = {}
+        self._by_namespace: dict[str, list[Labelled]] = {}
+
+    def start(self) -> None:
+        self.informer.start()
+
+    def _reindex(self) -> None:
+        self._changed.clear()
+        index: dict[tuple[str, str, str], list[Labelled]] = {}
+        by_namespace: dict[str, list[Labelled]] = {}
+        for item in self.informer.items():
+            by_namespace.setdefault(item.namespace, []).append(item)
+            for key, value in item.labels.items():
+                index.setdefault((item.namespace, key, value), []).append(item)
+        self._index, self._by_namespace = index, by_namespace
+
+    def pods(self, namespace: str, selector: str) -> tuple[Pod, ...]:
+        if not self.informer.synced.is_set():
+            return self.fallback.pods(namespace, selector)
+        if self._changed.is_set():
+            self._reindex()
+        requirements = _requirements(selector)
+        narrow = next((r for r in requirements if r.operator == "In" and len(r.values) == 1), None)
+        if narrow is not None:
+            candidates = self._index.get((namespace, narrow.key, narrow.values[0]), [])
+        else:
+            candidates = self._by_namespace.get(namespace, [])
+        return tuple(c.pod for c in candidates if matches(requirements, c.labels))
+
+
+def _labelled(obj: JSON) -> Labelled:
+    meta = obj.get("metadata") or {}
+    return Labelled(
+        str(meta.get("namespace", "")), dict(meta.get("labels") or {}), pod_from_json(obj)
+    )
+
+
+def _selector_string(selector: Any) -> str:
+    """A LabelSelector (matchLabels/matchExpressions) in the string form /scale reports."""
+    if not isinstance(selector, dict):
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for e in selector.get("matchExpressions") or []:
+        key, operator, values = e.get("key"), e.get("operator"), ",".join(e.get("values") or [])
+        parts.append(
+            {
+                "In": f"{key} in ({values})",
+                "NotIn": f"{key} notin ({values})",
+                "Exists": f"{key}",
+                "DoesNotExist": f"!{key}",
+            }.get(operator, "")
+        )
+    return ",".join(p for p in parts if p)
+
+
+def _workload_scale(obj: JSON) -> ScaleState:
+    """apps/v1 Deployment, StatefulSet, ReplicaSet as their /scale reads."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    replicas = spec.get("replicas")
+    return ScaleState(
+        1 if replicas is None else int(replicas),
+        int(status.get("replicas") or 0),
+        _selector_string(spec.get("selector")),
+    )
+
+
+def _rollout_scale(obj: JSON) -> ScaleState:
+    """argoproj.io Rollout: its CRD's scale paths (.spec.replicas, .status.*)."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    replicas = spec.get("replicas")
+    return ScaleState(
+        1 if replicas is None else int(replicas),
+        int(status.get("replicas") or 0),
+        str(status.get("selector") or ""),
+    )
+
+
+KNOWN: dict[tuple[str, str], tuple[str, Callable[[JSON], ScaleState]]] = {
+    ("apps/v1", "Deployment"): ("/apis/apps/v1/deployments", _workload_scale),
+    ("apps/v1", "StatefulSet"): ("/apis/apps/v1/statefulsets", _workload_scale),
+    ("apps/v1", "ReplicaSet"): ("/apis/apps/v1/replicasets", _workload_scale),
+    ("argoproj.io/v1alpha1", "Rollout"): ("/apis/argoproj.io/v1alpha1/rollouts", _rollout_scale),
+}
+
+
+class CachedScales:
+    """ScaleClient reading known workload kinds from informers, writing /scale."""
+
+    def __init__(self, api: Api, *, namespace: str | None = None) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.direct = KubeScales(api)
+        self.informers: dict[tuple[str, str], Informer[ScaleState]] = {}
+        self._lock = threading.Lock()
+
+    def _informer(self, ref: TargetRef) -> Informer[ScaleState] | None:
+        key = (ref.api_version, ref.kind)
+        if key not in KNOWN:
+            return None
+        with self._lock:
+            if key not in self.informers:
+                path, transform = KNOWN[key]
+                if self.namespace:
+                    group_version, _, plural = path.rpartition("/")
+                    path = f"{group_version}/namespaces/{self.namespace}/{plural}"
+                informer = Informer(self.api, path, transform, name=ref.kind)
+                informer.start()
+                self.informers[key] = informer
+            return self.informers[key]
+
+    def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState:
+        informer = self._informer(ref)
+        if informer is None or not informer.synced.is_set():
+            return self.direct.get_scale(namespace, ref)
+        scale = informer.get(namespace, ref.name)
+        if scale is None:
+            raise NotFound(f"{ref.kind} {namespace}/{ref.name} not found")
+        return scale
+
+    def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
+        self.direct.set_replicas(namespace, ref, replicas)
+
+    def stop(self) -> None:
+        for informer in self.informers.values():
+            informer.stop.set()
+
+
+class NamespaceMetrics:
+    """ResourceMetricSource listing PodMetrics once per namespace per sync."""
+
+    def __init__(self, api: Api, *, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self.api = api
+        self.ttl = ttl
+        self.clock = clock
+        self._cache: dict[str, tuple[float, list[tuple[dict[str, str], str, PodUsage]]]] = {}
+
+    def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
+        cached = self._cache.get(namespace)
+        if cached is None or self.clock() - cached[0] >= self.ttl:
+            cached = (self.clock(), usage_from_json(self.api, namespace))
+            self._cache[namespace] = cached
+        requirements = _requirements(selector)
+        return {name: usage for labels, name, usage in cached[1] if matches(requirements, labels)}

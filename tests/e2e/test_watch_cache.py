@@ -1,0 +1,144 @@
+"""Watch caches: after they sync, a sync reads pods and workloads from memory."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from conftest import Kubectl, Testbed
+from kubernetes import client
+from test_loop_run import deployment, running_pods
+
+from autoscaler.core.model import RESOURCE, UTILIZATION, MetricSpec, MetricTarget, Policy, Settings
+from autoscaler.kube.api import Api, connect
+from autoscaler.kube.cache import CachedPods, CachedScales, NamespaceMetrics
+from autoscaler.loop.controller import Controller
+from autoscaler.loop.interfaces import NotFound, Target, TargetRef
+
+CPU_50 = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=50))
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_synced_caches_make_a_sync_cost_one_request_per_namespace(
+    testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
+) -> None:
+    names = ["a", "b", "c"]
+    for name in names:
+        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment(name, 2)))
+        running_pods(kube, namespace, name, 2, cpu="500m")  # 50%: within tolerance, no writes
+    api = Api(connect(str(testbed.kubeconfig)))
+    pods, scales = CachedPods(api, namespace=namespace), CachedScales(api, namespace=namespace)
+    pods.start()
+    loop = Controller(
+        scales=scales,
+        pods=pods,
+        resource_metrics=NamespaceMetrics(api),
+        custom_metrics=None,
+        settings=Settings(),
+    )
+    targets = [
+        Target(
+            namespace,
+            n,
+            TargetRef("apps/v1", "Deployment", n),
+            Policy(max_replicas=10, metrics=(CPU_50,)),
+        )
+        for n in names
+    ]
+    loop.sync(targets, now=time.time())  # starts the Deployment informer
+    wait_for(
+        lambda: (
+            pods.informer.synced.is_set()
+            and all(i.synced.is_set() for i in scales.informers.values())
+        ),
+        "caches to sync",
+    )
+    time.sleep(1.1)  # let the per-sync metrics cache expire
+    before = api.requests
+    outcomes = loop.sync(targets, now=time.time())
+    assert [o.decision.desired_replicas for o in outcomes if o.decision] == [2, 2, 2]
+    assert api.requests - before == 1  # one PodMetrics list for the namespace, nothing else
+
+    # The caches follow changes made by others.
+    kubectl("scale", "deployment", "a", "-n", namespace, "--replicas=3")
+    wait_for(lambda: scales.get_scale(namespace, targets[0].ref).replicas == 3, "the scale cache")
+    wait_for(lambda: len(pods.pods(namespace, "app=a")) == 3, "the pod cache")
+    kubectl("delete", "deployment", "c", "-n", namespace)
+    wait_for(lambda: _gone(scales, namespace, targets[2].ref), "the deletion")
+    scales.stop()
+    pods.informer.stop.set()
+
+
+def _gone(scales: CachedScales, namespace: str, ref: TargetRef) -> bool:
+    try:
+        scales.get_scale(namespace, ref)
+    except NotFound:
+        return True
+    return False
+
+
+def test_pod_selector_matching_uses_set_based_requirements(
+    testbed: Testbed, kubectl: Kubectl, namespace: str
+) -> None:
+    for name, tier in (("p1", "web"), ("p2", "api"), ("p3", "db")):
+        kubectl(
+            "run", name, "-n", namespace, "--image=example/app", f"--labels=app=shop,tier={tier}"
+        )
+    api = Api(connect(str(testbed.kubeconfig)))
+    pods = CachedPods(api, namespace=namespace)
+    pods.start()
+    wait_for(lambda: len(pods.pods(namespace, "app=shop")) == 3, "the pod cache")
+    assert {p.name for p in pods.pods(namespace, "app=shop,tier in (web,api)")} == {"p1", "p2"}
+    assert {p.name for p in pods.pods(namespace, "tier notin (web),app")} == {"p2", "p3"}
+    assert {p.name for p in pods.pods(namespace, "!tier")} == set()
+    pods.informer.stop.set()
+
+
+def _api_through(proxy_url: str, testbed: Testbed) -> Api:
+    config = client.Configuration()
+    config.host = proxy_url
+    config.api_key = {"authorization": f"Bearer {testbed.env['TESTBED_ADMIN_TOKEN']}"}
+    return Api(client.ApiClient(config))
+
+
+def test_the_cache_survives_watch_cuts_and_api_errors(
+    testbed: Testbed, kubectl: Kubectl, namespace: str
+) -> None:
+    from autoscaler.faults import Error, FaultProxy, FaultProxyThread, WatchDisconnect
+
+    proxy = FaultProxy(upstream=testbed.server, upstream_ca=testbed.env["TESTBED_CA_FILE"])
+    with FaultProxyThread(proxy) as running:
+        # Fail the first LISTs, and cut the first watch streams after a few bytes.
+        running.add_rule(
+            Error(status=500), method="GET", path=r"/deployments$", max_count=2
+        )
+        running.add_rule(WatchDisconnect(after_bytes=10), path=r"watch=1", max_count=3)
+        api = _api_through(running.url, testbed)
+        scales = CachedScales(api, namespace=namespace)
+        try:
+            kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("w", 1)))
+            ref = TargetRef("apps/v1", "Deployment", "w")
+            scales.get_scale(namespace, ref)  # answered directly; starts the informer
+            informer = scales.informers[("apps/v1", "Deployment")]
+            wait_for(informer.synced.is_set, "the informer to sync", timeout=40)
+            for replicas in (2, 3, 4):
+                kubectl("scale", "deployment", "w", "-n", namespace, f"--replicas={replicas}")
+                wait_for(
+                    lambda r=replicas: scales.get_scale(namespace, ref).replicas == r,
+                    f"the cache to see {replicas} replicas",
+                    timeout=40,
+                )
+            assert running.stats()["faulted"] == 5
+        finally:
+            scales.stop()
