@@ -20,9 +20,11 @@ from autoscaler.core.model import (
     History,
     MetricData,
     Recommendation,
+    ScaleEvent,
     Settings,
     Snapshot,
 )
+from autoscaler.loop.guards import FailureCounter, WriterGuard
 from autoscaler.loop.interfaces import (
     LoopError,
     PodSource,
@@ -47,6 +49,11 @@ class Outcome:
     decision: Decision | None = None
     patched: bool = False
     error: str | None = None
+    # The HPA-style reason for ``error`` (FailedGetScale, FailedUpdateScale, ...).
+    error_reason: str = ""
+    # (reason, message) worth an event that is not an error: another writer changed
+    # the replicas (ExternalScaleChange), or fallback replicas were applied.
+    note: tuple[str, str] | None = None
 
     @property
     def desired(self) -> int | None:
@@ -79,6 +86,8 @@ class Controller:
         # Sees every snapshot and its decision (the simulator records them for replays).
         self.observer = observer
         self.histories: dict[str, History] = {}
+        self.writers = WriterGuard()
+        self.failures = FailureCounter()
 
     def sync(self, targets: Sequence[Target], *, now: float) -> list[Outcome]:
         custom: Mapping[str, MetricData] = {}
@@ -88,6 +97,8 @@ class Controller:
         live = {t.key for t in targets}
         for key in [k for k in self.histories if k not in live]:
             del self.histories[key]  # a policy that went away takes its history along
+        self.writers.forget(live)
+        self.failures.forget(live)
         return outcomes
 
     def sync_target(
@@ -96,11 +107,20 @@ class Controller:
         try:
             scale = self.scales.get_scale(target.namespace, target.ref)
         except LoopError as exc:
-            return Outcome(target, error=f"cannot read the scale of {target.ref}: {exc}")
+            return Outcome(
+                target,
+                error_reason="FailedGetScale",
+                error=f"cannot read the scale of {target.ref}: {exc}",
+            )
         try:
             pods = self.pods.pods(target.namespace, scale.selector) if scale.selector else ()
         except LoopError as exc:
-            return Outcome(target, current=scale.replicas, error=f"cannot list pods: {exc}")
+            return Outcome(
+                target,
+                current=scale.replicas,
+                error_reason="FailedGetPods",
+                error=f"cannot list pods: {exc}",
+            )
         names = {p.name for p in pods}
         metrics = self._metric_data(target, scale.selector, names, custom)
         history = self.histories.get(target.key) or target.saved_history
@@ -119,23 +139,39 @@ class Controller:
         decision = decide(snapshot)
         if self.observer is not None:
             self.observer(target, snapshot, decision)
+        changed = self.writers.observe(target.key, scale.replicas, now=now)
+        note = None if changed is None else ("ExternalScaleChange", changed)
+        failures = self.failures.record(target.key, failed=decision.error is not None)
+        fallback = target.fallback
+        if fallback is not None and decision.error and failures >= fallback[1]:
+            decision = _with_fallback(decision, snapshot, fallback[0], failures)
+            note = ("FallbackReplicas", decision.rescale_reason)
+        outcome = Outcome(target, scale.replicas, decision, note=note)
         if decision.desired_replicas == scale.replicas or self.dry_run or target.mode == "DryRun":
             self.histories[target.key] = decision.history
-            return Outcome(target, scale.replicas, decision)
+            return outcome
+        held = self.writers.held_until(target.key, now=now)
+        if held is not None:
+            self.histories[target.key] = _without_new_events(decision, history)
+            return replace(
+                outcome,
+                error_reason="ExternalScaleConflict",
+                error=(
+                    "another writer keeps changing the replicas: not fighting it; "
+                    f"scaling resumes {held - now:.0f} s after its last change"
+                ),
+            )
         if not self.can_write():
-            return Outcome(target, scale.replicas, decision, error="not the leader: not scaling")
+            return replace(outcome, error_reason="NotLeader", error="not the leader: not scaling")
         try:
             self.scales.set_replicas(target.namespace, target.ref, decision.desired_replicas)
         except LoopError as exc:
             # The scale event did not happen: keep the recommendation, not the event.
-            self.histories[target.key] = replace(
-                decision.history,
-                scale_up_events=history.scale_up_events,
-                scale_down_events=history.scale_down_events,
-            )
-            return Outcome(target, scale.replicas, decision, error=f"cannot scale: {exc}")
+            self.histories[target.key] = _without_new_events(decision, history)
+            return replace(outcome, error_reason="FailedUpdateScale", error=f"cannot scale: {exc}")
+        self.writers.wrote(target.key, decision.desired_replicas)
         self.histories[target.key] = decision.history
-        return Outcome(target, scale.replicas, decision, patched=True)
+        return replace(outcome, patched=True)
 
     def _metric_data(
         self, target: Target, selector: str, pods: set[str], custom: MetricData | None
@@ -169,3 +205,36 @@ class Controller:
             external=data.external,
             errors=errors,
         )
+
+
+def _without_new_events(decision: Decision, before: History) -> History:
+    return replace(
+        decision.history,
+        scale_up_events=before.scale_up_events,
+        scale_down_events=before.scale_down_events,
+    )
+
+
+def _with_fallback(
+    decision: Decision, snapshot: Snapshot, replicas: int, failures: int
+) -> Decision:
+    """The policy's fallback replicas, within its bounds, after repeated failed reads."""
+    policy = snapshot.policy
+    desired = min(max(replicas, policy.min_replicas), policy.max_replicas)
+    change = desired - snapshot.current_replicas
+    history = decision.history
+    if change > 0:
+        history = replace(
+            history, scale_up_events=(*history.scale_up_events, ScaleEvent(snapshot.now, change))
+        )
+    elif change < 0:
+        history = replace(
+            history,
+            scale_down_events=(*history.scale_down_events, ScaleEvent(snapshot.now, -change)),
+        )
+    return replace(
+        decision,
+        desired_replicas=desired,
+        history=history,
+        rescale_reason=f"fallback: {failures} consecutive syncs without a usable metric",
+    )

@@ -93,6 +93,9 @@ def list_policies(api: Api, *, namespace: str | None = None) -> PolicyObjects:
                 saved_history=history,
                 uid=meta.get("uid"),
                 metric_specs=tuple(spec.with_defaults().metrics or ()),
+                fallback=None
+                if spec.fallback is None
+                else (spec.fallback.replicas, spec.fallback.failure_threshold),
             )
         )
         found.objects[key] = obj
@@ -144,7 +147,7 @@ def status_document(
             for c in decision.conditions
         ]
     if outcome.error:
-        reason = "FailedGetScale" if outcome.decision is None else "FailedUpdateScale"
+        reason = outcome.error_reason or "FailedUpdateScale"
         conditions = [c for c in conditions if c["type"] != "AbleToScale"]
         conditions.insert(
             0,

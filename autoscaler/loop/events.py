@@ -32,8 +32,12 @@ def events_for(outcome: Outcome) -> list[Event]:
     """What the HPA controller would record for this sync."""
     decision = outcome.decision
     if decision is None:
-        return [Event("Warning", "FailedGetScale", outcome.error or "cannot read the scale")]
+        reason = outcome.error_reason or "FailedGetScale"
+        return [Event("Warning", reason, outcome.error or "cannot read the scale")]
     events = [Event("Warning", m.reason, m.error) for m in decision.metrics if m.error and m.reason]
+    if outcome.note is not None:
+        reason, message = outcome.note
+        events.append(Event("Warning", reason, message))
     if decision.error:
         events.append(Event("Warning", "FailedComputeMetricsReplicas", decision.error))
     if outcome.patched:
@@ -44,7 +48,9 @@ def events_for(outcome: Outcome) -> list[Event]:
                 f"New size: {decision.desired_replicas}; reason: {decision.rescale_reason}",
             )
         )
-    elif outcome.error and decision.desired_replicas != outcome.current:
+    elif outcome.error_reason == "ExternalScaleConflict" and outcome.error:
+        events.append(Event("Warning", "ExternalScaleConflict", outcome.error))
+    elif outcome.error_reason == "FailedUpdateScale":
         events.append(
             Event(
                 "Warning",

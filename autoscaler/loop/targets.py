@@ -39,6 +39,9 @@ def targets_from_files(paths: Sequence[str], *, namespace: str | None = None) ->
                 mode=spec.mode,
                 source=f"{item.file}:{item.line}",
                 metric_specs=tuple(spec.with_defaults().metrics or ()),
+                fallback=None
+                if spec.fallback is None
+                else (spec.fallback.replicas, spec.fallback.failure_threshold),
             )
         )
     return result

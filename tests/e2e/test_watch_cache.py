@@ -120,9 +120,7 @@ def test_the_cache_survives_watch_cuts_and_api_errors(
     proxy = FaultProxy(upstream=testbed.server, upstream_ca=testbed.env["TESTBED_CA_FILE"])
     with FaultProxyThread(proxy) as running:
         # Fail the first LISTs, and cut the first watch streams after a few bytes.
-        running.add_rule(
-            Error(status=500), method="GET", path=r"/deployments$", max_count=2
-        )
+        running.add_rule(Error(status=500), method="GET", path=r"/deployments$", max_count=2)
         running.add_rule(WatchDisconnect(after_bytes=10), path=r"watch=1", max_count=3)
         api = _api_through(running.url, testbed)
         scales = CachedScales(api, namespace=namespace)
@@ -142,3 +140,25 @@ def test_the_cache_survives_watch_cuts_and_api_errors(
             assert running.stats()["faulted"] == 5
         finally:
             scales.stop()
+
+
+def test_api_calls_honour_a_short_retry_after_and_report_other_errors(testbed: Testbed) -> None:
+    from autoscaler.faults import Error, FaultProxy, FaultProxyThread
+    from autoscaler.loop.interfaces import Unavailable
+
+    proxy = FaultProxy(upstream=testbed.server, upstream_ca=testbed.env["TESTBED_CA_FILE"])
+    with FaultProxyThread(proxy) as running:
+        api = _api_through(running.url, testbed)
+        running.add_rule(
+            Error(status=429, retry_after_s=1), path=r"/api/v1/namespaces$", max_count=1
+        )
+        started = time.monotonic()
+        assert api.call("GET", "/api/v1/namespaces")["kind"] == "NamespaceList"
+        assert time.monotonic() - started >= 1  # waited as asked, then succeeded
+        running.add_rule(Error(status=500), path=r"/api/v1/namespaces$", max_count=1)
+        try:
+            api.call("GET", "/api/v1/namespaces")
+        except Unavailable as exc:
+            assert "HTTP 500" in str(exc) and "\n" not in str(exc)
+        else:
+            raise AssertionError("a 500 must be reported, not retried")

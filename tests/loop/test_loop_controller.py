@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from autoscaler.core.model import (
     RESOURCE,
@@ -11,8 +11,8 @@ from autoscaler.core.model import (
     MetricSpec,
     MetricTarget,
     Pod,
-    Policy,
     PodUsage,
+    Policy,
     Settings,
 )
 from autoscaler.loop.controller import Controller
@@ -124,11 +124,8 @@ def test_a_failed_write_keeps_the_recommendation_but_no_scale_event() -> None:
     cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "900"}, conflict_on_write=True)
     loop = controller(cluster)
     outcome = loop.sync([target("hot")], now=NOW)[0]
-    assert (
-        outcome.error
-        and "conflict" not in outcome.error.lower()
-        or "modified" in (outcome.error or "")
-    )
+    assert outcome.error is not None and "modified" in outcome.error
+    assert outcome.error_reason == "FailedUpdateScale"
     history = loop.histories["default/hot"]
     assert history.scale_up_events == ()
     assert [r.replicas for r in history.recommendations] == [2, 4]
@@ -153,3 +150,37 @@ def test_source_errors_reach_the_decision() -> None:
     outcome = controller(cluster).sync([target("w")], now=NOW)[0]
     assert outcome.decision is not None and outcome.decision.error
     assert "metrics-server not found" in outcome.decision.error
+
+
+def test_another_writer_is_reported_then_not_fought_over() -> None:
+    cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "900"})
+    loop = controller(cluster)
+    assert loop.sync([target("hot")], now=NOW)[0].patched  # 2 -> 4, ours
+    cluster.replicas["hot"] = 2  # a GitOps sync resets it
+    first = loop.sync([target("hot")], now=NOW + 15)[0]
+    assert first.note == ("ExternalScaleChange", "replicas changed from 4 to 2 by another writer")
+    assert first.patched  # the first time we decide from the new count, as the HPA would
+    cluster.replicas["hot"] = 2  # and again
+    second = loop.sync([target("hot")], now=NOW + 30)[0]
+    assert not second.patched and second.error_reason == "ExternalScaleConflict"
+    assert second.error and "not fighting it" in second.error
+    assert cluster.replicas["hot"] == 2
+    later = loop.sync([target("hot")], now=NOW + 30 + 601)[0]  # the window has passed
+    assert later.patched
+
+
+def test_fallback_replicas_after_consecutive_failed_reads() -> None:
+    class NoMetrics(FakeCluster):
+        def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
+            from autoscaler.loop.interfaces import LoopError
+
+            raise LoopError("metrics-server not found")
+
+    cluster = NoMetrics(replicas={"w": 2}, cpu={"w": "0"})
+    loop = controller(cluster)
+    fallback = replace(target("w"), fallback=(5, 3))
+    outcomes = [loop.sync([fallback], now=NOW + 15 * i)[0] for i in range(3)]
+    assert [o.patched for o in outcomes] == [False, False, True]
+    assert cluster.replicas["w"] == 5
+    assert outcomes[2].note is not None and outcomes[2].note[0] == "FallbackReplicas"
+    assert loop.histories["default/w"].scale_up_events[-1].change == 3

@@ -1,0 +1,79 @@
+"""Two pieces of per-target memory the HPA does not have.
+
+``WriterGuard`` notices another writer (a GitOps sync, a person with kubectl, another
+autoscaler) changing the target's replicas between two syncs. The first change is
+reported and then handled like the HPA would (the next decision starts from the new
+count); when it keeps happening, we stop writing for a while instead of fighting in a
+loop that neither side can win, and say so.
+
+``FailureCounter`` counts consecutive syncs in which no metric could be read, for the
+optional ``fallback`` replicas of a policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CONFLICT_WINDOW = 600.0  # seconds in which repeated outside changes mean a fight
+CONFLICT_CHANGES = 2  # outside changes within the window that make us step back
+
+
+@dataclass(slots=True)
+class _Seen:
+    replicas: int
+    ours: bool  # the last change to this count was our own write
+    changes: list[float] = field(default_factory=list)
+
+
+class WriterGuard:
+    def __init__(self, *, window: float = CONFLICT_WINDOW, changes: int = CONFLICT_CHANGES):
+        self.window = window
+        self.changes = changes
+        self._seen: dict[str, _Seen] = {}
+
+    def observe(self, key: str, replicas: int, *, now: float) -> str | None:
+        """Record the replicas read this sync; a message when someone else changed them."""
+        seen = self._seen.get(key)
+        if seen is None:
+            self._seen[key] = _Seen(replicas, ours=False)
+            return None
+        if replicas == seen.replicas:
+            return None
+        before = seen.replicas
+        seen.replicas, seen.ours = replicas, False
+        seen.changes = [t for t in seen.changes if t > now - self.window] + [now]
+        return f"replicas changed from {before} to {replicas} by another writer"
+
+    def held_until(self, key: str, *, now: float) -> float | None:
+        """When writes may resume, if another writer keeps changing this target."""
+        seen = self._seen.get(key)
+        if seen is None:
+            return None
+        recent = [t for t in seen.changes if t > now - self.window]
+        if len(recent) < self.changes:
+            return None
+        return recent[-1] + self.window
+
+    def wrote(self, key: str, replicas: int) -> None:
+        seen = self._seen.setdefault(key, _Seen(replicas, ours=True))
+        seen.replicas, seen.ours = replicas, True
+
+    def forget(self, keys: set[str]) -> None:
+        for key in [k for k in self._seen if k not in keys]:
+            del self._seen[key]
+
+
+class FailureCounter:
+    """Consecutive syncs without any usable metric, per target."""
+
+    def __init__(self) -> None:
+        self._count: dict[str, int] = {}
+
+    def record(self, key: str, *, failed: bool) -> int:
+        count = self._count.get(key, 0) + 1 if failed else 0
+        self._count[key] = count
+        return count
+
+    def forget(self, keys: set[str]) -> None:
+        for key in [k for k in self._count if k not in keys]:
+            del self._count[key]
