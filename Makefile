@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench loadtest clean
 
 venv: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ lint: venv
 
 bench: venv
 	$(BIN)/python loadtest/bench_decide.py
+
+# Every loadtest/bench_*.py, each bounded in time; figures and machine -> loadtest/RESULTS.md.
+# LOADTEST_ARGS="--only decide simulate" runs a subset, "--timeout 1800" allows longer.
+loadtest: venv
+	$(BIN)/python loadtest/run_all.py $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,12 @@ stops it on exit; :meth:`PrometheusServer.stop` / :meth:`PrometheusServer.start`
 test take it down and bring it back (same port, same data). When the binary is missing,
 ``scripts/ensure-prometheus`` installs it first, so ``make test`` works on a fresh
 machine. :class:`Exporter` serves series whose values (and, to fake old data, sample
-timestamps) a test sets, so Prometheus scrapes known data.
+timestamps) a test sets, so Prometheus scrapes known data. For a known *past*,
+``running_prometheus(..., backfill=TEXT)`` writes OpenMetrics text into the data
+directory as TSDB blocks (``promtool tsdb create-blocks-from openmetrics``, from the same
+Debian package) before Prometheus starts; ``flags`` adds command-line flags (e.g. a
+short ``--query.lookback-delta``, so a missing sample is a gap rather than the previous
+value).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,11 +117,40 @@ class _Collect(Collector):
         return self._collect()
 
 
+def backfill_blocks(data_dir: Path, openmetrics: str) -> None:
+    """Write ``openmetrics`` (samples with timestamps, ending in ``# EOF``) into the TSDB
+    folder ``data_dir`` as blocks, with Debian's ``promtool``."""
+    promtool = Path(prometheus_binary()).with_name("promtool")
+    if not promtool.exists():
+        promtool = Path(shutil.which("promtool") or "promtool")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    source = data_dir.parent / "backfill.om"
+    source.write_text(openmetrics)
+    run = subprocess.run(
+        [str(promtool), "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if run.returncode != 0:
+        reason = (run.stderr.strip() or run.stdout.strip()).splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"promtool could not backfill {source}: {reason[0]}")
+
+
 class PrometheusServer:
     """One Prometheus process; restartable on the same port and data directory."""
 
-    def __init__(self, *, workdir: Path, targets: Iterable[str], scrape_interval: str) -> None:
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        targets: Iterable[str],
+        scrape_interval: str,
+        flags: Sequence[str] = (),
+    ) -> None:
         self.binary = prometheus_binary()
+        self.flags = tuple(flags)
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -142,6 +176,7 @@ class PrometheusServer:
                 f"--storage.tsdb.path={self.workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",
+                *self.flags,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -212,13 +247,26 @@ class PromEnv:
 
 @contextlib.contextmanager
 def running_prometheus(
-    targets: Iterable[str], *, scrape_interval: str = "1s"
+    targets: Iterable[str],
+    *,
+    scrape_interval: str = "1s",
+    backfill: str | None = None,
+    flags: Sequence[str] = (),
 ) -> Iterator[PrometheusServer]:
-    """A started Prometheus scraping ``targets``; stopped (and its files removed) on exit."""
+    """A started Prometheus scraping ``targets``; stopped (and its files removed) on exit.
+
+    ``backfill`` (OpenMetrics text) is written into the data directory first; ``flags``
+    are added to Prometheus' command line.
+    """
     with tempfile.TemporaryDirectory(prefix="podscale-prom-") as workdir:
         server = PrometheusServer(
-            workdir=Path(workdir), targets=list(targets), scrape_interval=scrape_interval
+            workdir=Path(workdir),
+            targets=list(targets),
+            scrape_interval=scrape_interval,
+            flags=flags,
         )
+        if backfill is not None:
+            backfill_blocks(Path(workdir) / "data", backfill)
         try:
             server.start()
             yield server
@@ -239,6 +287,7 @@ __all__ = [
     "Exporter",
     "PromEnv",
     "PrometheusServer",
+    "backfill_blocks",
     "free_port",
     "running_exporter",
     "running_prometheus",

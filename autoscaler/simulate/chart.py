@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from autoscaler.simulate.engine import Plan, RunResult
+from autoscaler.simulate.report import same_decisions
 
 _POINTS = 1200
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
@@ -48,9 +49,14 @@ def write_chart(path: Path, results: Sequence[RunResult], *, plan: Plan, title: 
     load_ax.fill_between(
         hours, _binned(first.offered, size), step="post", color="#bbbbbb", label="offered load"
     )
+    twins = same_decisions(results)
     for index, result in enumerate(results):
         colour = _COLOURS[index % len(_COLOURS)]
         s, label = result.series, result.subject.label
+        # A run that decided as an earlier one would hide it: dashed, and says so.
+        style = "--" if label in twins else "-"
+        if label in twins:
+            label = f"{label} (same as {twins[label]})"
         capacity = result.subject.model.capacity_rps
         load_ax.step(
             hours,
@@ -58,10 +64,16 @@ def write_chart(path: Path, results: Sequence[RunResult], *, plan: Plan, title: 
             where="post",
             color=colour,
             linewidth=1.2,
+            linestyle=style,
             label=f"{label}: ready capacity",
         )
         replica_ax.step(
-            hours, _binned(s.ready, size), where="post", color=colour, label=f"{label}: ready"
+            hours,
+            _binned(s.ready, size),
+            where="post",
+            color=colour,
+            linestyle=style,
+            label=f"{label}: ready",
         )
         replica_ax.step(
             hours,
@@ -77,6 +89,7 @@ def write_chart(path: Path, results: Sequence[RunResult], *, plan: Plan, title: 
             _binned([None if r is None else 100 * r for r in s.ratio], size),
             color=colour,
             linewidth=0.8,
+            linestyle=style,
             label=label,
         )
     tolerance = 100 * plan.settings.tolerance

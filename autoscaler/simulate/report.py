@@ -202,3 +202,17 @@ def _duration(seconds: float) -> str:
     if minutes >= 60:
         return f"{minutes // 60}h{minutes % 60:02d}m"
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def same_decisions(results: Sequence[RunResult]) -> dict[str, str]:
+    """Each run whose replicas (desired and ready) equal an earlier run's at every step,
+    by label, with that earlier run's label: their lines cover each other in the chart,
+    and the table should say why two rows are the same."""
+    found: dict[str, str] = {}
+    for index, result in enumerate(results):
+        for earlier in results[:index]:
+            mine, theirs = result.series, earlier.series
+            if mine.desired == theirs.desired and mine.ready == theirs.ready:
+                found[result.subject.label] = earlier.subject.label
+                break
+    return found
