@@ -49,6 +49,8 @@ class Subject:
     model: PodModel = field(default_factory=PodModel)
     kind: str = "Deployment"
     replicas: int = 1
+    # The pods' container; by default the one a ContainerResource metric names, else "app".
+    container: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,6 +139,7 @@ def simulate(
             kind=subject.kind,
             namespace=subject.target.namespace,
             selector={"app": name},
+            container=subject.container or _container_of(subject.target),
         )
         cluster.add_workload(workload, replicas=subject.replicas, load=load)
     models = {n: s.model for n, s in zip(names, subjects, strict=True)}
@@ -223,3 +226,9 @@ def usage_ratio(policy: Policy, decision: Decision) -> float | None:
         ratio = pair[0] / pair[1]
         best = ratio if best is None else max(best, ratio)
     return best
+
+
+def _container_of(target: Target) -> str:
+    """The container a ContainerResource metric reads, so the simulated pods have it."""
+    named = (m.container for m in target.policy.metrics if m.type == "ContainerResource")
+    return next((c for c in named if c), "app")
