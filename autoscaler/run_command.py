@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg = parser.add_argument
     arg("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
     arg("--context", help="kubeconfig context")
+    arg(
+        "--as",
+        dest="impersonate",
+        metavar="USER",
+        help="act as USER, e.g. system:serviceaccount:podscale-system:podscale (RBAC checks)",
+    )
     arg("--policies", nargs="+", metavar="PATH", help="policy files or folders")
     arg("--namespace", help="only policies in this namespace")
     arg(
@@ -138,7 +144,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 2
     setup_logging(fmt=settings.log_format, level=settings.log_level)
     try:
-        api = Api(connect(settings.kubeconfig, settings.context))
+        api = Api(connect(settings.kubeconfig, settings.context), impersonate=settings.impersonate)
     except LoopError as exc:
         print(f"autoscaler run: {exc}", file=err)
         return 2

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
         "then ~/.kube/config)",
     )
     context: str | None = Field(default=None, description="kubeconfig context to use")
+    impersonate: str | None = Field(default=None, description="act as this user (kubectl --as)")
     policies: list[str] = Field(
         default_factory=list, description="policy files or folders (a mounted ConfigMap)"
     )

@@ -1,0 +1,90 @@
+"""`autoscaler run` under the ServiceAccount and roles from deploy/: it works, and a
+missing verb is a clear one-line error naming the verb and resource."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Kubectl, Testbed
+from kubernetes import client
+from test_crd_e2e import SERVICE_ACCOUNT, crd_installed, rbac_installed  # noqa: F401
+from test_loop_run import EXE, deployment, policy, running_pods, spec_replicas
+
+# The CRD and the ServiceAccount, roles and bindings from deploy/base.
+pytestmark = pytest.mark.usefixtures("crd_installed", "rbac_installed")
+
+
+def run_as(testbed: Testbed, policies: Path, namespace: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            EXE,
+            "run",
+            "--once",
+            "--kubeconfig",
+            str(testbed.kubeconfig),
+            "--policies",
+            str(policies),
+            "--namespace",
+            namespace,
+            "--as",
+            SERVICE_ACCOUNT,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def hot(kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[Path]:
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("web", 2)))
+    running_pods(kube, namespace, "web", 2, cpu="900m")
+    (tmp_path / "web.yaml").write_text(policy(namespace, "web"))
+    yield tmp_path
+
+
+def test_the_deployed_service_account_can_scale(
+    testbed: Testbed,
+    kubectl: Kubectl,
+    namespace: str,
+    hot: Path,
+) -> None:
+    done = run_as(testbed, hot, namespace)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)[0]
+    assert outcome["error"] is None and outcome["patched"] is True
+    assert spec_replicas(kubectl, namespace, "web") == 4
+
+
+def test_a_missing_verb_is_a_clear_error(
+    testbed: Testbed,
+    kubectl: Kubectl,
+    namespace: str,
+    hot: Path,
+) -> None:
+    role = json.loads(kubectl("get", "clusterrole", "podscale", "-o", "json").stdout)
+    crippled = [r for r in role["rules"] if "deployments/scale" not in r.get("resources", [])]
+    kubectl(
+        "patch", "clusterrole", "podscale", "--type=merge", "-p", json.dumps({"rules": crippled})
+    )
+    try:
+        done = run_as(testbed, hot, namespace)
+    finally:
+        kubectl(
+            "patch",
+            "clusterrole",
+            "podscale",
+            "--type=merge",
+            "-p",
+            json.dumps({"rules": role["rules"]}),
+        )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)[0]
+    assert outcome["patched"] is False
+    error = outcome["error"]
+    assert "forbidden" in error and "deployments/scale" in error and "\n" not in error
+    assert spec_replicas(kubectl, namespace, "web") == 2
