@@ -55,6 +55,12 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run_simulate(args, out, err)
 
 
+def _adapter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.adapter.command import run as run_adapter
+
+    return run_adapter(args, out, err)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autoscaler",
@@ -131,6 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate_arguments(simulate)
     simulate.set_defaults(handler=_simulate)
+
+    from autoscaler.adapter.command import add_arguments as adapter_arguments
+
+    adapter = commands.add_parser(
+        "adapter",
+        help="serve external.metrics.k8s.io from Prometheus, for native HPAs",
+        description="The external metrics API (aggregated API server): declared External "
+        "metrics from a cache refreshed in the background; other names to --upstream.",
+    )
+    adapter_arguments(adapter)
+    adapter.set_defaults(handler=_adapter)
     return parser
 
 

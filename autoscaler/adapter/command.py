@@ -1,0 +1,252 @@
+"""``autoscaler adapter``: serve ``external.metrics.k8s.io/v1beta1`` from Prometheus.
+
+Argument problems, unreadable declarations and certificates are one line on stderr and
+exit 2, before anything listens. Without TLS flags the adapter refuses to start unless
+``--insecure-dev`` says this is a laptop (then plain HTTP, nobody authenticated, logged
+as a warning at start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, TextIO
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+log = logging.getLogger("autoscaler.adapter")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add(
+        "--metrics-config",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="MetricDeclarations files or folders (the External metrics are served)",
+    )
+    add("--prometheus-url", required=True, metavar="URL", help="e.g. http://prometheus:9090")
+    add("--listen", default="127.0.0.1:6443", metavar="HOST:PORT", help="default %(default)s")
+    add("--tls-cert", metavar="FILE", help="serving certificate (PEM), reloaded on change")
+    add("--tls-key", metavar="FILE", help="its private key (PEM)")
+    add("--self-signed", action="store_true", help="generate a self-signed pair at start")
+    add(
+        "--tls-san",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="extra names for --self-signed (the Service's <name>.<namespace>.svc)",
+    )
+    add(
+        "--requestheader-client-ca-file",
+        metavar="FILE",
+        help="front-proxy CA: client certs it signed may set X-Remote-User/-Group",
+    )
+    add(
+        "--requestheader-allowed-names",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="common names allowed to use the request headers (default: any)",
+    )
+    add("--kubeconfig", metavar="FILE", help="for TokenReview/SubjectAccessReview calls")
+    add(
+        "--upstream",
+        nargs="+",
+        default=[],
+        metavar="URL",
+        help="external-metrics servers answering the names not declared here",
+    )
+    add("--upstream-ca-file", metavar="FILE", help="CA of the upstream's serving cert")
+    add("--upstream-insecure-skip-tls-verify", action="store_true")
+    add("--upstream-token-file", metavar="FILE", help="bearer token sent to the upstream")
+    add("--upstream-client-cert", metavar="FILE")
+    add("--upstream-client-key", metavar="FILE")
+    add(
+        "--namespaces",
+        nargs="+",
+        default=[],
+        metavar="NS",
+        help="serve only these namespaces (default: all)",
+    )
+    add(
+        "--cache-ttl",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="refresh period of metrics without cacheTTL (default %(default)s)",
+    )
+    add(
+        "--direct",
+        action="store_true",
+        help="query Prometheus on every request instead of the cache (for comparison)",
+    )
+    add(
+        "--insecure-dev",
+        action="store_true",
+        help="NO authentication or authorization; plain HTTP without TLS flags (laptops)",
+    )
+
+
+class UsageError(Exception):
+    """A bad argument or input file; one line."""
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    logging.basicConfig(stream=err, level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        server, cleanup = _build(args)
+    except UsageError as exc:
+        print(f"autoscaler adapter: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        server.run()
+    finally:
+        cleanup()
+    return EXIT_OK
+
+
+def _build(args: argparse.Namespace) -> tuple[Any, Any]:
+    import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    from autoscaler.adapter import tls
+    from autoscaler.adapter.app import create_app
+
+    host, port = _listen(args.listen)
+    files = _tls_files(args)
+    if args.insecure_dev:
+        log.warning(
+            "adapter: --insecure-dev: NO AUTHENTICATION AND NO AUTHORIZATION: anyone who can "
+            "reach %s:%d reads every metric. Never use this in a cluster.",
+            host,
+            port,
+        )
+    context = tls.server_context(files) if files else None
+    reloader = tls.CertificateReloader(context, files) if context and files else None
+    app = create_app(**_collaborators(args))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=tls.protocol_class(AutoHTTPProtocol),
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        ssl_context_factory=(lambda _config, _default: context) if context else None,
+    )
+    if reloader:
+        reloader.start()
+    scheme = "https" if context else "http"
+    log.info("adapter: serving %s://%s:%d%s", scheme, host, port, "/apis/external.metrics.k8s.io")
+    return uvicorn.Server(config), (reloader.stop if reloader else (lambda: None))
+
+
+def _collaborators(args: argparse.Namespace) -> dict[str, Any]:
+    from autoscaler.adapter.auth import AuthSettings, KubeReviewer
+    from autoscaler.adapter.cache import CacheSettings, LabelCapture, MetricCache
+    from autoscaler.adapter.settings import AdapterSettings
+    from autoscaler.adapter.upstream import Upstream, UpstreamSettings
+    from autoscaler.metrics.prometheus import PrometheusSettings, PrometheusSource
+
+    external = _declarations(args.metrics_config)
+    if not external and not args.upstream:
+        raise UsageError("no External metrics declared in " + ", ".join(args.metrics_config))
+    if args.cache_ttl <= 0:
+        raise UsageError(f"--cache-ttl must be positive (got {args.cache_ttl:g})")
+    prometheus = PrometheusSettings(url=args.prometheus_url)
+    capture = LabelCapture(PrometheusSource(settings=prometheus)._query)
+    source = PrometheusSource(settings=prometheus, runner=capture)
+    cache = MetricCache(
+        source=source, capture=capture, settings=CacheSettings(default_ttl=args.cache_ttl)
+    )
+    reviewer = None
+    if not args.insecure_dev:
+        from autoscaler.kube.api import Api, connect
+        from autoscaler.loop.interfaces import LoopError
+
+        try:
+            reviewer = KubeReviewer(Api(connect(args.kubeconfig)))
+        except LoopError as exc:
+            raise UsageError(str(exc)) from None
+    upstream = None
+    if args.upstream:
+        upstream = Upstream(
+            [
+                UpstreamSettings(
+                    url=url,
+                    ca_file=args.upstream_ca_file,
+                    insecure_skip_verify=args.upstream_insecure_skip_tls_verify,
+                    client_cert=args.upstream_client_cert,
+                    client_key=args.upstream_client_key,
+                    token_file=args.upstream_token_file,
+                )
+                for url in args.upstream
+            ]
+        )
+    return {
+        "settings": AdapterSettings(
+            external=external, namespaces=frozenset(args.namespaces), direct=args.direct
+        ),
+        "cache": cache,
+        "auth": AuthSettings(
+            allowed_names=frozenset(args.requestheader_allowed_names),
+            insecure_dev=args.insecure_dev,
+        ),
+        "reviewer": reviewer,
+        "upstream": upstream,
+    }
+
+
+def _declarations(paths: list[str]) -> dict[str, Any]:
+    from autoscaler.metrics.declarations import load_declarations
+
+    loaded = load_declarations(paths)
+    if loaded.errors:
+        more = f" (and {len(loaded.errors) - 1} more)" if len(loaded.errors) > 1 else ""
+        raise UsageError(loaded.errors[0].format() + more)
+    return {n: d for n, d in loaded.metrics.items() if d.type == "External"}
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--listen must be HOST:PORT (got {text!r})")
+    return host.strip("[]"), int(port)
+
+
+def _tls_files(args: argparse.Namespace) -> Any:
+    from autoscaler.adapter import tls
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.tls_cert and args.self_signed:
+        raise UsageError("use either --tls-cert/--tls-key or --self-signed")
+    ca = args.requestheader_client_ca_file
+    if ca and not Path(ca).is_file():
+        raise UsageError(f"--requestheader-client-ca-file {ca}: no such file")
+    if args.tls_cert:
+        return tls.TLSFiles(cert=args.tls_cert, key=args.tls_key, client_ca=ca)
+    if args.self_signed:
+        names = ["localhost", "127.0.0.1", *args.tls_san]
+        directory = Path(tempfile.mkdtemp(prefix="podscale-adapter-tls-"))
+        try:
+            made = tls.self_signed(directory, names)
+        except tls.TLSError as exc:
+            raise UsageError(str(exc)) from None
+        log.info("adapter: self-signed certificate in %s (CA bundle: tls.crt)", directory)
+        return tls.TLSFiles(cert=made.cert, key=made.key, client_ca=ca)
+    if not args.insecure_dev:
+        raise UsageError("needs --tls-cert/--tls-key or --self-signed (or --insecure-dev)")
+    return None
+
+
+def main() -> None:  # pragma: no cover - python -m autoscaler.adapter.command
+    parser = argparse.ArgumentParser(prog="autoscaler adapter")
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args(), sys.stdout, sys.stderr))
