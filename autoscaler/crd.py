@@ -57,6 +57,7 @@ REQUIRED: Final[dict[str, tuple[str, ...]]] = {
 }
 ENUMS: Final[dict[str, tuple[str, ...]]] = {
     "ScalingPolicySpec.mode": model.MODES,
+    "RolloutAwareness.awareness": model.ROLLOUT_AWARENESS,
     "MetricSpec.type": tuple(metric_checks.SOURCE_FIELDS),
     "MetricTarget.type": metric_checks._TARGET_TYPES,
     "LabelSelectorRequirement.operator": metric_checks._OPERATORS,
@@ -93,6 +94,13 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "/scale; DryRun only computes and reports them (status, events, metrics).",
     "ScalingPolicySpec.fallback": "Podscale: replicas to hold when the metrics cannot be read "
     "several times in a row. Unset: keep the current replicas (as the HPA).",
+    "ScalingPolicySpec.rollout": "Podscale: what to do while the target rolls out (a "
+    "Deployment's rolling update, an Argo Rollouts canary). Unset: as the HPA.",
+    "RolloutAwareness.awareness": '"Off" (default; quoted, YAML reads a bare Off as false) '
+    "scales as the HPA, counting surge and canary "
+    "pods; HoldAndCap never scales down and scales up only as far as the stable revision's "
+    "pods ask for, until the rollout completes (Deployments and Argo Rollouts, with the "
+    "watch cache on).",
     "CrossVersionObjectReference.apiVersion": "API group and version of the object, e.g. "
     "apps/v1; default apps/v1 for a scale target.",
     "CrossVersionObjectReference.kind": "Kind of the object, e.g. Deployment.",

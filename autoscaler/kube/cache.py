@@ -5,6 +5,9 @@
 - workloads: one informer per kind the policies target (Deployments, StatefulSets,
   ReplicaSets, Argo Rollouts), read as their ``/scale`` would answer; a kind we cannot
   read that way falls back to GET ``/scale``, as does anything before its cache synced;
+  Deployments and Rollouts also report their rollout (``autoscaler.loop.rollouts``): a
+  Deployment in the middle of one costs a LIST of its ReplicaSets per sync, to tell its
+  new revision's pods from the stable ones;
 - metrics.k8s.io cannot be watched, so PodMetrics are listed once per namespace and
   sync (not once per target) and filtered by the target's selector locally.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from autoscaler.adapter.selectors import SelectorError, parse_selector
@@ -25,6 +29,7 @@ from autoscaler.kube.informer import Informer
 from autoscaler.kube.pods import KubePods, pod_from_json, usage_from_json
 from autoscaler.kube.scale import KubeScales
 from autoscaler.loop.interfaces import LoopError, NotFound, ScaleState, TargetRef
+from autoscaler.loop.rollouts import argo_rollout, deployment_rollout, new_revision_hash
 from autoscaler.metrics.promql import Requirement
 
 
@@ -132,19 +137,26 @@ def _workload_scale(obj: JSON) -> ScaleState:
     )
 
 
+def _deployment_scale(obj: JSON) -> ScaleState:
+    """apps/v1 Deployment: /scale plus its rollout (the new revision's hash comes later)."""
+    scale = _workload_scale(obj)
+    return replace(scale, rollout=deployment_rollout(obj))
+
+
 def _rollout_scale(obj: JSON) -> ScaleState:
-    """argoproj.io Rollout: its CRD's scale paths (.spec.replicas, .status.*)."""
+    """argoproj.io Rollout: its CRD's scale paths (.spec.replicas, .status.*), its rollout."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     replicas = spec.get("replicas")
     return ScaleState(
         1 if replicas is None else int(replicas),
         int(status.get("replicas") or 0),
         str(status.get("selector") or ""),
+        argo_rollout(obj),
     )
 
 
 KNOWN: dict[tuple[str, str], tuple[str, Callable[[JSON], ScaleState]]] = {
-    ("apps/v1", "Deployment"): ("/apis/apps/v1/deployments", _workload_scale),
+    ("apps/v1", "Deployment"): ("/apis/apps/v1/deployments", _deployment_scale),
     ("apps/v1", "StatefulSet"): ("/apis/apps/v1/statefulsets", _workload_scale),
     ("apps/v1", "ReplicaSet"): ("/apis/apps/v1/replicasets", _workload_scale),
     ("argoproj.io/v1alpha1", "Rollout"): ("/apis/argoproj.io/v1alpha1/rollouts", _rollout_scale),
@@ -183,7 +195,28 @@ class CachedScales:
         scale = informer.get(namespace, ref.name)
         if scale is None:
             raise NotFound(f"{ref.kind} {namespace}/{ref.name} not found")
+        if ref.kind == "Deployment" and scale.rollout is not None and scale.rollout.in_progress:
+            return self._with_new_hash(namespace, ref, scale)
         return scale
+
+    def _with_new_hash(self, namespace: str, ref: TargetRef, scale: ScaleState) -> ScaleState:
+        """The rolling Deployment's new revision hash, from one LIST of its ReplicaSets.
+
+        Only while it rolls out (rare, and the old ReplicaSets shrink at every step), so
+        no ReplicaSet cache is kept. Unreadable: no rollout info (no awareness), rather
+        than taking new pods for stable ones.
+        """
+        assert scale.rollout is not None
+        try:
+            listing = self.api.call(
+                "GET",
+                f"/apis/apps/v1/namespaces/{namespace}/replicasets",
+                query=[("labelSelector", scale.selector)],
+            )
+        except LoopError:
+            return replace(scale, rollout=None)
+        new = new_revision_hash(ref.name, list(listing.get("items") or []))
+        return replace(scale, rollout=replace(scale.rollout, new_hash=new))
 
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
         self.direct.set_replicas(namespace, ref, replicas)

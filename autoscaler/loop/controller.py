@@ -30,8 +30,11 @@ from autoscaler.loop.interfaces import (
     PodSource,
     ResourceMetricSource,
     ScaleClient,
+    ScaleState,
     Target,
 )
+from autoscaler.loop.rollouts import REASON as ROLLOUT_REASON
+from autoscaler.loop.rollouts import hold_and_cap
 
 
 class CustomMetricSource(Protocol):
@@ -52,7 +55,8 @@ class Outcome:
     # The HPA-style reason for ``error`` (FailedGetScale, FailedUpdateScale, ...).
     error_reason: str = ""
     # (reason, message) worth an event that is not an error: another writer changed
-    # the replicas (ExternalScaleChange), or fallback replicas were applied.
+    # the replicas (ExternalScaleChange), fallback replicas were applied, or a rollout
+    # holds the replicas (RolloutInProgress).
     note: tuple[str, str] | None = None
 
     @property
@@ -139,8 +143,9 @@ class Controller:
         decision = decide(snapshot)
         if self.observer is not None:
             self.observer(target, snapshot, decision)
+        decision, rolling = self._rollout_rule(target, scale, snapshot, decision)
         changed = self.writers.observe(target.key, scale.replicas, now=now)
-        note = None if changed is None else ("ExternalScaleChange", changed)
+        note = rolling if changed is None else ("ExternalScaleChange", changed)
         failures = self.failures.record(target.key, failed=decision.error is not None)
         fallback = target.fallback
         if fallback is not None and decision.error and failures >= fallback[1]:
@@ -172,6 +177,21 @@ class Controller:
         self.writers.wrote(target.key, decision.desired_replicas)
         self.histories[target.key] = decision.history
         return replace(outcome, patched=True)
+
+    def _rollout_rule(
+        self, target: Target, scale: ScaleState, snapshot: Snapshot, decision: Decision
+    ) -> tuple[Decision, tuple[str, str] | None]:
+        """spec.rollout.awareness HoldAndCap while the target rolls out (see loop.rollouts)."""
+        rollout = scale.rollout
+        if target.rollout_awareness != "HoldAndCap" or rollout is None or not rollout.in_progress:
+            return decision, None
+        selector = rollout.stable_selector(scale.selector)
+        try:
+            stable = self.pods.pods(target.namespace, selector) if selector else ()
+        except LoopError:
+            stable = ()  # no stable pods to measure: the cap is the current replicas
+        decision, message = hold_and_cap(snapshot, decision, stable, rollout)
+        return decision, (ROLLOUT_REASON, f"{target.ref} is {message}")
 
     def _metric_data(
         self, target: Target, selector: str, pods: set[str], custom: MetricData | None

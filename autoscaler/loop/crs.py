@@ -96,6 +96,7 @@ def list_policies(api: Api, *, namespace: str | None = None) -> PolicyObjects:
                 fallback=None
                 if spec.fallback is None
                 else (spec.fallback.replicas, spec.fallback.failure_threshold),
+                rollout_awareness=spec.rollout_awareness,
             )
         )
         found.objects[key] = obj

@@ -19,6 +19,8 @@ from autoscaler.loop.interfaces import LoopError, Target
 
 log = logging.getLogger("autoscaler.events")
 COMPONENT = "podscale"
+# Notes that report expected behaviour, not a problem.
+NORMAL_NOTES = frozenset({"RolloutInProgress"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,7 @@ def events_for(outcome: Outcome) -> list[Event]:
     events = [Event("Warning", m.reason, m.error) for m in decision.metrics if m.error and m.reason]
     if outcome.note is not None:
         reason, message = outcome.note
-        events.append(Event("Warning", reason, message))
+        events.append(Event("Normal" if reason in NORMAL_NOTES else "Warning", reason, message))
     if decision.error:
         events.append(Event("Warning", "FailedComputeMetricsReplicas", decision.error))
     if outcome.patched:

@@ -47,10 +47,38 @@ class Target:
     fallback: tuple[int, int] | None = None
     # The metrics as written (selectors, described objects) for the metric sources.
     metric_specs: tuple[SpecMetric, ...] = ()
+    # spec.rollout.awareness: "HoldAndCap" holds and caps the replicas during a rollout.
+    rollout_awareness: str = "Off"
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutState:
+    """Whether the workload is between two revisions, and how to tell its stable pods.
+
+    Filled from the workload object by the watch caches (``autoscaler.loop.rollouts``);
+    a plain GET of ``/scale`` cannot say, so that path leaves ``ScaleState.rollout`` None.
+    At most one of ``stable_hash`` (Argo Rollouts names its stable ReplicaSet) and
+    ``new_hash`` (a Deployment: every revision but the newest is stable) is set; with
+    neither, no new pod exists yet and every pod is stable.
+    """
+
+    in_progress: bool
+    message: str = ""
+    hash_label: str = "pod-template-hash"
+    stable_hash: str = ""
+    new_hash: str = ""
+
+    def stable_selector(self, selector: str) -> str:
+        """``selector`` narrowed to the stable revision's pods."""
+        if self.stable_hash:
+            return f"{selector},{self.hash_label}={self.stable_hash}"
+        if self.new_hash:
+            return f"{selector},{self.hash_label}!={self.new_hash}"
+        return selector
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +88,8 @@ class ScaleState:
     replicas: int
     status_replicas: int
     selector: str
+    # Known only when read from the workload object (watch caches), else None.
+    rollout: RolloutState | None = None
 
 
 class LoopError(Exception):

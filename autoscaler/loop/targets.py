@@ -42,6 +42,7 @@ def targets_from_files(paths: Sequence[str], *, namespace: str | None = None) ->
                 fallback=None
                 if spec.fallback is None
                 else (spec.fallback.replicas, spec.fallback.failure_threshold),
+                rollout_awareness=spec.rollout_awareness,
             )
         )
     return result

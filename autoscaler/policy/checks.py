@@ -20,6 +20,7 @@ from autoscaler.policy.issues import FieldPath, Finding, show
 from autoscaler.policy.metric_checks import check_metric, check_reference, not_supported
 from autoscaler.policy.model import (
     MODES,
+    ROLLOUT_AWARENESS,
     AutoscalingSpec,
     CrossVersionObjectReference,
     HPAScalingRules,
@@ -115,6 +116,13 @@ def _check_extensions(spec: ScalingPolicySpec, *, path: FieldPath) -> list[Findi
     findings = []
     if spec.mode not in MODES:
         findings.append(Finding((*path, "mode"), not_supported(spec.mode, MODES)))
+    if spec.rollout_awareness not in ROLLOUT_AWARENESS:
+        findings.append(
+            Finding(
+                (*path, "rollout", "awareness"),
+                not_supported(spec.rollout_awareness, ROLLOUT_AWARENESS),
+            )
+        )
     if spec.fallback is not None:
         if spec.fallback.replicas < 0:
             findings.append(

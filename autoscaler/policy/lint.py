@@ -26,7 +26,8 @@ _TARGET_FIELDS: Final = {
 
 def lint(loaded: LoadedPolicy) -> list[Finding]:
     """Every best-practice warning for one valid policy."""
-    return _replicas(loaded) + _metrics(loaded) + _behavior(loaded) + _fallback(loaded)
+    found = _replicas(loaded) + _metrics(loaded) + _behavior(loaded) + _fallback(loaded)
+    return found + _rollout(loaded)
 
 
 def lint_all(policies: Sequence[LoadedPolicy]) -> list[Issue]:
@@ -247,6 +248,24 @@ def _fallback(loaded: LoadedPolicy) -> list[Finding]:
         Finding(
             ("spec", "fallback", "replicas"),
             f"{spec.fallback.replicas} is outside [minReplicas, maxReplicas] = [{low}, {high}]",
+        )
+    ]
+
+
+# The kinds whose rollouts the loop can see (autoscaler.loop.rollouts).
+ROLLOUT_KINDS: Final = {("apps/v1", "Deployment"), ("argoproj.io/v1alpha1", "Rollout")}
+
+
+def _rollout(loaded: LoadedPolicy) -> list[Finding]:
+    spec = loaded.policy.spec
+    ref = spec.scale_target_ref
+    if spec.rollout_awareness == "Off" or (ref.api_version or "apps/v1", ref.kind) in ROLLOUT_KINDS:
+        return []
+    return [
+        Finding(
+            ("spec", "rollout", "awareness"),
+            f"has no effect on a {ref.kind} ({ref.api_version or 'apps/v1'}): only the "
+            "rollouts of apps/v1 Deployments and argoproj.io Rollouts are detected",
         )
     ]
 

@@ -12,9 +12,10 @@ Go zero value as default, so that a missing ``target.type`` is reported by the s
 rule ("must specify a metric target type") as an empty one.
 
 Podscale extensions sit beside the HPA fields of ``spec`` and are declared only on
-:class:`ScalingPolicySpec` (never on the HPA spec models): ``mode`` and ``fallback``
-today. Later extensions (for example Prometheus-backed metric declarations) are added
-there as new optional fields, so every existing document stays valid.
+:class:`ScalingPolicySpec` (never on the HPA spec models): ``mode``, ``fallback``
+and ``rollout`` today. Later extensions (for example Prometheus-backed metric
+declarations) are added there as new optional fields, so every existing document
+stays valid.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from autoscaler.policy.quantity import as_quantity
 API_VERSION: Final = "podscale.dev/v1alpha1"
 KIND: Final = "ScalingPolicy"
 MODES: Final = ("Enforce", "DryRun")
+ROLLOUT_AWARENESS: Final = ("Off", "HoldAndCap")
 
 Quantity = Annotated[str, BeforeValidator(as_quantity)]
 # Every HPA integer is an int32 on the wire; a bigger number would be refused by the
@@ -191,6 +193,24 @@ class Fallback(Wire):
     failure_threshold: Int32 = 3
 
 
+def _quoted_off(value: Any) -> Any:
+    """YAML 1.1 (PyYAML, and kubectl's parser) reads a bare ``Off`` as false: say so."""
+    if isinstance(value, bool):
+        raise ValueError(f'must be a string (got {str(value).lower()}): write "Off" in quotes')
+    return value
+
+
+class RolloutAwareness(Wire):
+    """What to do while the target rolls out (``autoscaler.loop.rollouts`` has the rule).
+
+    ``Off`` (the default) scales as the HPA does, counting surge and canary pods;
+    ``HoldAndCap`` never scales down and scales up only as far as the stable revision's
+    pods ask for, until the rollout completes.
+    """
+
+    awareness: Annotated[str, BeforeValidator(_quoted_off)] = "Off"
+
+
 class ScalingPolicySpec(HorizontalPodAutoscalerSpec):
     """The HPA spec plus Podscale's extensions (documented in the module docstring).
 
@@ -200,6 +220,11 @@ class ScalingPolicySpec(HorizontalPodAutoscalerSpec):
 
     mode: str = "Enforce"
     fallback: Fallback | None = None
+    rollout: RolloutAwareness | None = None
+
+    @property
+    def rollout_awareness(self) -> str:
+        return "Off" if self.rollout is None else self.rollout.awareness
 
     def hpa_spec(self) -> dict[str, Any]:
         """The HPA part of this spec, with API server defaults, in wire names.
@@ -209,7 +234,9 @@ class ScalingPolicySpec(HorizontalPodAutoscalerSpec):
         ``behavior``), which ``autoscaler.documents.policy_from_spec`` consumes.
         """
         defaulted = self.with_defaults()
-        return defaulted.model_dump(by_alias=True, exclude_none=True, exclude={"mode", "fallback"})
+        return defaulted.model_dump(
+            by_alias=True, exclude_none=True, exclude={"mode", "fallback", "rollout"}
+        )
 
 
 class ObjectMeta(Wire):

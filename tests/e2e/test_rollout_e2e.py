@@ -1,0 +1,166 @@
+"""Rollout awareness on the testbed: a rolling update under constant load, with the real
+Deployment controller, ``autoscaler sim run`` as kubelet and metrics-server, and
+``autoscaler run`` (watch caches on) scaling the Deployment.
+
+4 replicas at 80 rps sit at the 50% CPU target (10m idle + 20 rps x 2m of 100m). While
+one surge pod (maxSurge 25%, maxUnavailable 0) shares the load, the 5 ready pods use
+42%: ratio 0.84, and the HPA's ceil(0.84 x 5) = 5 is a scale-*up* caused by the surge
+pod alone. With ``HoldAndCap`` the 4 stable pods alone ask for nothing (0.84 is within
+the scale-up tolerance and scale-down is held): the replicas stay at 4 throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Kubectl, Testbed
+from test_loop_run import EXE
+from test_sim_run import Sim, apply, deployment, is_ready, pods, start_sim, wait_for
+
+__all__ = ["start_sim"]  # a fixture used by name
+
+REPLICAS, TOLERANCE = 4, 0.1
+
+
+def scenario(tmp_path: Path, namespace: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "workloads:\n"
+        f"  - {{kind: Deployment, name: web, namespace: {namespace}, "
+        "pod: {scheduleDelay: 0.5, readyDelay: 1, capacityRps: 100, cpuPerRequest: 2m, "
+        "idleCpu: 10m}, load: {type: constant, rps: 80}}\n"
+    )
+    return path
+
+
+def policy(namespace: str, awareness: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "podscale.dev/v1alpha1",
+            "kind": "ScalingPolicy",
+            "metadata": {"name": "web", "namespace": namespace},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 2,
+                "maxReplicas": 10,
+                "rollout": {"awareness": awareness},
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 50},
+                        },
+                    }
+                ],
+            },
+        }
+    )
+
+
+@contextmanager
+def podscale(testbed: Testbed, policies: Path, log: Path) -> Iterator[subprocess.Popen[str]]:
+    """``autoscaler run`` with a 1 s sync period; pods count as warmed up after 5 s."""
+    handle = log.open("w")
+    proc = subprocess.Popen(
+        [
+            EXE, "run",
+            "--kubeconfig", str(testbed.kubeconfig),
+            "--policies", str(policies),
+            "--no-crds",
+            "--sync-period", "1",
+            "--cpu-initialization-period", "5",
+            "--initial-readiness-delay", "2",
+            "--listen", "127.0.0.1:0",
+            "--log-format", "json",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=handle,
+        text=True,
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=15)
+        handle.close()
+
+
+def get_deployment(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    out = kubectl("get", "deployment", "web", "-n", namespace, "-o", "json").stdout
+    found: dict[str, Any] = json.loads(out)
+    return found
+
+
+def rolled_out(obj: dict[str, Any]) -> bool:
+    spec, status = obj["spec"], obj.get("status") or {}
+    return bool(
+        status.get("observedGeneration") == obj["metadata"]["generation"]
+        and status.get("updatedReplicas") == status.get("replicas") == spec["replicas"]
+        and status.get("availableReplicas") == spec["replicas"]
+    )
+
+
+@pytest.mark.parametrize("awareness", ["HoldAndCap", "Off"])
+def test_a_rolling_update_under_constant_load(
+    awareness: str,
+    testbed: Testbed,
+    kubectl: Kubectl,
+    namespace: str,
+    start_sim: Callable[..., Sim],
+    tmp_path: Path,
+) -> None:
+    start_sim("--scenario", str(scenario(tmp_path, namespace)))
+    web = deployment("web", REPLICAS)
+    web["spec"]["strategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+    }
+    apply(kubectl, namespace, web)
+    wait_for(
+        lambda: sum(map(is_ready, pods(kubectl, namespace, "web"))) == REPLICAS,
+        "4 ready pods",
+    )
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "web.yaml").write_text(policy(namespace, awareness))
+    log = tmp_path / "podscale.log"
+    with podscale(testbed, policies, log) as proc:
+        time.sleep(8)  # warm-up and a few syncs at the target: nothing to do
+        before = get_deployment(kubectl, namespace)
+        assert before["spec"]["replicas"] == REPLICAS, log.read_text()
+        kubectl("patch", "deployment", "web", "-n", namespace, "--type=merge", "-p",
+                '{"spec":{"template":{"metadata":{"annotations":{"rev":"2"}}}}}')  # fmt: skip
+        seen: list[int] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            obj = get_deployment(kubectl, namespace)
+            seen.append(obj["spec"]["replicas"])
+            if (
+                obj["metadata"]["generation"] > before["metadata"]["generation"]
+                and rolled_out(obj)
+                and len(seen) > 4
+            ):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the rollout did not complete in 90 s; replicas seen: {seen}")
+        assert proc.poll() is None, log.read_text()
+    assert "Traceback" not in log.read_text()
+    events = kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+    reasons = {e["reason"] for e in json.loads(events)["items"]}
+    if awareness == "HoldAndCap":
+        low, high = REPLICAS * (1 - TOLERANCE), REPLICAS * (1 + TOLERANCE)
+        assert all(low <= r <= high for r in seen), f"replicas left {REPLICAS}: {seen}"
+        assert "RolloutInProgress" in reasons
+    else:
+        assert "RolloutInProgress" not in reasons
+    print(f"{awareness}: replicas during the rollout {sorted(set(seen))}")
