@@ -61,7 +61,7 @@ class CacheSettings:
 class Key:
     namespace: str
     metric: str
-    selector: str  # canonical form, see autoscaler.adapter.selectors.canonical
+    selector: str  # canonical form, see autoscaler.metrics.selectors.canonical
 
 
 @dataclass(frozen=True, slots=True)

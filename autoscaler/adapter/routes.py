@@ -17,10 +17,10 @@ from fastapi.responses import PlainTextResponse, Response
 
 from autoscaler.adapter import openapi, schemas
 from autoscaler.adapter.cache import Answer, Key, MetricCache
-from autoscaler.adapter.selectors import SelectorError, canonical, parse_selector
 from autoscaler.adapter.settings import AdapterSettings
 from autoscaler.adapter.upstream import Upstream
 from autoscaler.metrics import promql
+from autoscaler.metrics.selectors import SelectorError, canonical, parse_selector
 
 _NAMESPACE: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from autoscaler.adapter.selectors import SelectorError, parse_selector
 from autoscaler.core.model import Pod, PodUsage
 from autoscaler.kube.api import JSON, Api
 from autoscaler.kube.informer import Informer
@@ -31,6 +30,7 @@ from autoscaler.kube.scale import KubeScales
 from autoscaler.loop.interfaces import LoopError, NotFound, ScaleState, TargetRef
 from autoscaler.loop.rollouts import argo_rollout, deployment_rollout, new_revision_hash
 from autoscaler.metrics.promql import Requirement
+from autoscaler.metrics.selectors import SelectorError, parse_selector
 
 
 class Labelled(NamedTuple):

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from autoscaler.adapter.selectors import parse_selector
 from autoscaler.core import decide
 from autoscaler.core.model import (
     RESOURCE,
@@ -32,6 +31,7 @@ from autoscaler.loop.rollouts import (
     hold_and_cap,
     new_revision_hash,
 )
+from autoscaler.metrics.selectors import parse_selector
 
 NOW = 1_700_000_000.0
 CPU_50 = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=50))
