@@ -168,7 +168,7 @@ def _collaborators(args: argparse.Namespace) -> dict[str, Any]:
     reviewer = None
     if not args.insecure_dev:
         from autoscaler.kube.api import Api, connect
-        from autoscaler.loop.interfaces import LoopError
+        from autoscaler.kube.errors import LoopError
 
         try:
             reviewer = KubeReviewer(Api(connect(args.kubeconfig)))

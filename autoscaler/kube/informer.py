@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import urllib3
 
 from autoscaler.kube.api import JSON, Api
-from autoscaler.loop.interfaces import LoopError
+from autoscaler.kube.errors import LoopError
 
 log = logging.getLogger("autoscaler.informer")
 T = TypeVar("T")

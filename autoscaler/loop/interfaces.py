@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from autoscaler.core.model import History, Pod, PodUsage, Policy
+from autoscaler.kube.errors import Conflict, Forbidden, LoopError, NotFound, Unavailable
 
 if TYPE_CHECKING:
     from autoscaler.policy.model import MetricSpec as SpecMetric
@@ -92,26 +93,6 @@ class ScaleState:
     rollout: RolloutState | None = None
 
 
-class LoopError(Exception):
-    """A failed read or write at the edge; the message is one line for users."""
-
-
-class NotFound(LoopError):
-    """The object (or the API serving it) does not exist."""
-
-
-class Conflict(LoopError):
-    """The object changed since it was read (HTTP 409)."""
-
-
-class Unavailable(LoopError):
-    """The API or source is unreachable, overloaded (429) or failing (5xx)."""
-
-
-class Forbidden(LoopError):
-    """The service account lacks a permission; the message names the verb and resource."""
-
-
 class ScaleClient(Protocol):
     def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState: ...
 
@@ -126,3 +107,19 @@ class ResourceMetricSource(Protocol):
     """metrics.k8s.io (or its Prometheus stand-in): per-pod usage samples."""
 
     def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]: ...
+
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "LoopError",
+    "NotFound",
+    "PodSource",
+    "ResourceMetricSource",
+    "RolloutState",
+    "ScaleClient",
+    "ScaleState",
+    "Target",
+    "TargetRef",
+    "Unavailable",
+]
