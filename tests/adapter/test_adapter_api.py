@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Served, adapter_app, get, serve, wait_value
+from adapter_support import Served, adapter_app, get, serve, wait_value
 
 from autoscaler.metrics.prometheus import QueryError
 

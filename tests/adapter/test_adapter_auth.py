@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PKI, Served, adapter_app, make_pki, serve
+from adapter_support import PKI, Served, adapter_app, make_pki, serve
 
 from autoscaler.adapter import tls
 from autoscaler.adapter.auth import AuthSettings, User

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import write_declarations
+from adapter_support import write_declarations
 
 from autoscaler.cli import main
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Served, adapter_app, serve
+from adapter_support import Served, adapter_app, serve
 from kubernetes import client
 from prometheus_fixture import PromEnv
 
@@ -41,7 +41,7 @@ def adapter(
     prom_env: PromEnv, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Served, Path]]:
     directory = tmp_path_factory.mktemp("adapter")
-    from conftest import write_declarations
+    from adapter_support import write_declarations
 
     declarations = write_declarations(directory)
     files = tls.self_signed(directory / "tls", ["localhost", "127.0.0.1"])

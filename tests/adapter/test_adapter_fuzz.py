@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import Served, adapter_app, serve
+from adapter_support import Served, adapter_app, serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +31,7 @@ def scripted(query: str, *, time: float) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    from conftest import write_declarations
+    from adapter_support import write_declarations
 
     declarations = write_declarations(tmp_path_factory.mktemp("fuzz"))
     with serve(adapter_app(declarations, "http://prometheus.invalid", runner=scripted)) as served:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Served, adapter_app, get, serve, wait_value, write_declarations
+from adapter_support import Served, adapter_app, get, serve, wait_value, write_declarations
 from prometheus_fixture import PromEnv, free_port
 
 from autoscaler.adapter.upstream import Upstream, UpstreamSettings

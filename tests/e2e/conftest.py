@@ -12,11 +12,10 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import pytest
+from e2e_support import Kubectl, Testbed
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
 
@@ -32,19 +31,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.testbed)
-
-
-@dataclass(frozen=True)
-class Testbed:
-    __test__ = False  # a fixture value, not a test class
-    dir: Path
-    kubeconfig: Path
-    user_kubeconfig: Path
-    env: dict[str, str]
-
-    @property
-    def server(self) -> str:
-        return self.env["TESTBED_SERVER"]
 
 
 def _read_env(path: Path) -> dict[str, str]:
@@ -126,12 +112,6 @@ def kube(testbed: Testbed) -> Iterator[client.ApiClient]:
         yield api
     finally:
         api.close()
-
-
-class Kubectl(Protocol):
-    def __call__(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]: ...
 
 
 def make_kubectl(kubeconfig: Path, cache_dir: Path) -> Kubectl:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed
 from prometheus_fixture import PromEnv, free_port, running_exporter, running_prometheus
 
 from autoscaler.adapter import tls

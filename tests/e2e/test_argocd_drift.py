@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed
 from kubernetes import client
 from test_loop_run import EXE, running_pods, spec_replicas
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Kubectl
+from e2e_support import Kubectl
 
 from autoscaler.crd import NAME, crd_yaml
 

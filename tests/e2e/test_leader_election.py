@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from conftest import Testbed
+from e2e_support import Testbed
 
 from autoscaler.kube.api import Api, connect
 from autoscaler.loop.leader import LeaderElector

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed
 from kubernetes import client
 
 EXE = str(Path(sys.executable).parent / "autoscaler")

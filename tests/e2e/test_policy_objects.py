@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed
 from kubernetes import client
 from test_loop_run import EXE, deployment, running_pods, spec_replicas
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed
 from kubernetes import client
 from test_crd_e2e import SERVICE_ACCOUNT, crd_installed, rbac_installed  # noqa: F401
 from test_loop_run import EXE, deployment, policy, running_pods, spec_replicas

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed
 from test_loop_run import EXE
 from test_sim_run import Sim, apply, deployment, is_ready, pods, start_sim, wait_for
 

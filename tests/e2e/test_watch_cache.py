@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from conftest import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed
 from kubernetes import client
 from test_loop_run import deployment, running_pods
 
