@@ -12,7 +12,9 @@ warning. The simulator must outlive any API hiccup; the next tick retries.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +82,19 @@ class Api:
         self._timeout = timeout
         # Once stopping, calls fail at once: shutdown waits for one call, not a tick's worth.
         self._stopping = stopping
+        # Requests sent, by client method and HTTP status (0: no answer), for /metrics
+        # (read from the metrics thread, hence the lock).
+        self._sent: Counter[tuple[str, int]] = Counter()
+        self._sent_lock = threading.Lock()
+
+    def requests_sent(self) -> dict[tuple[str, int], int]:
+        """(client method name, HTTP status) -> requests sent so far; status 0: no answer."""
+        with self._sent_lock:
+            return dict(self._sent)
+
+    def _count(self, method: Callable[..., Any], status: int) -> None:
+        with self._sent_lock:
+            self._sent[getattr(method, "__name__", "unknown"), status] += 1
 
     def call(
         self,
@@ -98,12 +113,15 @@ class Api:
             )
             data = response.data
         except client.ApiException as exc:
+            self._count(method, int(exc.status or 0))
             if exc.status not in quiet:
                 self._warn(f"{what}: {exc.status} {_reason(exc)}")
             return Reply(int(exc.status or 0))
         except (HTTPError, OSError, ValueError) as exc:
+            self._count(method, 0)
             self._warn(f"{what}: {type(exc).__name__}: {_one_line(str(exc))}")
             return Reply(0)
+        self._count(method, int(response.status))
         try:
             body = json.loads(data) if data else {}
         except ValueError:

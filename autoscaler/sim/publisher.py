@@ -7,7 +7,8 @@
   controller find it) plus ``podscale.dev/simulated=true``, which is how stale ones
   are found: only objects with that label are ever deleted.
 - **Prometheus** ``/metrics`` on loopback, from a custom collector over the traffic
-  counters, in a registry of its own (the process-wide default registry would
+  counters (and the simulator's own API request counts, for the load benchmark),
+  in a registry of its own (the process-wide default registry would
   carry the simulator's own process metrics and outlive a run).
 """
 
@@ -188,9 +189,31 @@ def _le(value: float) -> str:
     return f"{value:g}"
 
 
-def serve_metrics(traffic: Traffic, *, host: str, port: int) -> tuple[Any, threading.Thread]:
+class ApiCollector(Collector):
+    """The simulator's own API requests (``podscale_sim_api_requests_total``), by client
+    method and HTTP status (0: no answer): what it costs the API server."""
+
+    def __init__(self, api: Api) -> None:
+        self._api = api
+
+    def collect(self) -> Iterator[Metric]:
+        sent = CounterMetricFamily(
+            "podscale_sim_api_requests",
+            "API requests the simulator sent, by client method and HTTP status.",
+            labels=["method", "code"],
+        )
+        for (method, code), count in sorted(self._api.requests_sent().items()):
+            sent.add_metric([method, str(code)], count)
+        yield sent
+
+
+def serve_metrics(
+    traffic: Traffic, *, host: str, port: int, api: Api | None = None
+) -> tuple[Any, threading.Thread]:
     """Start ``/metrics`` on ``host:port`` (0: any free port); returns (server, thread)."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(TrafficCollector(traffic))
+    if api is not None:
+        registry.register(ApiCollector(api))
     server, thread = start_http_server(port, addr=host, registry=registry)
     return server, thread

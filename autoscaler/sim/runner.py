@@ -87,7 +87,7 @@ class Runner:
             self._traffic, host=LOOPBACK, port=self._options.admin_port
         )
         metrics, metrics_thread = serve_metrics(
-            self._traffic, host=LOOPBACK, port=self._options.metrics_port
+            self._traffic, host=LOOPBACK, port=self._options.metrics_port, api=self._api
         )
         try:
             self._say(

@@ -1,0 +1,713 @@
+"""`autoscaler sim run` under load on the testbed (issue #3's benchmark).
+
+1,000 Deployments x 10 pods by default. One command, bounded in time (``--budget``,
+default 570 s, everything included), on a testbed of its own in a temporary directory
+that is always torn down:
+
+1. ``scripts/testbed up`` in a temporary directory; then its kube-controller-manager
+   is restarted with the same command line plus ``--kube-api-qps``/``--kube-api-burst``
+   (``--kcm-qps``; 0 keeps the testbed's client default of 20 requests/s, at which
+   the ReplicaSet controller alone needs ~10 minutes to create 10,000 pods);
+2. ``autoscaler sim run`` as a subprocess (no scenario: idle load, default pod model,
+   all namespaces) with enough simulated nodes (``--node-pods`` each);
+3. the Deployments, created with ``kubectl create`` in batches of a multi-document list;
+4. waits (bounded) until every pod is Ready, reporting how long creation and
+   readiness took; when the budget runs out first it says so and measures anyway,
+   with the pods that are Ready;
+5. measures over ``--duration`` seconds: the simulator's CPU (``/proc/PID/stat``), the
+   API requests it sent (its own ``podscale_sim_api_requests_total``, by client
+   method), its ticks (one pod LIST each), and the API server's latency from its own
+   ``/metrics`` (``apiserver_request_duration_seconds`` buckets differenced between
+   two scrapes; p99 interpolated in the bucket like PromQL's ``histogram_quantile``).
+
+The simulator runs on the wall clock, so a simulated second is a wall second; the
+tick count says whether it kept its ``--tick`` period.
+
+Prints the machine and a table of figures on stdout (what ``run_all.py`` copies into
+``loadtest/RESULTS.md``), and progress plus a paste-ready Markdown section on stderr. Other
+work may share the machine: the CPU used by processes other than the testbed, the
+simulator and this script is measured over the window and printed with the figures.
+
+Run: `.venv/bin/python loadtest/bench_sim.py [--deployments 1000]
+[--pods-per-deployment 10] [--duration 120]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import queue
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parents[1]
+TESTBED = REPO / "scripts" / "testbed"
+NAMESPACE = "bench"
+VERBS = ("LIST", "WATCH", "GET", "PATCH", "POST")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+BATCH = 250  # Deployments per `kubectl create`
+POLL_S = 5.0  # between readiness checks
+TEARDOWN_S = 60.0  # kept out of the budget for stopping everything
+HTTP_TIMEOUT_S = 60.0
+# The simulator lists pods once per tick, with one of these.
+POD_LISTS = ("list_pod_for_all_namespaces", "list_namespaced_pod")
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+class BenchError(Exception):
+    """A step failed; one line for the user."""
+
+
+# --- the machine --------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    with suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with suppress(OSError), open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": str(os.cpu_count() or 0),
+        "cpu": model,
+        "memory": f"{mem_kib / 2**20:.1f} GiB",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def busy_seconds() -> float:
+    """CPU seconds spent by the whole machine (all cores, not idle or iowait)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float:
+    with suppress(OSError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --- talking to the testbed ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Testbed:
+    dir: Path
+    server: str
+    token: str
+    context: ssl.SSLContext
+
+    @classmethod
+    def read(cls, directory: Path) -> Testbed:
+        env = dict(
+            line.split("=", 1) for line in (directory / "env").read_text().splitlines() if line
+        )
+        context = ssl.create_default_context(cafile=env["TESTBED_CA_FILE"])
+        return cls(directory, env["TESTBED_SERVER"], env["TESTBED_ADMIN_TOKEN"], context)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig"
+
+    def get(self, path: str) -> bytes:
+        request = urllib.request.Request(
+            self.server + path, headers={"Authorization": f"Bearer {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S, context=self.context) as r:
+            data: bytes = r.read()
+        return data
+
+    def pids(self) -> dict[str, int]:
+        """The testbed's processes by name, from ``DIR/pids``."""
+        found = {}
+        for line in (self.dir / "pids").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                found[parts[0]] = int(parts[1])
+        return found
+
+
+def run(command: list[str], *, timeout: float, what: str, stdin: str | None = None) -> str:
+    try:
+        done = subprocess.run(
+            command, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=REPO
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{what}: no answer in {timeout:.0f} s") from None
+    if done.returncode != 0:
+        tail = " ".join((done.stderr or done.stdout).split())[-400:]
+        raise BenchError(f"{what}: exit {done.returncode}: {tail}")
+    return done.stdout
+
+
+def restart_controller_manager(testbed: Testbed, qps: int, log: Path) -> subprocess.Popen[bytes]:
+    """Stop the testbed's kube-controller-manager (which ``up`` started for us) and start
+    the same command line with a higher client rate limit. ``down`` then finds the old
+    pid gone; the new process is ours to stop."""
+    pid = testbed.pids()["kube-controller-manager"]
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if Path(f"/proc/{pid}").exists():
+        os.kill(pid, signal.SIGKILL)
+    args = [a.decode() for a in argv] + [f"--kube-api-qps={qps}", f"--kube-api-burst={2 * qps}"]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    time.sleep(2)
+    if process.poll() is not None:
+        raise BenchError(f"kube-controller-manager exited at once with {qps} qps (see {log})")
+    return process
+
+
+def deployment(name: str, replicas: int) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": "registry.invalid/app:1",
+                            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def create_deployments(testbed: Testbed, count: int, replicas: int) -> None:
+    kubectl = ["kubectl", "--kubeconfig", str(testbed.kubeconfig)]
+    run([*kubectl, "create", "namespace", NAMESPACE], timeout=60, what="create namespace")
+    for first in range(0, count, BATCH):
+        items = [deployment(f"d{i:05d}", replicas) for i in range(first, min(count, first + BATCH))]
+        document = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+        run(
+            [*kubectl, "create", "-f", "-", "-o", "name"],
+            stdin=document,
+            timeout=180,
+            what=f"kubectl create Deployments {first}..{first + len(items) - 1}",
+        )
+
+
+def pod_counts(testbed: Testbed) -> tuple[int, int]:
+    """(pods, Ready pods) in the bench namespace, from the API server's watch cache."""
+    body = json.loads(testbed.get(f"/api/v1/namespaces/{NAMESPACE}/pods?resourceVersion=0"))
+    items = body.get("items") or []
+    ready = sum(
+        any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (pod.get("status") or {}).get("conditions") or []
+        )
+        for pod in items
+    )
+    return len(items), ready
+
+
+# --- the simulator ------------------------------------------------------------------
+
+
+@dataclass
+class Sim:
+    process: subprocess.Popen[str]
+    lines: queue.Queue[str]
+    started: dict[str, Any]
+    stderr: Path
+
+    @classmethod
+    def start(cls, argv: list[str], stderr: Path) -> Sim:
+        with open(stderr, "w") as err:
+            process = subprocess.Popen(
+                argv,
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        lines: queue.Queue[str] = queue.Queue()
+
+        def read(out: TextIO) -> None:
+            for line in out:
+                lines.put(line)
+
+        assert process.stdout is not None
+        threading.Thread(target=read, args=(process.stdout,), daemon=True).start()
+        try:
+            first = json.loads(lines.get(timeout=60))
+        except queue.Empty:
+            process.kill()
+            process.wait(timeout=10)
+            raise BenchError(f"the simulator printed nothing in 60 s (see {stderr})") from None
+        return cls(process, lines, first, stderr)
+
+    def requests(self) -> dict[str, float]:
+        """Requests sent so far by client method (all statuses), from its /metrics."""
+        with urllib.request.urlopen(self.started["metrics"], timeout=HTTP_TIMEOUT_S) as r:
+            text = r.read().decode()
+        sent: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            if family.name != "podscale_sim_api_requests":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    method = sample.labels["method"]
+                    sent[method] = sent.get(method, 0.0) + sample.value
+        return sent
+
+    def stop(self) -> dict[str, Any] | None:
+        """SIGTERM, bounded wait; the "stopped" event when it printed one."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        stopped = None
+        with suppress(queue.Empty):
+            while True:
+                line = self.lines.get(timeout=1)
+                with suppress(ValueError):
+                    event = json.loads(line)
+                    if event.get("event") == "stopped":
+                        stopped = event
+        return stopped
+
+
+# --- the API server's histograms ----------------------------------------------------
+
+
+def scrape(testbed: Testbed) -> Samples:
+    """The API server's request counters and latency buckets, keyed by name and labels."""
+    text = testbed.get("/metrics").decode()
+    wanted = (
+        "apiserver_request_duration_seconds",
+        "apiserver_request",
+        "apiserver_longrunning_gauge",
+    )
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in wanted:
+            continue
+        for sample in family.samples:
+            samples[sample.name, frozenset(sample.labels.items())] = sample.value
+    return samples
+
+
+def buckets(
+    before: Samples, after: Samples, *, verb: str, only: dict[str, str] | None = None
+) -> list[tuple[float, float]]:
+    """Cumulative (le, count) over the window for ``verb`` and the ``only`` labels
+    (summed over every matching series)."""
+    sums: dict[float, float] = {}
+    for (name, labels), value in after.items():
+        if name != "apiserver_request_duration_seconds_bucket":
+            continue
+        tags = dict(labels)
+        if tags.get("verb") != verb or any(tags.get(k) != v for k, v in (only or {}).items()):
+            continue
+        le = float(tags["le"])
+        sums[le] = sums.get(le, 0.0) + value - before.get((name, labels), 0.0)
+    return sorted(sums.items())
+
+
+def quantile(q: float, cumulative: list[tuple[float, float]]) -> float | None:
+    """PromQL's ``histogram_quantile``: linear within the bucket; inf past the last
+    finite bound; None without observations."""
+    if not cumulative or cumulative[-1][1] <= 0:
+        return None
+    rank = q * cumulative[-1][1]
+    lower, below = 0.0, 0.0
+    for le, count in cumulative:
+        if count >= rank:
+            if math.isinf(le):
+                return math.inf
+            if count == below:
+                return le
+            return lower + (le - lower) * (rank - below) / (count - below)
+        lower, below = le, count
+    return math.inf
+
+
+def requests_total(before: Samples, after: Samples) -> float:
+    return sum(
+        value - before.get(key, 0.0)
+        for key, value in after.items()
+        if key[0] == "apiserver_request_total"
+    )
+
+
+def last_finite(cumulative: list[tuple[float, float]]) -> float:
+    return max((le for le, _ in cumulative if not math.isinf(le)), default=0.0)
+
+
+def seconds(value: float | None, cumulative: list[tuple[float, float]]) -> str:
+    """The quantile with the bucket it fell in: bucket bounds are all the API server
+    knows (1.20's first bound is 50 ms, so anything faster reads "<= 50 ms")."""
+    if value is None:
+        return "none ended in the window"
+    if math.isinf(value):
+        return f"> {duration(last_finite(cumulative))}"
+    bounds = [le for le, _ in cumulative]
+    upper = min(le for le in bounds if le >= value)
+    lower = max((le for le in bounds if le < upper), default=0.0)
+    if lower == 0.0:
+        return f"<= {duration(upper)}"
+    return f"{duration(value)} (bucket {duration(lower)}-{duration(upper)})"
+
+
+def duration(value: float) -> str:
+    return f"{value:.2f} s" if value >= 1 else f"{value * 1000:.0f} ms"
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    machine: dict[str, str]
+    args: argparse.Namespace
+    nodes: int = 0
+    pods_wanted: int = 0
+    created_after: float | None = None
+    ready_after: float | None = None
+    pods_at_window: tuple[int, int] = (0, 0)
+    pods_after_window: tuple[int, int] = (0, 0)
+    window: float = 0.0
+    sim_cpu: float = 0.0
+    sim_rss: float = 0.0
+    sim_requests: dict[str, float] = field(default_factory=dict)
+    ticks: float = 0.0
+    apiserver_requests: float = 0.0
+    open_watches: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    latency: dict[str, tuple[str, int]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def say(message: str) -> None:
+    """Progress, on stderr: stdout carries only the figures (``run_all.py`` copies it)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def testbed_in(directory: Path) -> Iterator[Testbed]:
+    try:
+        run([str(TESTBED), "up", str(directory)], timeout=600, what="scripts/testbed up")
+        yield Testbed.read(directory)
+    finally:
+        with suppress(BenchError):
+            run([str(TESTBED), "down", str(directory)], timeout=120, what="scripts/testbed down")
+
+
+def bench(args: argparse.Namespace, workdir: Path) -> Result:
+    began = time.monotonic()
+    deadline = began + args.budget - TEARDOWN_S
+    result = Result(machine=machine(), args=args)
+    result.pods_wanted = args.deployments * args.pods_per_deployment
+    result.nodes = args.nodes or max(1, math.ceil(result.pods_wanted / args.node_pods))
+    kcm: subprocess.Popen[bytes] | None = None
+    sim: Sim | None = None
+    say(f"testbed up in {workdir}")
+    with testbed_in(workdir / "testbed") as testbed:
+        try:
+            if args.kcm_qps:
+                kcm = restart_controller_manager(testbed, args.kcm_qps, workdir / "kcm.log")
+                say(f"kube-controller-manager restarted with --kube-api-qps={args.kcm_qps}")
+            sim_argv = [
+                sys.executable, "-m", "autoscaler", "sim", "run",
+                "--kubeconfig", str(testbed.kubeconfig),
+                "--tick", str(args.tick),
+                "--nodes", str(result.nodes),
+                "--node-cpu", str(args.node_cpu),
+                "--node-memory", args.node_memory,
+                "--node-pods", str(args.node_pods),
+            ]  # fmt: skip
+            sim = Sim.start(sim_argv, workdir / "sim.stderr")
+            say(f"simulator pid {sim.process.pid}, {result.nodes} nodes x {args.node_pods} pods")
+            created_at = time.monotonic()
+            create_deployments(testbed, args.deployments, args.pods_per_deployment)
+            say(f"{args.deployments} Deployments created in {time.monotonic() - created_at:.1f} s")
+            ready_by = deadline - args.duration
+            counts = (0, 0)
+            while time.monotonic() < ready_by:
+                if sim.process.poll() is not None:
+                    raise BenchError(f"the simulator exited with {sim.process.returncode}")
+                counts = pod_counts(testbed)
+                elapsed = time.monotonic() - created_at
+                if result.created_after is None and counts[0] >= result.pods_wanted:
+                    result.created_after = elapsed
+                if counts[1] >= result.pods_wanted:
+                    result.ready_after = elapsed
+                    break
+                say(f"  {elapsed:5.0f} s: {counts[0]} pods, {counts[1]} Ready")
+                time.sleep(min(POLL_S, max(0.0, ready_by - time.monotonic())))
+            if result.ready_after is None:
+                result.notes.append(
+                    f"not every pod was Ready within the budget: {counts[1]} of "
+                    f"{result.pods_wanted} Ready ({counts[0]} created) after "
+                    f"{time.monotonic() - created_at:.0f} s; measured anyway"
+                )
+                say(result.notes[-1])
+            else:
+                say(f"all {result.pods_wanted} pods Ready after {result.ready_after:.1f} s")
+            measure(result, testbed, sim, kcm, args.duration)
+        finally:
+            if sim is not None:
+                stopped = sim.stop()
+                if stopped is not None:
+                    result.notes.append(
+                        f"simulator: {stopped['ticks']} ticks in {stopped['seconds']:.0f} s "
+                        "over the whole run"
+                    )
+                result.warnings = sim.stderr.read_text().splitlines()
+            if kcm is not None:
+                kcm.terminate()
+                try:
+                    kcm.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    kcm.kill()
+                    kcm.wait(timeout=5)
+    return result
+
+
+def measure(
+    result: Result,
+    testbed: Testbed,
+    sim: Sim,
+    kcm: subprocess.Popen[bytes] | None,
+    duration: float,
+) -> None:
+    pids = testbed.pids()
+    watched = {
+        "simulator": sim.process.pid,
+        "kube-apiserver": pids["kube-apiserver"],
+        "etcd": pids["etcd"],
+        "kube-controller-manager": kcm.pid if kcm else pids["kube-controller-manager"],
+        "this script": os.getpid(),
+    }
+    result.pods_at_window = pod_counts(testbed)
+    say(f"measuring for {duration:.0f} s")
+    sent0, api0 = sim.requests(), scrape(testbed)
+    cpu0 = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    busy0, t0 = busy_seconds(), time.monotonic()
+    end = t0 + duration
+    while time.monotonic() < end:
+        if sim.process.poll() is not None:
+            raise BenchError(f"the simulator exited with {sim.process.returncode} while measured")
+        time.sleep(min(1.0, end - time.monotonic()))
+    cpu1 = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    busy1, t1 = busy_seconds(), time.monotonic()
+    sent1, api1 = sim.requests(), scrape(testbed)
+    result.window = t1 - t0
+    result.sim_rss = rss_mib(sim.process.pid)
+    result.cpu = {name: cpu1[name] - cpu0[name] for name in watched}
+    result.cpu["other processes"] = (busy1 - busy0) - sum(result.cpu.values())
+    result.sim_requests = {m: n - sent0.get(m, 0.0) for m, n in sent1.items()}
+    result.sim_requests = {m: n for m, n in result.sim_requests.items() if n > 0}
+    result.ticks = sum(result.sim_requests.get(m, 0.0) for m in POD_LISTS)
+    result.apiserver_requests = requests_total(api0, api1)
+    result.open_watches = int(
+        sum(
+            value
+            for (name, labels), value in api1.items()
+            if name == "apiserver_longrunning_gauge" and dict(labels).get("verb") == "WATCH"
+        )
+    )
+    core, metrics = {"group": "", "resource": "pods"}, {"group": "metrics.k8s.io"}
+    rows: list[tuple[str, dict[str, str] | None, str]] = [(v, None, v) for v in VERBS]
+    rows += [
+        ("LIST", core, "LIST pods"),
+        ("LIST", metrics, "LIST PodMetrics"),
+        ("PATCH", {**core, "subresource": "status"}, "PATCH pods/status"),
+        ("PATCH", metrics, "PATCH PodMetrics"),
+    ]
+    for verb, only, label in rows:
+        cumulative = buckets(api0, api1, verb=verb, only=only)
+        count = int(cumulative[-1][1]) if cumulative else 0
+        result.latency[label] = (seconds(quantile(0.99, cumulative), cumulative), count)
+    result.pods_after_window = pod_counts(testbed)
+
+
+# --- the report ---------------------------------------------------------------------
+
+
+def report(result: Result) -> str:
+    args, m, w = result.args, result.machine, result.window or 1.0
+    sent = sum(result.sim_requests.values())
+    sim_cpu = result.cpu.get("simulator", 0.0)
+    ready = (
+        f"{result.ready_after:.0f} s after the Deployments were created"
+        if result.ready_after is not None
+        else "not reached within the budget"
+    )
+    lines = [
+        f"machine: {m['cpus']} CPUs, {m['cpu']}, {m['memory']}; Linux {m['kernel']}, "
+        f"Python {m['python']}; {m['date']}; load average before: {m['load']}",
+        "(shared machine: other engineers' work may have run at the same time; see "
+        "'other processes' below)",
+        "",
+        f"size: {args.deployments} Deployments x {args.pods_per_deployment} pods = "
+        f"{result.pods_wanted} pods on {result.nodes} simulated nodes; tick {args.tick:g} s; "
+        f"controller-manager client: "
+        f"{f'{args.kcm_qps} qps' if args.kcm_qps else 'testbed default (20 qps)'}",
+        f"pods created: {fmt_s(result.created_after)}; all Ready: {ready}",
+        f"pods (created, Ready) at window start {result.pods_at_window}, "
+        f"end {result.pods_after_window}",
+        "",
+        f"| measured over {w:.0f} s of simulated (= wall) time | value |",
+        "| --- | --- |",
+        f"| simulator CPU per simulated second | {sim_cpu / w:.3f} CPU-s/s ({sim_cpu:.1f} CPU-s) |",
+        f"| simulator API requests per second | {sent / w:.1f} req/s ({sent:.0f} requests) |",
+        f"| simulator CPU per request | {1000 * sim_cpu / sent if sent else 0:.2f} ms |",
+        f"| simulator ticks (one pod LIST each) | {result.ticks:.0f} "
+        f"(mean period {w / result.ticks if result.ticks else math.inf:.1f} s, "
+        f"asked {args.tick:g} s) |",
+        f"| simulator RSS at the end | {result.sim_rss:.0f} MiB |",
+        f"| API server requests per second (all clients) | "
+        f"{result.apiserver_requests / w:.1f} req/s |",
+    ]
+    for label, (p99, count) in result.latency.items():
+        why = " (a WATCH counts when it ends: the controller-manager's, after minutes)"
+        lines.append(
+            f"| API server p99 {label} | {p99} ({count} requests"
+            f"{why if label == 'WATCH' and count else ''}) |"
+        )
+    lines.append(
+        f"| API server open WATCHes at the end | {result.open_watches} "
+        "(the simulator opens none: it lists every tick) |"
+    )
+    for name, used in result.cpu.items():
+        lines.append(f"| CPU per second: {name} | {used / w:.2f} CPU-s/s |")
+    top = sorted(result.sim_requests.items(), key=lambda kv: -kv[1])
+    lines += ["", "simulator requests in the window, by client method:"]
+    lines += [f"  {n / w:8.1f}/s  {n:8.0f}  {method}" for method, n in top]
+    if result.notes:
+        lines += ["", *(f"note: {n}" for n in result.notes)]
+    if result.warnings:
+        lines += ["", f"simulator stderr: {len(result.warnings)} lines, first ones:"]
+        lines += [f"  {line[:200]}" for line in result.warnings[:5]]
+    return "\n".join(lines)
+
+
+def markdown(result: Result, text: str) -> str:
+    args = result.args
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    head = text.splitlines()[:1] + text.splitlines()[3:7]
+    return "\n".join(
+        [
+            f"## `autoscaler sim run` under load ({args.deployments} Deployments, "
+            f"{result.pods_wanted} pods), {result.machine['date'][:10]}",
+            "",
+            "`.venv/bin/python loadtest/bench_sim.py "
+            f"--deployments {args.deployments} --pods-per-deployment "
+            f"{args.pods_per_deployment} --duration {args.duration:g}`",
+            "",
+            *(f"- {line}" for line in head if line),
+            "- The machine is shared: other work may have run during the measurement "
+            "(the 'other processes' row).",
+            *(f"- {n}" for n in result.notes),
+            "",
+            *table,
+        ]
+    )
+
+
+def fmt_s(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.0f} s"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deployments", type=int, default=1000)
+    parser.add_argument("--pods-per-deployment", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=120.0, help="measurement window, s")
+    parser.add_argument("--budget", type=float, default=570.0, help="whole run bound, s")
+    parser.add_argument("--tick", type=float, default=1.0, help="the simulator's --tick")
+    parser.add_argument("--nodes", type=int, default=0, help="default: pods / node-pods")
+    parser.add_argument("--node-pods", type=int, default=250)
+    parser.add_argument("--node-cpu", type=int, default=32)
+    parser.add_argument("--node-memory", default="64Gi")
+    parser.add_argument(
+        "--kcm-qps", type=int, default=300, help="controller-manager client QPS (0: default)"
+    )
+    args = parser.parse_args()
+    if args.budget < args.duration + TEARDOWN_S + 60:
+        parser.error(f"--budget must leave room: at least --duration + {TEARDOWN_S + 60:.0f} s")
+    if shutil.which("kubectl") is None:
+        parser.error("kubectl is not on the PATH")
+    # SIGTERM tears down like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    workdir = Path(tempfile.mkdtemp(prefix="podscale-bench-sim-"))
+    try:
+        result = bench(args, workdir)
+    except (BenchError, OSError) as exc:  # OSError: the API server or the sim stopped answering
+        print(f"bench_sim: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    text = report(result)
+    print(text, flush=True)
+    print("\n--- Markdown for loadtest/RESULTS.md ---\n", file=sys.stderr)
+    print(markdown(result, text), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
