@@ -171,6 +171,8 @@ class CachedScales:
         self.namespace = namespace
         self.direct = KubeScales(api)
         self.informers: dict[tuple[str, str], Informer[ScaleState]] = {}
+        self.clock: Callable[[], float] = time.monotonic
+        self._hashes: dict[tuple[str, str], tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     def _informer(self, ref: TargetRef) -> Informer[ScaleState] | None:
@@ -207,6 +209,10 @@ class CachedScales:
         than taking new pods for stable ones.
         """
         assert scale.rollout is not None
+        key = (namespace, ref.name)
+        cached = self._hashes.get(key)
+        if cached is not None and self.clock() - cached[0] < HASH_SECONDS:
+            return replace(scale, rollout=replace(scale.rollout, new_hash=cached[1]))
         try:
             listing = self.api.call(
                 "GET",
@@ -216,6 +222,8 @@ class CachedScales:
         except LoopError:
             return replace(scale, rollout=None)
         new = new_revision_hash(ref.name, list(listing.get("items") or []))
+        # A stuck or paused rollout must not cost a LIST per sync for ever.
+        self._hashes[key] = (self.clock(), new)
         return replace(scale, rollout=replace(scale.rollout, new_hash=new))
 
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
@@ -226,10 +234,17 @@ class CachedScales:
             informer.stop.set()
 
 
-class NamespaceMetrics:
-    """ResourceMetricSource listing PodMetrics once per namespace per sync."""
+HASH_SECONDS = 30.0  # how long a rolling Deployment's new revision hash is reused
 
-    def __init__(self, api: Api, *, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic):
+
+class NamespaceMetrics:
+    """ResourceMetricSource listing PodMetrics once per namespace per sync.
+
+    ``new_sync()`` (called by the controller at the start of every sync) forgets the
+    lists, so a slow sync never lists a namespace twice and never reuses an old list.
+    """
+
+    def __init__(self, api: Api, *, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic):
         self.api = api
         self.ttl = ttl
         self.clock = clock
@@ -242,3 +257,6 @@ class NamespaceMetrics:
             self._cache[namespace] = cached
         requirements = _requirements(selector)
         return {name: usage for labels, name, usage in cached[1] if matches(requirements, labels)}
+
+    def new_sync(self) -> None:
+        self._cache.clear()

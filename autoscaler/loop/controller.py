@@ -94,6 +94,9 @@ class Controller:
         self.failures = FailureCounter()
 
     def sync(self, targets: Sequence[Target], *, now: float) -> list[Outcome]:
+        new_sync = getattr(self.resource_metrics, "new_sync", None)
+        if new_sync is not None:  # per-sync caches of a source start afresh
+            new_sync()
         custom: Mapping[str, MetricData] = {}
         if self.custom_metrics is not None and targets:
             custom = self.custom_metrics.read_all(targets, now=now)

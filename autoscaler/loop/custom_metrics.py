@@ -22,7 +22,8 @@ class PrometheusMetrics:
     def __init__(self, source: PrometheusSource, declarations: Mapping[str, MetricDeclaration]):
         self.source = source
         self.declarations = dict(declarations)
-        self.queries = 0  # Prometheus queries of the last sync, for the loop's metrics
+        self.queries = 0  # Prometheus queries of the last sync
+        self.total_queries = 0  # ... and since start, for podscale_prometheus_queries_total
 
     def _requests(self, target: Target, undeclared: dict[str, str]) -> list[MetricRequest]:
         requests = []
@@ -63,6 +64,7 @@ class PrometheusMetrics:
             requests += self._requests(target, undeclared[target.key])
         collection = self.source.collect(requests, now=now) if requests else None
         self.queries = 0 if collection is None else collection.queries
+        self.total_queries += self.queries
         result: dict[str, MetricData] = {}
         for target in targets:
             found = None if collection is None else collection.targets.get(target.key)

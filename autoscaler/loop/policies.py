@@ -12,7 +12,7 @@ from autoscaler.loop.controller import Outcome
 from autoscaler.loop.crs import invalid_status, list_policies, status_document, write_status
 from autoscaler.loop.events import Event, EventRecorder, events_for
 from autoscaler.loop.interfaces import LoopError, NotFound, Target
-from autoscaler.loop.targets import targets_from_files
+from autoscaler.loop.targets import FileTargets
 
 log = logging.getLogger("autoscaler.policies")
 CRD_RETRY_SECONDS = 60.0
@@ -25,7 +25,7 @@ class Policies:
         self, *, api: Api | None, files: Sequence[str], namespace: str | None, crds: bool
     ) -> None:
         self.api = api
-        self.files = list(files)
+        self.files = FileTargets(files, namespace=namespace) if files else None
         self.namespace = namespace
         self.crds = crds and api is not None
         self.events = EventRecorder(api) if api is not None else None
@@ -35,8 +35,8 @@ class Policies:
 
     def load(self, *, now: float) -> list[Target]:
         targets: dict[str, Target] = {}
-        if self.files:
-            loaded = targets_from_files(self.files, namespace=self.namespace)
+        if self.files is not None:
+            loaded = self.files.load()
             self._report_broken_files(loaded.errors)
             targets.update((t.key, t) for t in loaded.targets)
         self._objects = {}

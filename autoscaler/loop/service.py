@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,6 +21,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from autoscaler.loop.controller import Controller, Outcome
 from autoscaler.loop.interfaces import Target
@@ -69,6 +71,17 @@ class LoopMetrics:
             ["namespace", "policy"],
             registry=self.registry,
         )
+
+    def count(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """Expose a counter kept elsewhere (e.g. the API client's request count)."""
+
+        class _Reader(Collector):
+            def collect(self) -> Iterator[Metric]:
+                family = CounterMetricFamily(name, documentation)
+                family.add_metric([], read())
+                yield family
+
+        self.registry.register(_Reader())
 
     def record(self, outcome: Outcome) -> None:
         labels = (outcome.target.namespace, outcome.target.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -46,3 +47,46 @@ def targets_from_files(paths: Sequence[str], *, namespace: str | None = None) ->
             )
         )
     return result
+
+
+def _fingerprint(paths: Sequence[str]) -> tuple[tuple[str, int, int], ...]:
+    """Every policy file under ``paths`` with its modification time and size."""
+    found: list[tuple[str, int, int]] = []
+    for path in paths:
+        candidates = [path]
+        if os.path.isdir(path):
+            candidates = [
+                os.path.join(folder, name)
+                for folder, _, names in os.walk(path)
+                for name in names
+                if name.endswith((".yaml", ".yml"))
+            ]
+        for candidate in candidates:
+            try:
+                info = os.stat(candidate)
+            except OSError:
+                found.append((candidate, -1, -1))
+                continue
+            found.append((candidate, info.st_mtime_ns, info.st_size))
+    return tuple(sorted(found))
+
+
+class FileTargets:
+    """Targets from policy files, parsed again only when a file changed.
+
+    Validating thousands of policy documents costs more than a whole sync of their
+    targets; a stat of each file per sync tells whether anything needs reading.
+    """
+
+    def __init__(self, paths: Sequence[str], *, namespace: str | None = None) -> None:
+        self.paths = list(paths)
+        self.namespace = namespace
+        self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self._loaded = LoadedTargets()
+
+    def load(self) -> LoadedTargets:
+        fingerprint = _fingerprint(self.paths)
+        if fingerprint != self._seen:
+            self._loaded = targets_from_files(self.paths, namespace=self.namespace)
+            self._seen = fingerprint
+        return self._loaded

@@ -203,3 +203,61 @@ def test_missing_kubeconfig_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "cannot load Kubernetes config" in done.stderr
+
+
+def test_the_service_reports_health_readiness_and_its_own_metrics(
+    testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "p.yaml").write_text(policy(namespace, "absent"))
+    proc = subprocess.Popen(
+        [
+            EXE,
+            "run",
+            "--kubeconfig",
+            str(testbed.kubeconfig),
+            "--policies",
+            str(tmp_path),
+            "--namespace",
+            namespace,
+            "--sync-period",
+            "1",
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        ready = False
+        while time.monotonic() < deadline and not ready:
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as answer:
+                    ready = answer.status == 200
+            except OSError:
+                time.sleep(0.2)
+        assert ready, "never ready"
+        time.sleep(1.5)
+        with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
+            assert answer.read() == b"ok\n"
+        with urllib.request.urlopen(f"{base}/metrics", timeout=2) as answer:
+            text = answer.read().decode()
+        assert "podscale_sync_duration_seconds_count" in text
+        requests = [
+            line for line in text.splitlines() if line.startswith("podscale_kube_requests_total")
+        ]
+        assert requests and float(requests[0].split()[-1]) > 0
+        assert 'podscale_target_errors_total{namespace="' in text  # the absent target fails
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err
