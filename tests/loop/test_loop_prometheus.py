@@ -110,3 +110,44 @@ def test_prometheus_down_is_a_one_line_error() -> None:
         source.usage("shop", "app=hot")
     assert "connection refused" in str(caught.value) and "\n" not in str(caught.value)
     assert NOW  # shared constant still importable
+
+
+SINGLE_METRIC_POLICY = POLICY.split(
+    "    - type: Pods\n      pods:\n        metric: {name: undeclared}"
+)[0]
+
+
+def test_prometheus_stopped_means_no_scale_down_with_the_reason_then_recovery(
+    prom: PromEnv, tmp_path: Path
+) -> None:
+    """Like the HPA with a failed metric: hold (never scale down), say why, recover."""
+    for i in range(4):
+        prom.exporter.set("http_rps", {"namespace": "shop", "pod": f"hot-{i}"}, 10)  # low load
+    prom.server.wait_for('http_rps{namespace="shop", pod="hot-3"}')
+    (tmp_path / "metrics.yaml").write_text(DECLARATIONS)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "hot.yaml").write_text(SINGLE_METRIC_POLICY)
+    declarations = load_declarations([str(tmp_path / "metrics.yaml")]).metrics
+    source = PrometheusSource(settings=PrometheusSettings(url=prom.server.url, timeout=2))
+    cluster = FakeCluster(replicas={"hot": 4})
+    loop = Controller(
+        scales=cluster,
+        pods=cluster,
+        resource_metrics=None,
+        custom_metrics=PrometheusMetrics(source, declarations),
+        settings=Settings(downscale_stabilization_window=0),  # scale-down would be immediate
+    )
+    targets = targets_from_files([str(tmp_path / "policies")]).targets
+    prom.server.stop()
+    try:
+        outcome = loop.sync(targets, now=time.time())[0]
+    finally:
+        prom.server.start()
+    assert outcome.decision is not None and not outcome.patched
+    assert cluster.replicas["hot"] == 4  # no scale-down on an invalid metric
+    active = next(c for c in outcome.decision.conditions if c.type == "ScalingActive")
+    assert (active.status, active.reason) == ("False", "FailedGetPodsMetric")
+    assert "connection refused" in active.message and prom.server.url in active.message
+    prom.server.wait_for('http_rps{namespace="shop", pod="hot-3"}', timeout=30)
+    recovered = loop.sync(targets, now=time.time())[0]
+    assert recovered.patched and cluster.replicas["hot"] == 1  # 10/100 rps per pod: scale in
