@@ -201,7 +201,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         can_write=elector.leading if elector else lambda: True,
     )
     policies = Policies(
-        api=api, files=settings.policies, namespace=settings.namespace, crds=settings.policy_crds
+        api=api,
+        files=settings.policies,
+        namespace=settings.namespace,
+        crds=settings.policy_crds,
+        watch=settings.watch_cache and not args.once,
     )
     service = Service(
         controller=controller,

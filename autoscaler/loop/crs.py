@@ -46,61 +46,84 @@ class PolicyObjects:
     objects: dict[str, JSON] = field(default_factory=dict)  # target key -> object
 
 
-def _path(namespace: str | None) -> str:
+def policies_path(namespace: str | None) -> str:
     scope = f"/namespaces/{namespace}" if namespace else ""
     return f"/apis/{GROUP_VERSION}{scope}/{PLURAL}"
 
 
 def list_policies(api: Api, *, namespace: str | None = None) -> PolicyObjects:
     """Every ScalingPolicy object, validated; raises LoopError when the list fails."""
-    listing = api.call("GET", _path(namespace))
+    listing = api.call("GET", policies_path(namespace))
+    return policies_from_objects(listing.get("items") or [])
+
+
+Parsed = Target | str  # a valid policy's target, or the problem that makes it invalid
+
+
+def policies_from_objects(
+    objects: list[JSON], *, cache: dict[tuple[str, int], Parsed] | None = None
+) -> PolicyObjects:
+    """Validate ScalingPolicy objects; ``cache`` skips objects whose spec is unchanged.
+
+    The cache key is (uid, generation): a status write does not bump the generation, so
+    only a change of spec is validated again.
+    """
     found = PolicyObjects()
-    for obj in listing.get("items") or []:
+    for obj in objects:
         meta = obj.get("metadata") or {}
-        document = {
-            "apiVersion": obj.get("apiVersion", GROUP_VERSION),
-            "kind": obj.get("kind", "ScalingPolicy"),
-            "metadata": {
-                k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta
-            },
-            "spec": obj.get("spec"),
-        }
-        parsed = to_policy(document)
-        if isinstance(parsed, list):
-            problems = "; ".join(
-                f"{format_path(f.path)}: {f.message}" if f.path else f.message for f in parsed
-            )
-            found.invalid.append((obj, problems))
+        key = (str(meta.get("uid", "")), int(meta.get("generation") or 0))
+        parsed = cache.get(key) if cache is not None and key[0] else None
+        if parsed is None:
+            parsed = _parse(obj)
+            if cache is not None and key[0]:
+                cache[key] = parsed
+        if isinstance(parsed, str):
+            found.invalid.append((obj, parsed))
             continue
-        policy, _ = parsed
-        spec, ref = policy.spec, policy.spec.scale_target_ref
-        key = f"{policy.metadata.namespace}/{policy.metadata.name}"
-        try:
-            core_policy = policy_from_spec(spec.hpa_spec(), f"{key}: spec")
-            saved = (obj.get("status") or {}).get("history")
-            history = None if saved is None else history_from_document(saved, "status.history")
-        except DocumentError as exc:
-            found.invalid.append((obj, str(exc)))
-            continue
-        found.targets.append(
-            Target(
-                namespace=policy.metadata.namespace,
-                name=policy.metadata.name,
-                ref=TargetRef(ref.api_version or "apps/v1", ref.kind, ref.name),
-                policy=core_policy,
-                mode=spec.mode,
-                source=f"ScalingPolicy {key}",
-                saved_history=history,
-                uid=meta.get("uid"),
-                metric_specs=tuple(spec.with_defaults().metrics or ()),
-                fallback=None
-                if spec.fallback is None
-                else (spec.fallback.replicas, spec.fallback.failure_threshold),
-                rollout_awareness=spec.rollout_awareness,
-            )
-        )
-        found.objects[key] = obj
+        found.targets.append(parsed)
+        found.objects[parsed.key] = obj
     return found
+
+
+def _parse(obj: JSON) -> Parsed:
+    meta = obj.get("metadata") or {}
+    document = {
+        "apiVersion": obj.get("apiVersion", GROUP_VERSION),
+        "kind": obj.get("kind", "ScalingPolicy"),
+        "metadata": {
+            k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta
+        },
+        "spec": obj.get("spec"),
+    }
+    parsed = to_policy(document)
+    if isinstance(parsed, list):
+        return "; ".join(
+            f"{format_path(f.path)}: {f.message}" if f.path else f.message for f in parsed
+        )
+    policy, _ = parsed
+    spec, ref = policy.spec, policy.spec.scale_target_ref
+    key = f"{policy.metadata.namespace}/{policy.metadata.name}"
+    try:
+        core_policy = policy_from_spec(spec.hpa_spec(), f"{key}: spec")
+        saved = (obj.get("status") or {}).get("history")
+        history = None if saved is None else history_from_document(saved, "status.history")
+    except DocumentError as exc:
+        return str(exc)
+    return Target(
+        namespace=policy.metadata.namespace,
+        name=policy.metadata.name,
+        ref=TargetRef(ref.api_version or "apps/v1", ref.kind, ref.name),
+        policy=core_policy,
+        mode=spec.mode,
+        source=f"ScalingPolicy {key}",
+        saved_history=history,
+        uid=meta.get("uid"),
+        metric_specs=tuple(spec.with_defaults().metrics or ()),
+        fallback=None
+        if spec.fallback is None
+        else (spec.fallback.replicas, spec.fallback.failure_threshold),
+        rollout_awareness=spec.rollout_awareness,
+    )
 
 
 def metric_status(spec: MetricSpec, result: MetricResult) -> JSON | None:
@@ -214,7 +237,7 @@ def write_status(api: Api, obj: JSON, status: JSON) -> bool:
     if same and _digest(previous.get("history")) == _digest(status.get("history")):
         return False
     meta = obj.get("metadata") or {}
-    path = f"{_path(meta.get('namespace'))}/{meta.get('name')}/status"
+    path = f"{policies_path(meta.get('namespace'))}/{meta.get('name')}/status"
     try:
         api.call(
             "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"

@@ -8,8 +8,18 @@ import logging
 from collections.abc import Sequence
 
 from autoscaler.kube.api import JSON, Api
+from autoscaler.kube.informer import Informer
 from autoscaler.loop.controller import Outcome
-from autoscaler.loop.crs import invalid_status, list_policies, status_document, write_status
+from autoscaler.loop.crs import (
+    Parsed,
+    PolicyObjects,
+    invalid_status,
+    list_policies,
+    policies_from_objects,
+    policies_path,
+    status_document,
+    write_status,
+)
 from autoscaler.loop.events import Event, EventRecorder, events_for
 from autoscaler.loop.interfaces import LoopError, NotFound, Target
 from autoscaler.loop.targets import FileTargets
@@ -22,7 +32,13 @@ class Policies:
     """Loads targets each sync and reports outcomes; a broken policy never stops others."""
 
     def __init__(
-        self, *, api: Api | None, files: Sequence[str], namespace: str | None, crds: bool
+        self,
+        *,
+        api: Api | None,
+        files: Sequence[str],
+        namespace: str | None,
+        crds: bool,
+        watch: bool = False,
     ) -> None:
         self.api = api
         self.files = FileTargets(files, namespace=namespace) if files else None
@@ -32,6 +48,9 @@ class Policies:
         self._objects: dict[str, JSON] = {}
         self._reported: set[str] = set()
         self._crd_missing_since: float | None = None
+        self.watch = watch
+        self._informer: Informer[JSON] | None = None
+        self._parsed: dict[tuple[str, int], Parsed] = {}
 
     def load(self, *, now: float) -> list[Target]:
         targets: dict[str, Target] = {}
@@ -42,7 +61,7 @@ class Policies:
         self._objects = {}
         if self.crds and self.api is not None and self._crd_due(now):
             try:
-                found = list_policies(self.api, namespace=self.namespace)
+                found = self._policy_objects()
             except NotFound:
                 if self._crd_missing_since is None:
                     log.warning("the ScalingPolicy CRD is not installed: reading policy files only")
@@ -62,6 +81,24 @@ class Policies:
                 targets[target.key] = target
             self._objects = found.objects
         return list(targets.values())
+
+    def _policy_objects(self) -> PolicyObjects:
+        """From the watch cache once it has synced; a LIST until then (or without watches).
+
+        The first successful LIST also tells that the CRD is installed, and only then is
+        the informer started.
+        """
+        informer = self._informer
+        if informer is not None and informer.synced.is_set():
+            return policies_from_objects(informer.items(), cache=self._parsed)
+        assert self.api is not None
+        found = list_policies(self.api, namespace=self.namespace)
+        if self.watch and informer is None:
+            self._informer = Informer(
+                self.api, policies_path(self.namespace), lambda obj: obj, name="scalingpolicies"
+            )
+            self._informer.start()
+        return found
 
     def _crd_due(self, now: float) -> bool:
         return self._crd_missing_since is None or now - self._crd_missing_since >= CRD_RETRY_SECONDS

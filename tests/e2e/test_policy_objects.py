@@ -136,3 +136,43 @@ def test_a_restart_keeps_the_rate_limit_history_from_status(
     conditions = get(kubectl, namespace, "scalingpolicy", "slow")["status"]["conditions"]
     limited = next(c for c in conditions if c["type"] == "ScalingLimited")
     assert (limited["status"], limited["reason"]) == ("True", "ScaleUpLimit")
+
+
+def test_a_running_service_watches_policy_objects(
+    crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
+) -> None:
+    """Created after start, a policy is picked up from the watch; its edits too."""
+    import time
+
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("late", 2)))
+    running_pods(kube, namespace, "late", 2, cpu="900m")
+    proc = subprocess.Popen(
+        [
+            EXE,
+            "run",
+            "--kubeconfig",
+            str(testbed.kubeconfig),
+            "--namespace",
+            namespace,
+            "--sync-period",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # the first syncs list no policy; then the informer runs
+        kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("late"))
+        deadline = time.monotonic() + 30
+        while spec_replicas(kubectl, namespace, "late") != 4 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert spec_replicas(kubectl, namespace, "late") == 4
+        status = get(kubectl, namespace, "scalingpolicy", "late")["status"]
+        assert status["desiredReplicas"] == 4
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err
