@@ -30,7 +30,7 @@ from autoscaler.core.model import (
     MetricStatus,
     Snapshot,
 )
-from autoscaler.core.pods import group_pods, pod_requests, ready_running_count
+from autoscaler.core.pods import PodGroups, group_pods, pod_requests, ready_running_count
 
 MAX_INT32 = 2**31 - 1
 MAX_INT64 = 2**63 - 1
@@ -119,6 +119,23 @@ def _utilization(samples: Samples, requests: dict[str, int], target: int) -> tup
     return utilization / target, utilization, _div(total, entries)
 
 
+def _counted(snapshot: Snapshot, samples: Samples, *, resource: str) -> tuple[PodGroups, Samples]:
+    """The pod groups, and the samples left once ignored and unready pods are dropped.
+
+    Samples of pods the selector did not match stay: the HPA keeps them too, and they
+    count in the number of metrics the second pass divides by.
+    """
+    if not snapshot.pods:
+        raise MetricFailure("no pods returned by selector while calculating replica count")
+    groups = group_pods(
+        snapshot.pods, samples, resource=resource, settings=snapshot.settings, now=snapshot.now
+    )
+    kept = {p: s for p, s in samples.items() if p not in groups.ignored and p not in groups.unready}
+    if not kept:
+        raise MetricFailure("did not receive metrics for targeted pods (pods might be unready)")
+    return groups, kept
+
+
 def _utilization_replicas(
     snapshot: Snapshot,
     samples: Samples,
@@ -130,16 +147,7 @@ def _utilization_replicas(
 ) -> tuple[int, int, int]:
     """GetResourceReplicas: (replicas, utilization %, raw average milli-value)."""
     current = snapshot.current_replicas
-    if not snapshot.pods:
-        raise MetricFailure("no pods returned by selector while calculating replica count")
-    groups = group_pods(
-        snapshot.pods, samples, resource=resource, settings=snapshot.settings, now=snapshot.now
-    )
-    samples = {
-        p: s for p, s in samples.items() if p not in groups.ignored and p not in groups.unready
-    }
-    if not samples:
-        raise MetricFailure("did not receive metrics for targeted pods (pods might be unready)")
+    groups, samples = _counted(snapshot, samples, resource=resource)
     try:
         requests = pod_requests(snapshot.pods, resource=resource, container=container)
     except ValueError as exc:
@@ -177,16 +185,7 @@ def _plain_replicas(
 ) -> tuple[int, int]:
     """calcPlainMetricReplicas: per-pod average values against an AverageValue target."""
     current = snapshot.current_replicas
-    if not snapshot.pods:
-        raise MetricFailure("no pods returned by selector while calculating replica count")
-    groups = group_pods(
-        snapshot.pods, samples, resource=resource, settings=snapshot.settings, now=snapshot.now
-    )
-    samples = {
-        p: s for p, s in samples.items() if p not in groups.ignored and p not in groups.unready
-    }
-    if not samples:
-        raise MetricFailure("did not receive metrics for targeted pods (pods might be unready)")
+    groups, samples = _counted(snapshot, samples, resource=resource)
     usage = _div(sum(v for v, _, _ in samples.values()), len(samples))
     ratio = usage / target
     scale_up_with_unready = bool(groups.unready) and ratio > 1.0
