@@ -162,6 +162,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if settings.leader_elect:
         import os
         import socket
+        import uuid
 
         from autoscaler.loop.leader import LeaderElector
 
@@ -169,7 +170,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             api,
             namespace=settings.leader_elect_namespace,
             name=settings.leader_elect_name,
-            identity=settings.leader_elect_identity or f"{socket.gethostname()}-{os.getpid()}",
+            identity=settings.leader_elect_identity
+            or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
             lease_duration=settings.lease_duration,
             renew_deadline=settings.renew_deadline,
             retry_period=settings.retry_period,
@@ -211,6 +213,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         controller=controller,
         load_targets=lambda now: policies.load(now=now),
         report=lambda outcomes, now: policies.report(outcomes, now=now),
+        complete=lambda: policies.complete,
         period=settings.sync_period,
         is_leader=elector.leading if elector else None,
     )

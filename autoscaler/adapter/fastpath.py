@@ -59,7 +59,9 @@ class CachedValues:
 def _selector(query: bytes) -> str | None:
     """The canonical selector of a query string; None when it must go the slow way."""
     try:
-        values = parse_qs(query.decode("latin-1")).get("labelSelector", [""])
+        values = parse_qs(query.decode("latin-1"), keep_blank_values=True).get(
+            "labelSelector", [""]
+        )
         return canonical(parse_selector(values[-1]))
     except (SelectorError, UnicodeDecodeError, ValueError):
         return None

@@ -134,6 +134,7 @@ def _workload_scale(obj: JSON) -> ScaleState:
         1 if replicas is None else int(replicas),
         int(status.get("replicas") or 0),
         _selector_string(spec.get("selector")),
+        resource_version=_version(obj),
     )
 
 
@@ -152,7 +153,12 @@ def _rollout_scale(obj: JSON) -> ScaleState:
         int(status.get("replicas") or 0),
         str(status.get("selector") or ""),
         argo_rollout(obj),
+        resource_version=_version(obj),
     )
+
+
+def _version(obj: JSON) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 KNOWN: dict[tuple[str, str], tuple[str, Callable[[JSON], ScaleState]]] = {
@@ -197,6 +203,7 @@ class CachedScales:
         scale = informer.get(namespace, ref.name)
         if scale is None:
             raise NotFound(f"{ref.kind} {namespace}/{ref.name} not found")
+        self.direct.versions[(namespace, ref.kind, ref.name)] = scale.resource_version
         if ref.kind == "Deployment" and scale.rollout is not None and scale.rollout.in_progress:
             return self._with_new_hash(namespace, ref, scale)
         return scale

@@ -83,6 +83,11 @@ class Informer(Generic[T]):
                 log.warning("watch of %s failed (retry in %.0f s): %s", self.name, backoff, exc)
                 self.stop.wait(backoff)
                 backoff = min(MAX_BACKOFF, backoff * 2)
+            except Exception:  # a dead thread would freeze the cache for good: list again
+                log.exception("watch of %s failed unexpectedly; listing again", self.name)
+                self._version = ""
+                self.stop.wait(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
 
     def _list(self) -> None:
         listing = self.api.call("GET", self.path)
@@ -91,9 +96,9 @@ class Informer(Generic[T]):
             self._items = items
         self._version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
         self.relists += 1
-        self.synced.set()
         if self.on_change is not None:
             self.on_change("*")
+        self.synced.set()
 
     @staticmethod
     def _key(obj: JSON) -> str:

@@ -10,6 +10,8 @@ workload is touched, so a GitOps tool never sees drift from us.
 
 from __future__ import annotations
 
+from typing import Any
+
 from autoscaler.kube.api import Api
 from autoscaler.loop.interfaces import LoopError, NotFound, ScaleState, TargetRef
 
@@ -20,6 +22,8 @@ class KubeScales:
     def __init__(self, api: Api) -> None:
         self.api = api
         self._plurals: dict[tuple[str, str], str] = {}
+        # (namespace, kind, name) -> resourceVersion of the last read, for the next write.
+        self.versions: dict[tuple[str, str, str], str] = {}
 
     def _collection(self, namespace: str, ref: TargetRef) -> str:
         version = ref.api_version or "v1"
@@ -52,16 +56,29 @@ class KubeScales:
     def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState:
         scale = self.api.call("GET", f"{self._collection(namespace, ref)}/{ref.name}/scale")
         spec, status = scale.get("spec") or {}, scale.get("status") or {}
+        version = str((scale.get("metadata") or {}).get("resourceVersion") or "")
+        self.versions[(namespace, ref.kind, ref.name)] = version
         return ScaleState(
             replicas=int(spec.get("replicas") or 0),
             status_replicas=int(status.get("replicas") or 0),
             selector=str(status.get("selector") or ""),
+            resource_version=version,
         )
 
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
+        """Merge-patch spec.replicas, conditional on the version the decision was based on.
+
+        Like the HPA, which writes back the Scale it read: if the workload changed since
+        (another writer, or a watch cache that lagged), the API answers 409 and the next
+        sync decides again from fresh data instead of overwriting it.
+        """
+        body: dict[str, Any] = {"spec": {"replicas": replicas}}
+        version = self.versions.pop((namespace, ref.kind, ref.name), "")
+        if version:
+            body["metadata"] = {"resourceVersion": version}
         self.api.call(
             "PATCH",
             f"{self._collection(namespace, ref)}/{ref.name}/scale",
-            body={"spec": {"replicas": replicas}},
+            body=body,
             content_type="application/merge-patch+json",
         )

@@ -8,6 +8,7 @@ stops the others.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -58,6 +59,9 @@ class Outcome:
     # the replicas (ExternalScaleChange), fallback replicas were applied, or a rollout
     # holds the replicas (RolloutInProgress).
     note: tuple[str, str] | None = None
+    # The history the controller kept after this sync (without scale events that did
+    # not happen), which is what a restart must continue from.
+    history: History | None = None
 
     @property
     def desired(self) -> int | None:
@@ -93,20 +97,47 @@ class Controller:
         self.writers = WriterGuard()
         self.failures = FailureCounter()
 
-    def sync(self, targets: Sequence[Target], *, now: float) -> list[Outcome]:
+    def sync(self, targets: Sequence[Target], *, now: float, prune: bool = True) -> list[Outcome]:
+        """Sync every target; ``prune=False`` when the list may be incomplete (a failed
+        listing), so the memory of targets missing from it is kept for the next sync."""
         new_sync = getattr(self.resource_metrics, "new_sync", None)
         if new_sync is not None:  # per-sync caches of a source start afresh
             new_sync()
         custom: Mapping[str, MetricData] = {}
         if self.custom_metrics is not None and targets:
             custom = self.custom_metrics.read_all(targets, now=now)
-        outcomes = [self.sync_target(t, now=now, custom=custom.get(t.key)) for t in targets]
-        live = {t.key for t in targets}
-        for key in [k for k in self.histories if k not in live]:
-            del self.histories[key]  # a policy that went away takes its history along
-        self.writers.forget(live)
-        self.failures.forget(live)
+        workloads = Counter((t.namespace, t.ref) for t in targets)
+        outcomes = []
+        for t in targets:
+            if workloads[(t.namespace, t.ref)] > 1:
+                # Like the HPA's AmbiguousSelector: two policies would fight over it.
+                outcomes.append(
+                    Outcome(
+                        t,
+                        error_reason="AmbiguousTarget",
+                        error=(
+                            f"{workloads[(t.namespace, t.ref)]} policies scale {t.ref} in "
+                            f"{t.namespace}: not scaling it until only one does"
+                        ),
+                    )
+                )
+                continue
+            outcome = self.sync_target(t, now=now, custom=custom.get(t.key))
+            outcomes.append(replace(outcome, history=self.histories.get(t.key)))
+        if prune:
+            live = {t.key for t in targets}
+            for key in [k for k in self.histories if k not in live]:
+                del self.histories[key]  # a policy that went away takes its history along
+            self.writers.forget(live)
+            self.failures.forget(live)
         return outcomes
+
+    def reset(self) -> None:
+        """Forget every target's memory (a replica that lost the lease: the next leader's
+        status history is the truth when this one leads again)."""
+        self.histories.clear()
+        self.writers.forget(set())
+        self.failures.forget(set())
 
     def sync_target(
         self, target: Target, *, now: float, custom: MetricData | None = None
@@ -147,7 +178,9 @@ class Controller:
         if self.observer is not None:
             self.observer(target, snapshot, decision)
         decision, rolling = self._rollout_rule(target, scale, snapshot, decision)
-        changed = self.writers.observe(target.key, scale.replicas, now=now)
+        changed = self.writers.observe(
+            target.key, scale.replicas, now=now, version=scale.resource_version
+        )
         note = rolling if changed is None else ("ExternalScaleChange", changed)
         failures = self.failures.record(target.key, failed=decision.error is not None)
         fallback = target.fallback
@@ -177,7 +210,9 @@ class Controller:
             # The scale event did not happen: keep the recommendation, not the event.
             self.histories[target.key] = _without_new_events(decision, history)
             return replace(outcome, error_reason="FailedUpdateScale", error=f"cannot scale: {exc}")
-        self.writers.wrote(target.key, decision.desired_replicas)
+        self.writers.wrote(
+            target.key, decision.desired_replicas, read_version=scale.resource_version
+        )
         self.histories[target.key] = decision.history
         return replace(outcome, patched=True)
 

@@ -11,11 +11,11 @@ stabilization windows and rate limits where the previous one left them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from autoscaler.core.model import Decision, MetricResult, MetricSpec
+from autoscaler.core.model import Decision, History, MetricResult, MetricSpec
 from autoscaler.core.quantity import format_milli
 from autoscaler.documents import (
     DocumentError,
@@ -69,20 +69,37 @@ def policies_from_objects(
     only a change of spec is validated again.
     """
     found = PolicyObjects()
+    seen: set[tuple[str, int]] = set()
     for obj in objects:
         meta = obj.get("metadata") or {}
         key = (str(meta.get("uid", "")), int(meta.get("generation") or 0))
+        seen.add(key)
         parsed = cache.get(key) if cache is not None and key[0] else None
         if parsed is None:
             parsed = _parse(obj)
             if cache is not None and key[0]:
                 cache[key] = parsed
+        elif isinstance(parsed, Target):
+            # The spec is unchanged, but the status history is whatever was written last
+            # (possibly by another replica while this one was a standby).
+            parsed = replace(parsed, saved_history=_saved_history(obj))
         if isinstance(parsed, str):
             found.invalid.append((obj, parsed))
             continue
         found.targets.append(parsed)
         found.objects[parsed.key] = obj
+    if cache is not None:
+        for gone in [k for k in cache if k not in seen]:
+            del cache[gone]  # deleted policies and old generations
     return found
+
+
+def _saved_history(obj: JSON) -> History | None:
+    saved = (obj.get("status") or {}).get("history")
+    try:
+        return None if saved is None else history_from_document(saved, "status.history")
+    except DocumentError:
+        return None
 
 
 def _parse(obj: JSON) -> Parsed:
@@ -165,7 +182,7 @@ def status_document(
             for s, r in zip(outcome.target.policy.metrics, decision.metrics, strict=True)
         ]
         status["currentMetrics"] = [m for m in metrics if m is not None]
-        status["history"] = history_to_document(decision.history)
+        status["history"] = history_to_document(outcome.history or decision.history)
         conditions = [
             {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
             for c in decision.conditions

@@ -23,6 +23,9 @@ class _Seen:
     replicas: int
     ours: bool  # the last change to this count was our own write
     changes: list[float] = field(default_factory=list)
+    # The object version our last write was based on: seeing it again means a cache that
+    # has not caught up with the write yet, not another writer.
+    read_version: str = ""
 
 
 class WriterGuard:
@@ -31,7 +34,7 @@ class WriterGuard:
         self.changes = changes
         self._seen: dict[str, _Seen] = {}
 
-    def observe(self, key: str, replicas: int, *, now: float) -> str | None:
+    def observe(self, key: str, replicas: int, *, now: float, version: str = "") -> str | None:
         """Record the replicas read this sync; a message when someone else changed them."""
         seen = self._seen.get(key)
         if seen is None:
@@ -39,6 +42,8 @@ class WriterGuard:
             return None
         if replicas == seen.replicas:
             return None
+        if seen.ours and version and version == seen.read_version:
+            return None  # the same object we wrote over: a cache lagging behind our write
         before = seen.replicas
         seen.replicas, seen.ours = replicas, False
         seen.changes = [t for t in seen.changes if t > now - self.window] + [now]
@@ -54,9 +59,9 @@ class WriterGuard:
             return None
         return recent[-1] + self.window
 
-    def wrote(self, key: str, replicas: int) -> None:
+    def wrote(self, key: str, replicas: int, *, read_version: str = "") -> None:
         seen = self._seen.setdefault(key, _Seen(replicas, ours=True))
-        seen.replicas, seen.ours = replicas, True
+        seen.replicas, seen.ours, seen.read_version = replicas, True, read_version
 
     def forget(self, keys: set[str]) -> None:
         for key in [k for k in self._seen if k not in keys]:

@@ -91,6 +91,9 @@ class ScaleState:
     selector: str
     # Known only when read from the workload object (watch caches), else None.
     rollout: RolloutState | None = None
+    # The object's version when read: a write to /scale carries it, so a change made by
+    # someone else since (or a stale cache) is a conflict, not silently overwritten.
+    resource_version: str = ""
 
 
 class ScaleClient(Protocol):

@@ -16,6 +16,7 @@ takes over within a retry period instead of a lease duration.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -103,7 +104,7 @@ class LeaderElector:
             "metadata": {"name": self.name},
             "spec": {
                 "holderIdentity": self.identity,
-                "leaseDurationSeconds": int(self.lease_duration),
+                "leaseDurationSeconds": math.ceil(self.lease_duration),
                 "acquireTime": acquired or stamp,
                 "renewTime": stamp,
                 "leaseTransitions": transitions,
@@ -146,5 +147,8 @@ class LeaderElector:
     def run(self) -> None:
         """Renew (or try to acquire) every retry period until stopped."""
         while not self.stop.is_set():
-            self.try_acquire_or_renew()
+            try:
+                self.try_acquire_or_renew()
+            except Exception:  # a bug or an odd answer must not end the election for good
+                log.exception("leader election attempt failed")
             self.stop.wait(self.retry_period)

@@ -49,11 +49,13 @@ class Policies:
         self._reported: set[str] = set()
         self._crd_missing_since: float | None = None
         self.watch = watch
+        self.complete = True  # whether the last load saw every policy
         self._informer: Informer[JSON] | None = None
         self._parsed: dict[tuple[str, int], Parsed] = {}
 
     def load(self, *, now: float) -> list[Target]:
         targets: dict[str, Target] = {}
+        self.complete = True
         if self.files is not None:
             loaded = self.files.load()
             self._report_broken_files(loaded.errors)
@@ -69,6 +71,7 @@ class Policies:
                 return list(targets.values())
             except LoopError as exc:
                 log.warning("cannot list ScalingPolicy objects: %s", exc)
+                self.complete = False  # keep the memory of the objects we could not list
                 return list(targets.values())
             self._crd_missing_since = None
             for obj, problem in found.invalid:
@@ -133,6 +136,8 @@ class Policies:
         if self.api is None or self.events is None:
             return
         for outcome in outcomes:
+            if outcome.error_reason == "NotLeader":
+                continue  # the new leader reports; a stale status must not overwrite it
             obj = self._objects.get(outcome.target.key)
             if obj is not None:
                 generation = (obj.get("metadata") or {}).get("generation")

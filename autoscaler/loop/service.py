@@ -144,6 +144,7 @@ class Service:
         metrics: LoopMetrics | None = None,
         is_leader: Callable[[], bool] | None = None,
         report: Callable[[list[Outcome], float], None] | None = None,
+        complete: Callable[[], bool] = lambda: True,
     ) -> None:
         self.controller = controller
         self.load_targets = load_targets
@@ -151,17 +152,19 @@ class Service:
         self.metrics = metrics or LoopMetrics()
         self.is_leader = is_leader
         self.report = report
+        self.complete = complete  # False when the last policy listing failed
         self.stop = threading.Event()
         self.synced_once = threading.Event()
 
     def sync_once(self) -> list[Outcome]:
         if self.is_leader is not None and not self.is_leader():
+            self.controller.reset()  # when leading again, continue from the status
             self.synced_once.set()  # a standby is ready: it is waiting to take over
             return []
         started = time.monotonic()
         now = time.time()
         targets = self.load_targets(now)
-        outcomes = self.controller.sync(targets, now=now)
+        outcomes = self.controller.sync(targets, now=now, prune=self.complete())
         for outcome in outcomes:
             log_outcome(outcome)
             self.metrics.record(outcome)

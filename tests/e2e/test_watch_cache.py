@@ -162,3 +162,33 @@ def test_api_calls_honour_a_short_retry_after_and_report_other_errors(testbed: T
             assert "HTTP 500" in str(exc) and "\n" not in str(exc)
         else:
             raise AssertionError("a 500 must be reported, not retried")
+
+
+def test_a_write_based_on_an_old_read_is_a_conflict_not_an_overwrite(
+    testbed: Testbed, kubectl: Kubectl, namespace: str
+) -> None:
+    from autoscaler.kube.scale import KubeScales
+    from autoscaler.loop.interfaces import Conflict
+
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("w", 2)))
+    scales = KubeScales(Api(connect(str(testbed.kubeconfig))))
+    ref = TargetRef("apps/v1", "Deployment", "w")
+    assert scales.get_scale(namespace, ref).replicas == 2
+    kubectl("scale", "deployment", "w", "-n", namespace, "--replicas=7")  # an operator
+    try:
+        scales.set_replicas(namespace, ref, 3)
+    except Conflict:
+        pass
+    else:
+        raise AssertionError("a write based on a stale read must be refused")
+    assert scales.get_scale(namespace, ref).replicas == 7
+    # After a fresh read it goes through (the Deployment controller's own status writes
+    # may still race with us, as with the HPA: the next sync simply reads again).
+    for _ in range(10):
+        scales.get_scale(namespace, ref)
+        try:
+            scales.set_replicas(namespace, ref, 3)
+            break
+        except Conflict:
+            time.sleep(0.5)
+    assert scales.get_scale(namespace, ref).replicas == 3

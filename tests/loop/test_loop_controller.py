@@ -184,3 +184,33 @@ def test_fallback_replicas_after_consecutive_failed_reads() -> None:
     assert cluster.replicas["w"] == 5
     assert outcomes[2].note is not None and outcomes[2].note[0] == "FallbackReplicas"
     assert loop.histories["default/w"].scale_up_events[-1].change == 3
+
+
+def test_two_policies_on_one_workload_do_not_fight() -> None:
+    cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "900"})
+    twin = replace(target("hot"), name="hot-copy")
+    outcomes = controller(cluster).sync([target("hot"), twin], now=NOW)
+    assert [o.error_reason for o in outcomes] == ["AmbiguousTarget", "AmbiguousTarget"]
+    assert cluster.writes == []
+
+
+def test_our_own_write_seen_late_by_a_cache_is_not_another_writer() -> None:
+    from autoscaler.loop.guards import WriterGuard
+
+    guard = WriterGuard()
+    assert guard.observe("w", 2, now=0, version="7") is None
+    guard.wrote("w", 4, read_version="7")
+    assert guard.observe("w", 2, now=15, version="7") is None  # the cache still shows v7
+    assert guard.observe("w", 4, now=30, version="9") is None  # our write arrived
+    assert guard.observe("w", 2, now=45, version="12") is not None  # someone reset it
+
+
+def test_outcomes_carry_the_history_kept_and_an_incomplete_list_keeps_memory() -> None:
+    cluster = FakeCluster(replicas={"a": 2, "b": 2}, cpu={"a": "500", "b": "500"})
+    loop = controller(cluster)
+    outcome = loop.sync([target("a"), target("b")], now=NOW)[0]
+    assert outcome.history is loop.histories["default/a"]
+    loop.sync([target("a")], now=NOW + 15, prune=False)
+    assert set(loop.histories) == {"default/a", "default/b"}
+    loop.reset()
+    assert loop.histories == {}
