@@ -8,6 +8,7 @@ and refused past it, before any caller iterates over it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -24,10 +25,8 @@ class DataError(ValueError):
 
 def load_data(text: str, *, max_nodes: int = MAX_NODES) -> Any:
     """Parse ``text`` as JSON, else as a single YAML document."""
-    try:
+    with contextlib.suppress(ValueError):
         return json.loads(text)
-    except ValueError:
-        pass
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:

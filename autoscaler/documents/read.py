@@ -76,17 +76,13 @@ def milli(value: Any, path: str, field: str = "") -> int:
         cached = _MILLI_CACHE.get(value)
         if cached is not None:
             return cached
-        if len(_MILLI_CACHE) < 100_000:
-            try:
-                _MILLI_CACHE[value] = to_milli(value)
-            except QuantityError:
-                pass
-            else:
-                return _MILLI_CACHE[value]
     try:
-        return to_milli(value)
+        result = to_milli(value)
     except QuantityError as exc:
         raise fail(path, str(exc), field) from None
+    if type(value) is str and len(_MILLI_CACHE) < 100_000:
+        _MILLI_CACHE[value] = result  # snapshots repeat the same few quantity strings
+    return result
 
 
 def time(value: Any, path: str, field: str = "") -> float:
