@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from autoscaler.kube.api import Api, connect  # noqa: E402
 from autoscaler.loop.interfaces import LoopError  # noqa: E402
+from autoscaler.sim.manifests import deployment_manifest  # noqa: E402
 
 EXE = str(Path(sys.executable).parent / "autoscaler")
 NAMESPACE = "reaction"
@@ -105,29 +106,7 @@ def create(api: Api, path: str, body: dict[str, Any]) -> None:
 
 
 def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "terminationGracePeriodSeconds": 2,
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": "registry.invalid/app:1",
-                            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
-                        }
-                    ],
-                },
-            },
-        },
-    }
+    return deployment_manifest(name, replicas)
 
 
 def cpu_spec(name: str, *, down_window: int) -> dict[str, Any]:

@@ -57,6 +57,8 @@ from typing import Any, TextIO
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from autoscaler.sim.manifests import deployment_manifest
+
 REPO = Path(__file__).resolve().parents[1]
 TESTBED = REPO / "scripts" / "testbed"
 NAMESPACE = "bench"
@@ -204,29 +206,7 @@ def restart_controller_manager(testbed: Testbed, qps: int, log: Path) -> subproc
 
 
 def deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "terminationGracePeriodSeconds": 1,
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": "registry.invalid/app:1",
-                            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
-                        }
-                    ],
-                },
-            },
-        },
-    }
+    return deployment_manifest(name, replicas, namespace=NAMESPACE, grace_seconds=1)
 
 
 def create_deployments(testbed: Testbed, count: int, replicas: int) -> None:

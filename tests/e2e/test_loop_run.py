@@ -18,32 +18,15 @@ from typing import Any
 from e2e_support import Kubectl, Testbed
 from kubernetes import client
 
+from autoscaler.sim.manifests import deployment_manifest
+
 EXE = str(Path(sys.executable).parent / "autoscaler")
 HOUR_AGO = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def deployment(name: str, replicas: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": "example/app",
-                            "resources": {"requests": {"cpu": "1"}},
-                        }
-                    ]
-                },
-            },
-        },
-    }
+    """Pods requesting 1 CPU, so a sample's millicores read directly as a percentage x 10."""
+    return deployment_manifest(name, replicas, cpu="1")
 
 
 def running_pods(kube: client.ApiClient, namespace: str, app: str, count: int, cpu: str) -> None:

@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 from e2e_support import Kubectl, Testbed
 
+from autoscaler.sim.manifests import deployment_manifest
+
 pytestmark = pytest.mark.testbed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,29 +44,7 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30) -> An
 
 
 def deployment(name: str, replicas: int, *, cpu: str = "100m") -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "terminationGracePeriodSeconds": 2,
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": "registry.invalid/app:1",
-                            "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}},
-                        }
-                    ],
-                },
-            },
-        },
-    }
+    return deployment_manifest(name, replicas, cpu=cpu)
 
 
 def apply(kubectl: Kubectl, namespace: str, obj: dict[str, Any]) -> None:
