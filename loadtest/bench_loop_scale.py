@@ -52,6 +52,7 @@ from bench_loop_reaction import (
     start_podscale,
     testbed,
 )
+from procstat import cpu_seconds, rss_mib
 
 from autoscaler.kube.api import Api
 from autoscaler.loop.interfaces import Conflict, LoopError
@@ -59,7 +60,6 @@ from autoscaler.loop.interfaces import Conflict, LoopError
 PER_NAMESPACE = 500
 PERIOD = 15.0
 HOUR_AGO = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def namespace_of(i: int) -> str:
@@ -234,18 +234,6 @@ def loop_metrics(url: str) -> dict[str, float]:
         elif line.startswith("podscale_scale_operations_total{"):
             values["scaled"] = values.get("scaled", 0.0) + float(line.split()[-1])
     return values
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 @dataclass

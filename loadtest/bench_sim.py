@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from procstat import CLK_TCK, cpu_seconds, rss_mib
 from prometheus_client.parser import text_string_to_metric_families
 
 from autoscaler.sim.manifests import deployment_manifest
@@ -63,7 +64,6 @@ REPO = Path(__file__).resolve().parents[1]
 TESTBED = REPO / "scripts" / "testbed"
 NAMESPACE = "bench"
 VERBS = ("LIST", "WATCH", "GET", "PATCH", "POST")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 BATCH = 250  # Deployments per `kubectl create`
 POLL_S = 5.0  # between readiness checks
 TEARDOWN_S = 60.0  # kept out of the budget for stopping everything
@@ -104,29 +104,11 @@ def machine() -> dict[str, str]:
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def busy_seconds() -> float:
     """CPU seconds spent by the whole machine (all cores, not idle or iowait)."""
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:9]]
     return (sum(values) - values[3] - values[4]) / CLK_TCK
-
-
-def rss_mib(pid: int) -> float:
-    with suppress(OSError), open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 # --- talking to the testbed ---------------------------------------------------------
