@@ -24,7 +24,7 @@ EXIT_BAD_ARGUMENTS = 2
 
 
 class _ArgumentError(Exception):
-    pass
+    """A bad command line, reported as one line with exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -32,6 +32,7 @@ Each request covers at most :data:`MAX_POINTS` steps (Prometheus refuses more th
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -152,10 +153,8 @@ def parse_time(text: str) -> float:
     """Unix seconds, or an ISO 8601 date or time (``2024-05-01``, ``...T12:00:00Z``;
     UTC when no zone is given)."""
     cleaned = text.strip()
-    try:
+    with contextlib.suppress(ValueError):
         return float(cleaned)
-    except ValueError:
-        pass
     try:
         moment = datetime.fromisoformat(cleaned)
     except ValueError:
