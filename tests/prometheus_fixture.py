@@ -283,12 +283,22 @@ def running_exporter() -> Iterator[Exporter]:
         exporter.close()
 
 
+@contextlib.contextmanager
+def running_env() -> Iterator[PromEnv]:
+    """An exporter and a Prometheus scraping it, once the first scrape has landed."""
+    with running_exporter() as exporter, running_prometheus([exporter.target]) as server:
+        exporter.set("podscale_fixture_up", {}, 1)
+        server.wait_for("podscale_fixture_up", timeout=20)
+        yield PromEnv(exporter=exporter, server=server)
+
+
 __all__ = [
     "Exporter",
     "PromEnv",
     "PrometheusServer",
     "backfill_blocks",
     "free_port",
+    "running_env",
     "running_exporter",
     "running_prometheus",
 ]

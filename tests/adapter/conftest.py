@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 from adapter_support import write_declarations
-from prometheus_fixture import PromEnv, running_exporter, running_prometheus
+from prometheus_fixture import PromEnv, running_env
 
 
 @pytest.fixture(scope="module")
 def prom_env() -> Iterator[PromEnv]:
-    with running_exporter() as exporter, running_prometheus([exporter.target]) as server:
-        exporter.set("podscale_fixture_up", {}, 1)
-        server.wait_for("podscale_fixture_up", timeout=20)
-        yield PromEnv(exporter=exporter, server=server)
+    with running_env() as env:
+        yield env
 
 
 @pytest.fixture

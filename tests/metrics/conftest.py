@@ -11,17 +11,15 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from prometheus_fixture import PromEnv, running_exporter, running_prometheus
+from prometheus_fixture import PromEnv, running_env
 
 from autoscaler.metrics.prometheus import PrometheusSettings, PrometheusSource
 
 
 @pytest.fixture(scope="session")
 def prom_env() -> Iterator[PromEnv]:
-    with running_exporter() as exporter, running_prometheus([exporter.target]) as server:
-        exporter.set("podscale_fixture_up", {}, 1)
-        server.wait_for("podscale_fixture_up", timeout=20)
-        yield PromEnv(exporter=exporter, server=server)
+    with running_env() as env:
+        yield env
 
 
 @pytest.fixture
