@@ -12,11 +12,7 @@ import contextlib
 import json
 from typing import Any
 
-import yaml
-
 MAX_NODES = 5_000_000
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class DataError(ValueError):
@@ -27,8 +23,11 @@ def load_data(text: str, *, max_nodes: int = MAX_NODES) -> Any:
     """Parse ``text`` as JSON, else as a single YAML document."""
     with contextlib.suppress(ValueError):
         return json.loads(text)
+    import yaml  # only for text that is not JSON: it costs a batch of JSON 10 ms to import
+
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = yaml.load(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

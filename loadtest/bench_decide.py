@@ -87,6 +87,20 @@ def _metric(rng: random.Random, kind: str) -> dict[str, Any]:
     }
 
 
+def _metric_data(
+    rng: random.Random, kinds: list[str], pods: list[dict[str, Any]], resource: dict[str, Any]
+) -> dict[str, Any]:
+    """What the live loop would have read: only the metrics the policy declares."""
+    data: dict[str, Any] = {}
+    if "cpu" in kinds or "memory" in kinds:
+        data["resource"] = resource
+    if "pods" in kinds:
+        data["pods"] = {"rps": {p["name"]: str(rng.randint(0, 300)) for p in pods}}
+    if "external" in kinds:
+        data["external"] = {"queue": [str(rng.randint(0, 2000)) for _ in range(rng.randint(1, 3))]}
+    return data
+
+
 def make_snapshot(rng: random.Random) -> dict[str, Any]:
     current = rng.randint(1, 10)
     pods = [_pod(rng, i) for i in range(current)]
@@ -123,11 +137,7 @@ def make_snapshot(rng: random.Random) -> dict[str, Any]:
         "policy": policy,
         "currentReplicas": current,
         "pods": pods,
-        "metrics": {
-            "resource": resource,
-            "pods": {"rps": {p["name"]: str(rng.randint(0, 300)) for p in pods}},
-            "external": {"queue": [str(rng.randint(0, 2000)) for _ in range(rng.randint(1, 3))]},
-        },
+        "metrics": _metric_data(rng, kinds, pods, resource),
         "history": {
             "recommendations": [
                 {"time": NOW - rng.randint(0, 600), "replicas": rng.randint(1, 30)}

@@ -1,8 +1,9 @@
 """Snapshot documents in, decision documents out (``../shared/contracts/decide.md``).
 
-Parsing is hand-written rather than a pydantic model because ``autoscaler decide`` must
-turn tens of thousands of snapshots a second into decisions; every problem still names
-its place (``pods[1].containers[0].requests.cpu``) and what is wrong.
+This is the full parser: it takes any JSON or YAML value, and every problem names its
+place (``pods[1].containers[0].requests.cpu``) and what is wrong. ``autoscaler decide``
+tries ``fast.py`` first for JSON, which accepts a subset of documents and builds the
+same snapshots from them; everything else comes here.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def snapshot_from_document(
         pods=_pods(raw.get("pods"), f"{path}.pods"),
         metrics=_metrics(raw.get("metrics"), f"{path}.metrics", now=now),
         history=history_from_document(raw.get("history"), f"{path}.history"),
-        settings=_settings(raw.get("settings"), f"{path}.settings"),
+        settings=settings_from_document(raw.get("settings"), f"{path}.settings"),
     )
 
 
@@ -223,7 +224,7 @@ def _events(value: Any, path: str) -> tuple[ScaleEvent, ...]:
     return tuple(events)
 
 
-def _settings(value: Any, path: str) -> Settings:
+def settings_from_document(value: Any, path: str = "settings") -> Settings:
     raw = mapping(value, path)
     defaults = Settings()
     fields = {
