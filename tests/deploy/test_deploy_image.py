@@ -59,7 +59,7 @@ def test_the_build_context_has_what_pip_install_needs() -> None:
     copied = {s for w, a in instructions() if w == "COPY" for s in shlex.split(a)[:-1]}
     assert project["readme"] in copied
     assert {"pyproject.toml", "autoscaler"} <= copied
-    assert project["scripts"]["autoscaler"] == "autoscaler.cli:main"
+    assert project["scripts"]["autoscaler"] == "autoscaler.cli:console"
 
 
 def test_the_image_runs_autoscaler_run_as_a_non_root_user() -> None:
