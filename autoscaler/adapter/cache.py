@@ -6,8 +6,8 @@ Prometheus per request (prometheus-adapter's way) makes every HPA wait on Promet
 Here a request is a dictionary lookup. Each distinct ``(namespace, metric, selector)``
 seen in a request becomes an :class:`Entry`; a refresher task collects every entry that
 is due (its ``cacheTTL`` elapsed) in one :meth:`PrometheusSource.collect` call, which
-sends each distinct query once. Only the very first request for a new key waits, and at
-most ``first_wait`` seconds, for that key's first collection.
+sends each distinct query once. Only the requests for a new key that arrive before its
+first collection wait, each at most ``first_wait`` seconds.
 
 Freshness: a value is served while it is younger than the declaration's ``maxAge``
 (the source already refuses samples older than ``maxAge``, so an answer is never more
@@ -165,6 +165,7 @@ class MetricCache:
         if entry is None:
             entry = self._register(key, declaration, requirements, now)
             self._wake.set()
+        if not entry.ready.is_set():  # also a request arriving while the first one waits
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(entry.ready.wait(), self.settings.first_wait)
         entry.last_requested = now

@@ -127,6 +127,8 @@ def _set(tokens: list[str], i: int, text: str) -> tuple[tuple[str, ...], int]:
         _value(token, text)
         values.append(token)
         i += 1
+        if i < len(tokens) and tokens[i] not in (",", ")"):
+            raise _error(text, f"found '{tokens[i]}', expected: ',' or ')'")
         if i < len(tokens) and tokens[i] == ",":
             i += 1
             if i < len(tokens) and tokens[i] == ")":

@@ -93,7 +93,10 @@ def serve_admin(
             if len(parts) != 4 or parts[0] != "workloads" or parts[3] != "load":
                 self._reply(404, {"error": f"no route {self.path}"})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            length = _content_length(self.headers.get("Content-Length"))
+            if length is None:  # read(-1) would wait for the client to close
+                self._reply(400, {"error": "Content-Length must be a whole number >= 0"})
+                return
             if length > MAX_BODY:
                 self._reply(400, {"error": f"body larger than {MAX_BODY} bytes"})
                 return
@@ -122,3 +125,9 @@ def serve_admin(
     thread = threading.Thread(target=server.serve_forever, name="sim-admin", daemon=True)
     thread.start()
     return server, thread
+
+
+def _content_length(header: str | None) -> int | None:
+    """The body's length in bytes (0 without the header); None when it is not one."""
+    text = (header or "0").strip()
+    return int(text) if text.isascii() and text.isdigit() else None

@@ -267,8 +267,8 @@ class Kubelet:
             bound_now = True  # bound, but its first status write was lost: start now
         if bound_now:
             state = dataclasses.replace(state, start_time=now)
-        if state.start_time is None:
-            return state.deletion_time is None
+        if state.start_time is None and not node:
+            return state.deletion_time is None  # unbound: the API server removes it at once
         meta = pod["metadata"]
         where = f"{meta['namespace']}/{meta['name']}"
         if state.deletion_time is not None:

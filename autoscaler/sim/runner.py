@@ -15,7 +15,9 @@ Each tick (``--tick`` seconds) the runner lists what it may manage, then acts:
 Lists every tick rather than watches: a tick is a consistent picture, a restart or a
 lost connection needs no resync logic, and the load on the API server is a handful
 of lists per tick. Objects that are not managed are never written: pods of other
-owners are only read, to count the room they take on simulated nodes.
+owners are only read, to count the room they take on simulated nodes. The one
+exception is a kubelet's: a terminating pod on a simulated node (a deleted workload's,
+whose owners the garbage collector removed first) is removed when its grace period ends.
 """
 
 from __future__ import annotations
@@ -152,15 +154,20 @@ class Runner:
         self._traffic.retain(item.key for item in managed.values())
         owner_of = _owners(replicasets)
         by_workload: dict[str, list[Json]] = {uid: [] for uid in managed}
+        orphans: list[Json] = []  # terminating, owned by nothing managed (a deleted workload's)
         for pod in pods:
             uid = _controller(pod.get("metadata") or {})
             uid = owner_of.get(uid, uid)
             if uid in by_workload:
                 by_workload[uid].append(pod)
+            elif pod["metadata"].get("deletionTimestamp"):
+                orphans.append(pod)
         for uid, item in managed.items():
             if item.key[0] == "Rollout":
                 rollouts.reconcile(api=self._api, rollout=item.obj, pods=by_workload[uid])
         self._kubelets(managed, by_workload, placed=pods, now=now)
+        for pod in orphans:  # only a simulated node's pods, and only once their grace ends
+            self._kubelet.sync(pod, DEFAULT_MODEL, now=now)
 
     def _kubelets(
         self,

@@ -124,7 +124,9 @@ class Traffic:
         ``counts`` to its ``(spec.replicas, pods, ready pods)``, for the admin API.
         """
         with self._lock:
-            start = self._last if self._last is not None else now
+            # A wall clock stepped back gives no interval (not a negative one): counters
+            # never shrink, and accounting carries on from ``now``.
+            start = self._last if self._last is not None and self._last <= now else now
             self._last = now
             alive: set[PodKey] = set()
             for key, workload in self._workloads.items():

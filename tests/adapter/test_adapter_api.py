@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,7 @@ def test_selectors_become_escaped_matchers_in_either_url_encoding(
         pytest.param("app.kubernetes.io/name=web", id="not-a-prometheus-label"),
         pytest.param("replicas>3", id="numeric-comparison"),
         pytest.param("a=b,", id="trailing-comma"),
+        pytest.param("queue in (a b)", id="set-without-comma"),
     ],
 )
 def test_bad_or_hostile_selectors_are_a_400_status(
@@ -254,6 +256,20 @@ def test_requests_do_not_wait_on_a_slow_source(adapter: Served, fake: FakePromet
     for _ in range(20):
         assert get(url)[0] == 200
     assert time.monotonic() - started < 1.0
+
+
+def test_concurrent_first_requests_for_a_new_key_all_wait_for_its_value(
+    adapter: Served, fake: FakePrometheus
+) -> None:
+    # Five HPA workers (or two HPAs on one metric) asking at once: not only the first
+    # request may wait for the first collection; the others must not get a 503.
+    fake.series["team-a"] = [({"queue": "jobs"}, 2.0)]
+    fake.delay = 0.5
+    url = adapter.url + PREFIX + "/namespaces/team-a/queue_depth"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: get(url), range(4)))
+    assert [status for status, _, _ in answers] == [200] * 4
+    assert {body["items"][0]["value"] for _, _, body in answers} == {"2"}
 
 
 def test_discovery_answers_while_the_source_hangs(adapter: Served, fake: FakePrometheus) -> None:

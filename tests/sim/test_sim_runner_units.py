@@ -3,18 +3,22 @@ mapping, the admin API's load syntax, selectors and the command line's one-line 
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from autoscaler.sim.admin import parse_load
-from autoscaler.sim.api import Warnings
+from autoscaler.sim.admin import parse_load, serve_admin
+from autoscaler.sim.api import Reply, Warnings
 from autoscaler.sim.cli import main
-from autoscaler.sim.kubelet import pod_requests, pod_state, pod_status, rfc3339
+from autoscaler.sim.kubelet import Kubelet, NodeShape, pod_requests, pod_state, pod_status, rfc3339
 from autoscaler.sim.load import Constant
 from autoscaler.sim.podmodel import PodModel, PodState
 from autoscaler.sim.rollouts import selector_string
+from autoscaler.sim.runner import Options, Runner
 from autoscaler.sim.scenario import ScenarioError
 from autoscaler.sim.traffic import RunningPod, Traffic
 
@@ -55,6 +59,25 @@ def test_no_ready_pod_drops_everything_and_starting_pods_idle() -> None:
     assert traffic.pods()[("ns", "a")].cpu_milli == 10
 
 
+def test_a_wall_clock_step_back_never_makes_counters_shrink() -> None:
+    # The runner ticks on time.time(); an NTP step back must not turn into a negative
+    # interval (Prometheus reads a shrinking counter as a reset).
+    traffic = Traffic()
+    traffic.ensure(KEY, model=MODEL, load=Constant(100), epoch=0)
+    counts = {KEY: (1, 1, 1)}
+    traffic.tick({KEY: running("a")}, counts=counts, now=100)
+    traffic.tick({KEY: running("a")}, counts=counts, now=110)
+    before = traffic.pods()[("ns", "a")]
+    traffic.tick({KEY: running("a")}, counts=counts, now=105)  # the clock stepped back
+    (w,) = traffic.workloads()
+    after = traffic.pods()[("ns", "a")]
+    assert (w.offered, w.served, w.dropped) == (1000, 1000, 0)
+    assert (after.served, after.cpu_seconds) == (before.served, before.cpu_seconds)
+    assert after.sampled_at == 110
+    traffic.tick({KEY: running("a")}, counts=counts, now=106)  # and moves on from there
+    assert traffic.workloads()[0].offered == 1100
+
+
 def test_set_load_restarts_the_shape_clock() -> None:
     traffic = Traffic()
     traffic.ensure(KEY, model=MODEL, load=Constant(0), epoch=0)
@@ -88,6 +111,110 @@ def test_a_terminating_pod_reads_back_its_deletion_start() -> None:
         }
     }
     assert pod_state(pod).deletion_time == 100
+
+
+class RecordingApi:
+    """Stands in for autoscaler.sim.api.Api: records every call, answers 200 with no body."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.core = self
+
+    def call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> Reply:
+        self.calls.append((method.__name__, args, kwargs))
+        return Reply(200)
+
+    def delete_namespaced_pod(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def patch_namespaced_pod_status(self, *args: Any, **kwargs: Any) -> None: ...
+
+
+def test_a_bound_pod_deleted_before_its_first_status_write_is_still_removed() -> None:
+    # Bound to a simulated node, but the status write was lost (an API hiccup, or the
+    # simulator stopped in between), then deleted: only our kubelet can remove it, or it
+    # stays Terminating for ever (and its namespace with it).
+    api = RecordingApi()
+    kubelet = Kubelet(api=api, nodes=NodeShape(count=1))  # type: ignore[arg-type]
+    pod = {
+        "metadata": {
+            "name": "web-1",
+            "namespace": "ns",
+            "uid": "u-1",
+            "creationTimestamp": rfc3339(1000),
+            "deletionTimestamp": rfc3339(1030),
+            "deletionGracePeriodSeconds": 30,
+        },
+        "spec": {"nodeName": "sim-node-0", "containers": [{"name": "app"}]},
+        "status": {"phase": "Pending"},
+    }
+    assert kubelet.sync(pod, MODEL, now=1010) is True  # still within its grace period
+    assert api.calls == []
+    assert kubelet.sync(pod, MODEL, now=1030) is False
+    body = {"gracePeriodSeconds": 0, "preconditions": {"uid": "u-1"}}
+    assert api.calls == [("delete_namespaced_pod", ("web-1", "ns"), {"body": body})]
+
+
+class FakeCluster:
+    """Stands in for autoscaler.sim.api.Api in a whole tick: every client method exists,
+    a ``list_*`` call answers ``lists[method]``, anything else is recorded as a write."""
+
+    def __init__(self, lists: dict[str, list[dict[str, Any]]]) -> None:
+        self.lists = lists
+        self.writes: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.core = self.apps = self.custom = self
+
+    def __getattr__(self, name: str) -> Any:
+        def method(*args: Any, **kwargs: Any) -> None: ...
+
+        method.__name__ = name
+        return method
+
+    def call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> Reply:
+        name = method.__name__
+        if name.startswith("list_"):
+            return Reply(200, {"items": self.lists.get(name, [])})
+        self.writes.append((name, args, kwargs))
+        return Reply(200)
+
+
+def test_pods_left_terminating_by_a_deleted_workload_leave_the_simulated_nodes() -> None:
+    # Deleting a Deployment: the garbage collector removes its ReplicaSet, then deletes
+    # the pods, which then belong to no workload the runner manages. Only the kubelet of
+    # their node can finish them; otherwise they stay Terminating and take its room.
+    def pod(name: str, **meta: Any) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name, "namespace": "ns", "uid": f"u-{name}",
+                         "creationTimestamp": rfc3339(900),
+                         "ownerReferences": [{"uid": "rs-gone", "controller": True}], **meta},
+            "spec": {"nodeName": "sim-node-0", "containers": [{"name": "app"}]},
+            "status": {"phase": "Running", "startTime": rfc3339(901)},
+        }  # fmt: skip
+
+    doomed = pod("web-1", deletionTimestamp=rfc3339(990), deletionGracePeriodSeconds=30)
+    api = FakeCluster({"list_pod_for_all_namespaces": [doomed, pod("bare")]})
+    runner = Runner(api=api, options=Options(), out=io.StringIO(), warn=print)  # type: ignore[arg-type]
+    runner.tick(1000.0)
+    pod_writes = [w for w in api.writes if "pod" in w[0]]
+    body = {"gracePeriodSeconds": 0, "preconditions": {"uid": "u-web-1"}}
+    assert pod_writes == [("delete_namespaced_pod", ("web-1", "ns"), {"body": body})]
+
+
+@pytest.mark.parametrize("length", ["-1", "lots"])
+def test_the_admin_api_refuses_a_bad_content_length_at_once(length: str) -> None:
+    server, thread = serve_admin(Traffic(), host="127.0.0.1", port=0)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+        connection.putrequest("PUT", "/workloads/ns/web/load")
+        connection.putheader("Content-Length", length)
+        connection.endheaders()
+        answer = connection.getresponse()
+        assert answer.status == 400
+        assert "Content-Length" in json.loads(answer.read())["error"]
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def test_parse_load_speaks_the_scenario_syntax_in_one_line() -> None:
