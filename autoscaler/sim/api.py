@@ -50,6 +50,9 @@ class Reply:
         return list(self.body.get("items") or []) if self.ok else None
 
 
+MAX_REMEMBERED = 10_000  # distinct warning messages kept to rate-limit them
+
+
 class Warnings:
     """One-line warnings, each distinct message at most once per ``WARN_EVERY_S``."""
 
@@ -60,6 +63,9 @@ class Warnings:
     def __call__(self, message: str) -> None:
         now = time.monotonic()
         if now - self._last.get(message, -WARN_EVERY_S) >= WARN_EVERY_S:
+            if len(self._last) >= MAX_REMEMBERED:
+                # Messages name pods, and pods come and go: forget those that may repeat.
+                self._last = {m: t for m, t in self._last.items() if now - t < WARN_EVERY_S}
             self._last[message] = now
             self._emit(f"sim: warning: {message}")
 

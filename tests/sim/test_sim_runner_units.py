@@ -243,6 +243,16 @@ def test_warnings_repeat_a_message_at_most_every_30_seconds() -> None:
     assert seen == ["sim: warning: list pods: 500 boom", "sim: warning: other"]
 
 
+def test_warnings_remember_a_bounded_number_of_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter(range(0, 10**9, 31))  # every call 31 s after the last: nothing repeats
+    monkeypatch.setattr("autoscaler.sim.api.time.monotonic", lambda: float(next(clock)))
+    seen: list[str] = []
+    warn = Warnings(seen.append)
+    for i in range(25_000):
+        warn(f"write PodMetrics default/pod-{i}: 500")
+    assert len(seen) == 25_000 and len(warn._last) <= 10_000
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
