@@ -27,10 +27,8 @@ import argparse
 import json
 import os
 import platform
-import queue
 import random
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +41,17 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # testbed_fixture, shared with tests/e2e
+
+from testbed_fixture import (  # noqa: E402
+    Sim,
+    SimSilent,
+    Testbed,
+    TestbedError,
+    running_testbed,
+    start_sim,
+    stop_process,
+)
 
 from autoscaler.kube.api import Api, connect  # noqa: E402
 from autoscaler.loop.interfaces import LoopError  # noqa: E402
@@ -83,22 +92,11 @@ def machine() -> str:
 
 
 @contextmanager
-def testbed(hpa_sync: str = "15s") -> Iterator[tuple[Path, Api]]:
+def testbed(hpa_sync: str = "15s") -> Iterator[tuple[Testbed, Api]]:
     """Our own testbed in a temporary folder, stopped on the way out."""
     directory = Path(tempfile.mkdtemp(prefix="bench-testbed-"))
-    env = {**os.environ, "PODSCALE_TESTBED_HPA_SYNC": hpa_sync}
-    script = str(REPO / "scripts" / "testbed")
-    try:
-        up = subprocess.run(
-            [script, "up", str(directory)], env=env, capture_output=True, text=True, timeout=2400
-        )
-        if up.returncode != 0:
-            tail = up.stderr.strip().splitlines()[-1:] or ["(no output)"]
-            raise BenchError(f"scripts/testbed up failed: {tail[0]}")
-        kubeconfig = directory / "kubeconfig"
-        yield kubeconfig, Api(connect(str(kubeconfig)))
-    finally:
-        subprocess.run([script, "down", str(directory)], capture_output=True, timeout=120)
+    with running_testbed(directory, hpa_sync=hpa_sync) as bed:
+        yield bed, Api(connect(str(bed.kubeconfig)))
 
 
 def create(api: Api, path: str, body: dict[str, Any]) -> None:
@@ -131,53 +129,34 @@ def cpu_spec(name: str, *, down_window: int) -> dict[str, Any]:
 class Process:
     """A child process with its stderr in a file; stopped with SIGTERM, then SIGKILL."""
 
-    def __init__(self, args: list[str], log: Path, *, stdout: Any = subprocess.DEVNULL) -> None:
+    def __init__(self, args: list[str], log: Path) -> None:
         self.log = log
         self.handle = log.open("w")
         self.popen = subprocess.Popen(
             args,
             cwd=REPO,
             stdin=subprocess.DEVNULL,
-            stdout=stdout,
+            stdout=subprocess.DEVNULL,
             stderr=self.handle,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
+        stop_process(self.popen, grace=20)
         self.handle.close()
 
 
-def start_sim(
-    kubeconfig: Path, scenario: Path, log: Path, *, duration: float
-) -> tuple[Process, str]:
-    """``autoscaler sim run`` with a scenario; returns it and its admin URL."""
-    sim = Process(
-        [sys.executable, "-m", "autoscaler", "sim", "run", "--kubeconfig", str(kubeconfig),
-         "--scenario", str(scenario), "--tick", "0.5", "--duration", f"{duration:.0f}"],
-        log, stdout=subprocess.PIPE,
-    )  # fmt: skip
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        assert sim.popen.stdout is not None
-        for line in sim.popen.stdout:
-            lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
+def scenario_sim(kubeconfig: Path, scenario: Path, log: Path, *, duration: float) -> Sim:
+    """``autoscaler sim run`` with a scenario, once it has started."""
     try:
-        started = json.loads(lines.get(timeout=60))
-    except queue.Empty:
-        sim.stop()
+        return start_sim(
+            kubeconfig,
+            "--scenario", str(scenario), "--tick", "0.5", "--duration", f"{duration:.0f}",
+            stderr=log, timeout=60,
+        )  # fmt: skip
+    except SimSilent:
         raise BenchError(f"the simulator did not start: {log.read_text()[-300:]}") from None
-    return sim, str(started["admin"])
 
 
 def start_podscale(kubeconfig: Path, policies: Path, log: Path, *extra: str) -> Process:
@@ -295,7 +274,8 @@ def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="bench-reaction-"))
     reactions: dict[str, list[tuple[str, float | None]]] = {name: [] for name in controllers}
-    with testbed("15s") as (kubeconfig, api):
+    with testbed("15s") as (bed, api):
+        kubeconfig = bed.kubeconfig
         create(api, "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
         for name in controllers:
             create(api, f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", deployment(name))
@@ -309,10 +289,11 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         processes: list[Process] = []
+        sim: Sim | None = None
         watch = ReplicaWatch(api, NAMESPACE)
         try:
-            sim, admin = start_sim(kubeconfig, scenario, work / "sim.log", duration=args.deadline)
-            processes.append(sim)
+            sim = scenario_sim(kubeconfig, scenario, work / "sim.log", duration=args.deadline)
+            admin = sim.admin
             for period in (15, 5):
                 folder = work / f"policies-{period}"
                 folder.mkdir()
@@ -362,8 +343,7 @@ def run(args: argparse.Namespace) -> int:
                 at: dict[str, float] = {}
                 for name in controllers:
                     at[name] = time.time()
-                    http_json("PUT", f"{admin}/workloads/{NAMESPACE}/{name}/load",
-                              {"type": "constant", "rps": rps})  # fmt: skip
+                    sim.set_load(NAMESPACE, name, {"type": "constant", "rps": rps})
                 try:
                     wait_for(lambda r=replicas: all(watch.current(n) == r for n in controllers),
                              f"step {step}: all at {replicas}", 75)  # fmt: skip
@@ -388,6 +368,8 @@ def run(args: argparse.Namespace) -> int:
             watch.stop.set()
             for process in reversed(processes):
                 process.stop()
+            if sim is not None:
+                sim.stop(grace=20)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
     report(controllers, reactions, args, wall=time.monotonic() - began, cpu=cpu)
@@ -460,7 +442,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         return run(args)
-    except (BenchError, LoopError) as exc:
+    except (BenchError, LoopError, TestbedError) as exc:
         print(f"bench_loop_reaction: {exc}", file=sys.stderr)
         return 1
 

@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import signal
 import sys
 import tempfile
 import time
@@ -54,6 +52,9 @@ from bench_loop_reaction import (
 )
 from procstat import cpu_seconds, rss_mib
 
+# tests/ is on sys.path: bench_loop_reaction, imported above, put it there.
+from testbed_fixture import Testbed, TestbedError, stop_controller_manager
+
 from autoscaler.kube.api import Api
 from autoscaler.loop.interfaces import Conflict, LoopError
 
@@ -68,19 +69,6 @@ def namespace_of(i: int) -> str:
 
 def name_of(i: int) -> str:
     return f"t{i:05d}"
-
-
-def stop_controller_manager(directory: Path) -> None:
-    """SIGTERM the testbed's kube-controller-manager, by the pid and start time it recorded."""
-    for line in (directory / "pids").read_text().splitlines():
-        name, pid, start, _ = line.split(maxsplit=3)
-        if name != "kube-controller-manager":
-            continue
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[19] == start:
-            os.kill(int(pid), signal.SIGTERM)
-            return
-    raise BenchError("no running kube-controller-manager in the testbed's pids file")
 
 
 def pod_metrics(name: str, cpu: str) -> dict[str, Any]:
@@ -179,25 +167,12 @@ def write_policies(folder: Path, count: int) -> None:
 class ApiserverCounter:
     """Sum of ``apiserver_request_total`` over resource requests, from its /metrics."""
 
-    def __init__(self, directory: Path) -> None:
-        env = dict(
-            line.split("=", 1)
-            for line in (directory / "env").read_text().splitlines()
-            if "=" in line
-        )
-        import ssl
-
-        self.url = env["TESTBED_SERVER"] + "/metrics"
-        self.token = env["TESTBED_ADMIN_TOKEN"]
-        self.context = ssl.create_default_context(cafile=env["TESTBED_CA_FILE"])
+    def __init__(self, testbed: Testbed) -> None:
+        self.testbed = testbed
 
     def read(self) -> dict[tuple[str, str], float]:
         """(verb, group/resource/subresource) -> count, without our own PodMetrics patches."""
-        request = urllib.request.Request(
-            self.url, headers={"Authorization": f"Bearer {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
-            text = response.read().decode()
+        text = self.testbed.get("/metrics", timeout=30).decode()
         counts: dict[tuple[str, str], float] = {}
         for line in text.splitlines():
             if not line.startswith("apiserver_request_total{"):
@@ -327,16 +302,16 @@ def run(args: argparse.Namespace) -> int:
     extra: dict[int, str] = {}
     baseline: dict[int, float] = {}
     plan = ["first", "warm", "steady", "steady", "steady", "churn", "churn"]
-    with testbed() as (kubeconfig, _):
-        directory = kubeconfig.parent
-        stop_controller_manager(directory)
+    with testbed() as (bed, _):
+        kubeconfig = bed.kubeconfig
+        stop_controller_manager(bed)
         from kubernetes import client, config
 
         configuration = client.Configuration()
         config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
         configuration.connection_pool_maxsize = 16
         api = Api(client.ApiClient(configuration))
-        counter = ApiserverCounter(directory)
+        counter = ApiserverCounter(bed)
         made, churned = 0, 0
         for size in sizes:
             if time.monotonic() > deadline - 60:
@@ -474,7 +449,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         return run(args)
-    except (BenchError, LoopError) as exc:
+    except (BenchError, LoopError, TestbedError) as exc:
         print(f"bench_loop_scale: {exc}", file=sys.stderr)
         return 1
 

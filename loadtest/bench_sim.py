@@ -39,29 +39,38 @@ import json
 import math
 import os
 import platform
-import queue
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
-
-from procstat import CLK_TCK, cpu_seconds, rss_mib
-from prometheus_client.parser import text_string_to_metric_families
-
-from autoscaler.sim.manifests import deployment_manifest
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-TESTBED = REPO / "scripts" / "testbed"
+sys.path.insert(0, str(REPO / "tests"))  # testbed_fixture, shared with tests/e2e
+
+from procstat import CLK_TCK, cpu_seconds, rss_mib  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from testbed_fixture import (  # noqa: E402
+    Sim,
+    Testbed,
+    TestbedError,
+    TestbedUpFailed,
+    is_ready,
+    restart_controller_manager,
+    running_testbed,
+    start_sim,
+    stop_process,
+)
+
+from autoscaler.sim.manifests import deployment_manifest  # noqa: E402
+
 NAMESPACE = "bench"
 VERBS = ("LIST", "WATCH", "GET", "PATCH", "POST")
 BATCH = 250  # Deployments per `kubectl create`
@@ -114,43 +123,6 @@ def busy_seconds() -> float:
 # --- talking to the testbed ---------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Testbed:
-    dir: Path
-    server: str
-    token: str
-    context: ssl.SSLContext
-
-    @classmethod
-    def read(cls, directory: Path) -> Testbed:
-        env = dict(
-            line.split("=", 1) for line in (directory / "env").read_text().splitlines() if line
-        )
-        context = ssl.create_default_context(cafile=env["TESTBED_CA_FILE"])
-        return cls(directory, env["TESTBED_SERVER"], env["TESTBED_ADMIN_TOKEN"], context)
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.dir / "kubeconfig"
-
-    def get(self, path: str) -> bytes:
-        request = urllib.request.Request(
-            self.server + path, headers={"Authorization": f"Bearer {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S, context=self.context) as r:
-            data: bytes = r.read()
-        return data
-
-    def pids(self) -> dict[str, int]:
-        """The testbed's processes by name, from ``DIR/pids``."""
-        found = {}
-        for line in (self.dir / "pids").read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 2:
-                found[parts[0]] = int(parts[1])
-        return found
-
-
 def run(command: list[str], *, timeout: float, what: str, stdin: str | None = None) -> str:
     try:
         done = subprocess.run(
@@ -159,32 +131,13 @@ def run(command: list[str], *, timeout: float, what: str, stdin: str | None = No
     except subprocess.TimeoutExpired:
         raise BenchError(f"{what}: no answer in {timeout:.0f} s") from None
     if done.returncode != 0:
-        tail = " ".join((done.stderr or done.stdout).split())[-400:]
-        raise BenchError(f"{what}: exit {done.returncode}: {tail}")
+        raise failure(what, done)
     return done.stdout
 
 
-def restart_controller_manager(testbed: Testbed, qps: int, log: Path) -> subprocess.Popen[bytes]:
-    """Stop the testbed's kube-controller-manager (which ``up`` started for us) and start
-    the same command line with a higher client rate limit. ``down`` then finds the old
-    pid gone; the new process is ours to stop."""
-    pid = testbed.pids()["kube-controller-manager"]
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if Path(f"/proc/{pid}").exists():
-        os.kill(pid, signal.SIGKILL)
-    args = [a.decode() for a in argv] + [f"--kube-api-qps={qps}", f"--kube-api-burst={2 * qps}"]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    time.sleep(2)
-    if process.poll() is not None:
-        raise BenchError(f"kube-controller-manager exited at once with {qps} qps (see {log})")
-    return process
+def failure(what: str, done: subprocess.CompletedProcess[str]) -> BenchError:
+    tail = " ".join((done.stderr or done.stdout).split())[-400:]
+    return BenchError(f"{what}: exit {done.returncode}: {tail}")
 
 
 def deployment(name: str, replicas: int) -> dict[str, Any]:
@@ -207,88 +160,27 @@ def create_deployments(testbed: Testbed, count: int, replicas: int) -> None:
 
 def pod_counts(testbed: Testbed) -> tuple[int, int]:
     """(pods, Ready pods) in the bench namespace, from the API server's watch cache."""
-    body = json.loads(testbed.get(f"/api/v1/namespaces/{NAMESPACE}/pods?resourceVersion=0"))
-    items = body.get("items") or []
-    ready = sum(
-        any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for c in (pod.get("status") or {}).get("conditions") or []
-        )
-        for pod in items
-    )
-    return len(items), ready
+    path = f"/api/v1/namespaces/{NAMESPACE}/pods?resourceVersion=0"
+    items = json.loads(testbed.get(path, timeout=HTTP_TIMEOUT_S)).get("items") or []
+    return len(items), sum(map(is_ready, items))
 
 
 # --- the simulator ------------------------------------------------------------------
 
 
-@dataclass
-class Sim:
-    process: subprocess.Popen[str]
-    lines: queue.Queue[str]
-    started: dict[str, Any]
-    stderr: Path
-
-    @classmethod
-    def start(cls, argv: list[str], stderr: Path) -> Sim:
-        with open(stderr, "w") as err:
-            process = subprocess.Popen(
-                argv,
-                cwd=REPO,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        lines: queue.Queue[str] = queue.Queue()
-
-        def read(out: TextIO) -> None:
-            for line in out:
-                lines.put(line)
-
-        assert process.stdout is not None
-        threading.Thread(target=read, args=(process.stdout,), daemon=True).start()
-        try:
-            first = json.loads(lines.get(timeout=60))
-        except queue.Empty:
-            process.kill()
-            process.wait(timeout=10)
-            raise BenchError(f"the simulator printed nothing in 60 s (see {stderr})") from None
-        return cls(process, lines, first, stderr)
-
-    def requests(self) -> dict[str, float]:
-        """Requests sent so far by client method (all statuses), from its /metrics."""
-        with urllib.request.urlopen(self.started["metrics"], timeout=HTTP_TIMEOUT_S) as r:
-            text = r.read().decode()
-        sent: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            if family.name != "podscale_sim_api_requests":
-                continue
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    method = sample.labels["method"]
-                    sent[method] = sent.get(method, 0.0) + sample.value
-        return sent
-
-    def stop(self) -> dict[str, Any] | None:
-        """SIGTERM, bounded wait; the "stopped" event when it printed one."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        stopped = None
-        with suppress(queue.Empty):
-            while True:
-                line = self.lines.get(timeout=1)
-                with suppress(ValueError):
-                    event = json.loads(line)
-                    if event.get("event") == "stopped":
-                        stopped = event
-        return stopped
+def sim_requests(sim: Sim) -> dict[str, float]:
+    """Requests the simulator sent so far by client method (all statuses), from its /metrics."""
+    with urllib.request.urlopen(sim.metrics, timeout=HTTP_TIMEOUT_S) as r:
+        text = r.read().decode()
+    sent: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "podscale_sim_api_requests":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                method = sample.labels["method"]
+                sent[method] = sent.get(method, 0.0) + sample.value
+    return sent
 
 
 # --- the API server's histograms ----------------------------------------------------
@@ -296,7 +188,7 @@ class Sim:
 
 def scrape(testbed: Testbed) -> Samples:
     """The API server's request counters and latency buckets, keyed by name and labels."""
-    text = testbed.get("/metrics").decode()
+    text = testbed.get("/metrics", timeout=HTTP_TIMEOUT_S).decode()
     wanted = (
         "apiserver_request_duration_seconds",
         "apiserver_request",
@@ -411,11 +303,12 @@ def say(message: str) -> None:
 @contextmanager
 def testbed_in(directory: Path) -> Iterator[Testbed]:
     try:
-        run([str(TESTBED), "up", str(directory)], timeout=600, what="scripts/testbed up")
-        yield Testbed.read(directory)
-    finally:
-        with suppress(BenchError):
-            run([str(TESTBED), "down", str(directory)], timeout=120, what="scripts/testbed down")
+        with running_testbed(directory, timeout=600) as testbed:
+            yield testbed
+    except TestbedUpFailed as up:
+        if up.result is None:  # "scripts/testbed up: no answer in 600 s"
+            raise
+        raise failure("scripts/testbed up", up.result) from None
 
 
 def bench(args: argparse.Namespace, workdir: Path) -> Result:
@@ -432,16 +325,16 @@ def bench(args: argparse.Namespace, workdir: Path) -> Result:
             if args.kcm_qps:
                 kcm = restart_controller_manager(testbed, args.kcm_qps, workdir / "kcm.log")
                 say(f"kube-controller-manager restarted with --kube-api-qps={args.kcm_qps}")
-            sim_argv = [
-                sys.executable, "-m", "autoscaler", "sim", "run",
-                "--kubeconfig", str(testbed.kubeconfig),
+            sim = start_sim(
+                testbed.kubeconfig,
                 "--tick", str(args.tick),
                 "--nodes", str(result.nodes),
                 "--node-cpu", str(args.node_cpu),
                 "--node-memory", args.node_memory,
                 "--node-pods", str(args.node_pods),
-            ]  # fmt: skip
-            sim = Sim.start(sim_argv, workdir / "sim.stderr")
+                stderr=workdir / "sim.stderr",
+                timeout=60,
+            )  # fmt: skip
             say(f"simulator pid {sim.process.pid}, {result.nodes} nodes x {args.node_pods} pods")
             created_at = time.monotonic()
             create_deployments(testbed, args.deployments, args.pods_per_deployment)
@@ -472,20 +365,16 @@ def bench(args: argparse.Namespace, workdir: Path) -> Result:
             measure(result, testbed, sim, kcm, args.duration)
         finally:
             if sim is not None:
-                stopped = sim.stop()
+                sim.stop(grace=30)
+                stopped = sim.stopped()
                 if stopped is not None:
                     result.notes.append(
                         f"simulator: {stopped['ticks']} ticks in {stopped['seconds']:.0f} s "
                         "over the whole run"
                     )
-                result.warnings = sim.stderr.read_text().splitlines()
+                result.warnings = (workdir / "sim.stderr").read_text().splitlines()
             if kcm is not None:
-                kcm.terminate()
-                try:
-                    kcm.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    kcm.kill()
-                    kcm.wait(timeout=5)
+                stop_process(kcm, grace=15)
     return result
 
 
@@ -506,7 +395,7 @@ def measure(
     }
     result.pods_at_window = pod_counts(testbed)
     say(f"measuring for {duration:.0f} s")
-    sent0, api0 = sim.requests(), scrape(testbed)
+    sent0, api0 = sim_requests(sim), scrape(testbed)
     cpu0 = {name: cpu_seconds(pid) for name, pid in watched.items()}
     busy0, t0 = busy_seconds(), time.monotonic()
     end = t0 + duration
@@ -516,7 +405,7 @@ def measure(
         time.sleep(min(1.0, end - time.monotonic()))
     cpu1 = {name: cpu_seconds(pid) for name, pid in watched.items()}
     busy1, t1 = busy_seconds(), time.monotonic()
-    sent1, api1 = sim.requests(), scrape(testbed)
+    sent1, api1 = sim_requests(sim), scrape(testbed)
     result.window = t1 - t0
     result.sim_rss = rss_mib(sim.process.pid)
     result.cpu = {name: cpu1[name] - cpu0[name] for name in watched}
@@ -659,7 +548,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="podscale-bench-sim-"))
     try:
         result = bench(args, workdir)
-    except (BenchError, OSError) as exc:  # OSError: the API server or the sim stopped answering
+    except (BenchError, TestbedError, OSError) as exc:  # OSError: the API server or sim is gone
         print(f"bench_sim: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     finally:

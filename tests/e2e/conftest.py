@@ -18,11 +18,7 @@ import pytest
 from e2e_support import Kubectl, Testbed
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
-
-REPO = Path(__file__).resolve().parents[2]
-TESTBED = REPO / "scripts" / "testbed"
-# `up` may have to build first on a fresh machine (5-9 min on 2 cores).
-UP_TIMEOUT_S = 40 * 60
+from testbed_fixture import TestbedUpFailed, running_testbed, testbed_script
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -33,29 +29,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.testbed)
 
 
-def _read_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            env[key] = value
-    return env
-
-
-def _run_testbed(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(TESTBED), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def _note_if_building(pytestconfig: pytest.Config) -> None:
     """Say so on the terminal when `up` will first build the binaries (minutes)."""
-    bin_dir = _run_testbed("cache-dir", timeout=30).stdout.strip()
+    bin_dir = testbed_script("cache-dir", timeout=30).stdout.strip()
     binaries = ("kube-apiserver", "kube-controller-manager", "etcd")
     if bin_dir and all(os.access(Path(bin_dir, b), os.X_OK) for b in binaries):
         return
@@ -77,31 +53,17 @@ def testbed(
     _note_if_building(pytestconfig)
     started = time.monotonic()
     try:
-        up = _run_testbed("up", str(directory), timeout=UP_TIMEOUT_S)
-    except BaseException:  # a timeout or ^C: stop whatever was already started
-        _run_testbed("down", str(directory), timeout=60)
-        raise
-    if up.returncode != 0:
-        _run_testbed("down", str(directory), timeout=60)
+        with running_testbed(directory) as bed:
+            print(f"testbed up in {time.monotonic() - started:.1f}s at {bed.server}")
+            yield bed
+    except TestbedUpFailed as failed:
+        if failed.result is None:
+            raise
         pytest.fail(
-            f"scripts/testbed up {directory} failed (exit {up.returncode}):\n"
-            f"{up.stderr[-4000:]}{up.stdout[-1000:]}",
+            f"scripts/testbed up {directory} failed (exit {failed.result.returncode}):\n"
+            f"{failed.result.stderr[-4000:]}{failed.result.stdout[-1000:]}",
             pytrace=False,
         )
-    kubeconfig = Path(up.stdout.strip().splitlines()[-1])
-    bed = Testbed(
-        dir=directory,
-        kubeconfig=kubeconfig,
-        user_kubeconfig=directory / "user.kubeconfig",
-        env=_read_env(directory / "env"),
-    )
-    print(f"testbed up in {time.monotonic() - started:.1f}s at {bed.server}")
-    try:
-        yield bed
-    finally:
-        down = _run_testbed("down", str(directory), timeout=120)
-        if down.returncode != 0:
-            print(f"scripts/testbed down failed: {down.stderr}")
 
 
 @pytest.fixture(scope="session")

@@ -1,28 +1,18 @@
 """Types the end-to-end tests share: the running testbed and the kubectl helper.
 
 They live here rather than in conftest.py so that tests can import them by a name no
-other conftest shares.
+other conftest shares. ``Testbed`` itself comes from ``testbed_fixture``, which the
+benchmarks in loadtest/ use too.
 """
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
+from testbed_fixture import Testbed
 
-@dataclass(frozen=True)
-class Testbed:
-    __test__ = False  # a fixture value, not a test class
-    dir: Path
-    kubeconfig: Path
-    user_kubeconfig: Path
-    env: dict[str, str]
-
-    @property
-    def server(self) -> str:
-        return self.env["TESTBED_SERVER"]
+__all__ = ["Kubectl", "Testbed"]
 
 
 class Kubectl(Protocol):

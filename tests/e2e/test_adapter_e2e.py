@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from typing import Any
 import pytest
 from e2e_support import Kubectl, Testbed
 from prometheus_fixture import PromEnv, free_port, running_exporter, running_prometheus
+from testbed_fixture import Sim, stop_process
+from testbed_fixture import start_sim as run_sim
 
 from autoscaler.adapter import tls
 
@@ -57,13 +58,8 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60) -> An
 
 
 def stop(process: subprocess.Popen[str]) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    """Stop the process; return its stderr, for the check that it has no traceback."""
+    stop_process(process)
     return process.stderr.read() if process.stderr else ""
 
 
@@ -125,13 +121,11 @@ def available(kubectl: Kubectl) -> bool:
     return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
 
 
-def start_sim(testbed: Testbed, namespace: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "autoscaler", "sim", "run", "--kubeconfig", str(testbed.kubeconfig),
-         "--namespace", namespace, "--node-prefix", f"sim-{namespace[-6:]}", "--tick", "0.5",
-         "--duration", "240"],
-        cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True,
+def start_sim(testbed: Testbed, namespace: str) -> Sim:
+    return run_sim(
+        testbed.kubeconfig,
+        "--namespace", namespace, "--node-prefix", f"sim-{namespace[-6:]}", "--tick", "0.5",
+        "--duration", "240",
     )  # fmt: skip
 
 
@@ -233,7 +227,7 @@ def test_a_native_hpa_scales_on_a_podscale_metric(
             direct = json.loads(answer.read())
         assert direct["items"][0]["value"] == via_aggregator["items"][0]["value"] == "35"
     finally:
-        err = stop(sim)
+        err = stop(sim.process)
         assert "Traceback" not in err, err
 
 

@@ -29,7 +29,6 @@ Rules checked (stated so that each can fail):
 from __future__ import annotations
 
 import json
-import queue
 import re
 import subprocess
 import sys
@@ -44,7 +43,9 @@ from typing import Any
 import pytest
 from e2e_support import Kubectl, Testbed
 from kubernetes import client
-from test_sim_run import REPO, Sim, apply, deployment, http, is_ready, pods, raw, wait_for
+from test_sim_run import apply, deployment, pods, raw, stop_cleanly, wait_for
+from testbed_fixture import Sim, SimSilent, controller_manager, is_ready
+from testbed_fixture import start_sim as run_sim
 
 from autoscaler.kube.api import Api, connect
 from autoscaler.loop.interfaces import LoopError
@@ -85,15 +86,11 @@ def spec(name: str) -> dict[str, Any]:
 
 def hpa_sync_period(testbed: Testbed) -> float:
     """The running kube-controller-manager's --horizontal-pod-autoscaler-sync-period."""
-    for line in (testbed.dir / "pids").read_text().splitlines():
-        name, pid, *_ = line.split()
-        if name == "kube-controller-manager":
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            value = args[args.index(b"--horizontal-pod-autoscaler-sync-period") + 1].decode()
-            match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", value)
-            assert match, f"cannot read the HPA sync period {value!r}"
-            return float(match[1]) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match[2]]
-    raise AssertionError("no kube-controller-manager in the testbed's pids file")
+    _, args = controller_manager(testbed)
+    value = args[args.index("--horizontal-pod-autoscaler-sync-period") + 1]
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", value)
+    assert match, f"cannot read the HPA sync period {value!r}"
+    return float(match[1]) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match[2]]
 
 
 @pytest.fixture
@@ -137,29 +134,17 @@ class Recorder:
 
 
 def start_sim(testbed: Testbed, scenario: Path, prefix: str, log: Path) -> Sim:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "autoscaler", "sim", "run", "--kubeconfig", str(testbed.kubeconfig),
-         "--scenario", str(scenario), "--node-prefix", prefix, "--tick", "0.5",
-         "--duration", "400"],
-        cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log.open("w"),
-        text=True,
-    )  # fmt: skip
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
     try:
-        first = json.loads(lines.get(timeout=30))
-    except queue.Empty:
-        process.kill()
+        return run_sim(
+            testbed.kubeconfig,
+            "--scenario", str(scenario), "--node-prefix", prefix, "--tick", "0.5",
+            "--duration", "400",
+            stderr=log,
+        )  # fmt: skip
+    except SimSilent:
         pytest.fail(
             f"the simulator printed nothing in 30 s: {log.read_text()[-2000:]}", pytrace=False
         )
-    return Sim(process=process, started=first, lines=lines)
 
 
 def podscale_sync_times(log: Path) -> list[float]:
@@ -246,9 +231,7 @@ def test_podscale_follows_the_real_hpa_step_for_step(
         steps: list[float] = []
         for rps, _, hold in STEPS:
             for ns, name in names.items():
-                status, body = http("PUT", f"{sim.admin}/workloads/{ns}/{name}/load",
-                                    {"type": "constant", "rps": rps})  # fmt: skip
-                assert status == 200, body
+                sim.set_load(ns, name, {"type": "constant", "rps": rps})
             steps.append(time.time())
             time.sleep(hold)
         final = STEPS[-1][1]
@@ -261,7 +244,7 @@ def test_podscale_follows_the_real_hpa_step_for_step(
         recorder.stop.set()
         podscale.terminate()
         podscale.wait(timeout=20)
-        sim.stop()
+        stop_cleanly(sim)
 
     hpa, ps = recorder.trajectory(hpa_ns), recorder.trajectory(ps_ns)
     report = f"HPA {recorder.changes[hpa_ns]}\nPodscale {recorder.changes[ps_ns]}\nsteps {steps}"

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from e2e_support import Kubectl, Testbed
 from test_loop_run import EXE
-from test_sim_run import Sim, apply, deployment, is_ready, pods, start_sim, wait_for
+from test_sim_run import apply, deployment, pods, start_sim, wait_for
+from testbed_fixture import Sim, is_ready
 
 __all__ = ["start_sim"]  # a fixture used by name
 

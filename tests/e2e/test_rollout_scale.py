@@ -28,7 +28,8 @@ from e2e_support import Kubectl, Testbed
 from kubernetes import client, watch
 from test_loop_run import EXE
 from test_policy_objects import crd
-from test_sim_run import Sim, apply, rollout, start_sim, wait_for
+from test_sim_run import apply, rollout, start_sim, wait_for
+from testbed_fixture import Sim
 
 from autoscaler.faults import FaultProxy, FaultProxyThread, Latency
 

@@ -8,27 +8,21 @@ its own (``--node-prefix``), and stops it with SIGTERM: exit 0, no traceback.
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from e2e_support import Kubectl, Testbed
+from testbed_fixture import Sim, SimSilent, is_ready
+from testbed_fixture import start_sim as run_sim
 
 from autoscaler.sim.manifests import deployment_manifest
 
 pytestmark = pytest.mark.testbed
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
@@ -61,11 +55,6 @@ def pods(kubectl: Kubectl, namespace: str, app: str) -> list[dict[str, Any]]:
     return items
 
 
-def is_ready(pod: dict[str, Any]) -> bool:
-    conditions = pod.get("status", {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
 def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
@@ -78,44 +67,16 @@ def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     return status, (json.loads(text) if text.startswith("{") else text)
 
 
-@dataclass
-class Sim:
-    process: subprocess.Popen[str]
-    started: dict[str, Any]
-    lines: queue.Queue[str]
-
-    @property
-    def admin(self) -> str:
-        return str(self.started["admin"])
-
-    @property
-    def metrics(self) -> str:
-        return str(self.started["metrics"])
-
-    def set_load(self, namespace: str, name: str, load: dict[str, Any]) -> Any:
-        status, body = http("PUT", f"{self.admin}/workloads/{namespace}/{name}/load", load)
-        assert status == 200, body
-        return body
-
-    def stop(self) -> dict[str, Any]:
-        """SIGTERM; the simulator must exit 0 at once, without a traceback."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-            pytest.fail("the simulator ignored SIGTERM for 15 s", pytrace=False)
-        err = self.process.stderr.read() if self.process.stderr else ""
-        assert "Traceback" not in err, err
-        assert code == 0, err
-        last = ""
-        while not self.lines.empty():
-            last = self.lines.get_nowait() or last
-        stopped: dict[str, Any] = json.loads(last)
-        assert stopped["event"] == "stopped"
-        return stopped
+def stop_cleanly(sim: Sim) -> dict[str, Any]:
+    """SIGTERM; the simulator must exit 0 at once, without a traceback."""
+    if not sim.stop(grace=15):
+        pytest.fail("the simulator ignored SIGTERM for 15 s", pytrace=False)
+    err = sim.process.stderr.read() if sim.process.stderr else ""
+    assert "Traceback" not in err, err
+    assert sim.process.returncode == 0, err
+    stopped = sim.stopped()
+    assert stopped is not None, "its last line is not the 'stopped' event"
+    return stopped
 
 
 @pytest.fixture
@@ -124,51 +85,24 @@ def start_sim(testbed: Testbed, namespace: str) -> Iterator[Callable[..., Sim]]:
     started: list[Sim] = []
 
     def start(*args: str) -> Sim:
-        command = [
-            sys.executable, "-m", "autoscaler", "sim", "run",
-            "--kubeconfig", str(testbed.kubeconfig),
-            "--namespace", namespace,
-            "--node-prefix", f"sim-{namespace[-6:]}",
-            "--tick", "0.5",
-            "--duration", "150",
-            *args,
-        ]  # fmt: skip
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        lines: queue.Queue[str] = queue.Queue()
-
-        def read() -> None:
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.put(line)
-
-        threading.Thread(target=read, daemon=True).start()
         try:
-            first = json.loads(lines.get(timeout=30))
-        except queue.Empty:
-            process.kill()
-            pytest.fail("the simulator printed nothing in 30 s", pytrace=False)
-        assert first["event"] == "started"
-        sim = Sim(process=process, started=first, lines=lines)
+            sim = run_sim(
+                testbed.kubeconfig,
+                "--namespace", namespace,
+                "--node-prefix", f"sim-{namespace[-6:]}",
+                "--tick", "0.5",
+                "--duration", "150",
+                *args,
+            )  # fmt: skip
+        except SimSilent as silent:
+            pytest.fail(str(silent), pytrace=False)
+        assert sim.started["event"] == "started"
         started.append(sim)
         return sim
 
     yield start
     for sim in started:
-        if sim.process.poll() is None:
-            sim.process.send_signal(signal.SIGTERM)
-            try:
-                sim.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                sim.process.kill()
-                sim.process.wait(timeout=5)
+        sim.stop(grace=15)
 
 
 def test_pods_run_become_ready_scale_up_and_go_after_grace(
@@ -224,7 +158,7 @@ def test_pods_run_become_ready_scale_up_and_go_after_grace(
     began = time.monotonic()
     wait_for(lambda: len(pods(kubectl, namespace, "web")) == 1, "scale-down to 1 pod", timeout=20)
     assert time.monotonic() - began < 10
-    sim.stop()
+    stop_cleanly(sim)
 
 
 def test_metrics_follow_the_load_set_through_the_admin_api(
@@ -284,7 +218,7 @@ def test_metrics_follow_the_load_set_through_the_admin_api(
         assert f'http_request_duration_seconds_bucket{{le="+Inf",{where}}}' in text
         assert f'container_cpu_usage_seconds_total{{container="app",{where}}}' in text
         assert f'container_memory_working_set_bytes{{container="app",{where}}}' in text
-    stopped = sim.stop()
+    stopped = stop_cleanly(sim)
     (totals,) = stopped["totals"]
     assert totals["offered"] > 0 and totals["dropped"] > 0
     assert totals["served"] + totals["dropped"] == pytest.approx(totals["offered"], rel=1e-9)
