@@ -16,7 +16,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from autoscaler import __version__
-from autoscaler.kube.errors import Conflict, Forbidden, LoopError, NotFound, Unavailable
+from autoscaler.kube.errors import Conflict, Forbidden, Gone, LoopError, NotFound, Unavailable
 
 JSON = dict[str, Any]
 TIMEOUT = (5.0, 30.0)  # connect, read
@@ -73,8 +73,11 @@ class Api:
         """
         for attempt in (1, 2):
             status, reason, raw, retry_after = self._once(method, path, query, body, content_type)
-            if status < 400:
-                data: JSON = json.loads(raw or b"{}")
+            if 0 < status < 400:  # 0: no answer at all (an SSL failure), not a success
+                try:
+                    data: JSON = json.loads(raw or b"{}")
+                except ValueError:  # e.g. a proxy's HTML page: a failed call, not a crash
+                    raise LoopError(f"{method} {path}: the answer is not JSON") from None
                 return data
             if attempt == 1 and status in (429, 503) and 0 < retry_after <= MAX_RETRY_AFTER:
                 time.sleep(retry_after)
@@ -142,13 +145,18 @@ def _retry_after(headers: Any) -> float:
 
 
 def _mapped(status: int | None, reason: str | None, body: Any, method: str, path: str) -> LoopError:
-    message = _status_message(body) or reason or "error"
+    # One line: an SSL failure's reason and some webhooks' denials span several.
+    message = " ".join((_status_message(body) or reason or "error").split())
     where = f"{method} {path}"
     code = status or 0
+    if code == 0:  # no HTTP answer at all (the client reports SSL errors this way)
+        return Unavailable(f"{where}: Kubernetes API unreachable: {message}")
     if code == 404:
         return NotFound(f"{where}: not found: {message}")
     if code == 409:
         return Conflict(f"{where}: conflict: {message}")
+    if code == 410:
+        return Gone(f"{where}: gone: {message}")
     if code in (401, 403):
         return Forbidden(f"{where}: forbidden: {message}")
     if code == 429 or code >= 500:

@@ -145,12 +145,14 @@ def _deployment_scale(obj: JSON) -> ScaleState:
 
 
 def _rollout_scale(obj: JSON) -> ScaleState:
-    """argoproj.io Rollout: its CRD's scale paths (.spec.replicas, .status.*), its rollout."""
+    """argoproj.io Rollout: its CRD's scale paths (.spec.replicas, .status.HPAReplicas,
+    .status.selector), its rollout. HPAReplicas counts fewer pods than status.replicas
+    during a canary; a Rollout-like CRD without it (our testbed's) reports replicas."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     replicas = spec.get("replicas")
     return ScaleState(
         1 if replicas is None else int(replicas),
-        int(status.get("replicas") or 0),
+        int(status.get("HPAReplicas", status.get("replicas")) or 0),
         str(status.get("selector") or ""),
         argo_rollout(obj),
         resource_version=_version(obj),
@@ -203,9 +205,11 @@ class CachedScales:
         scale = informer.get(namespace, ref.name)
         if scale is None:
             raise NotFound(f"{ref.kind} {namespace}/{ref.name} not found")
-        self.direct.versions[(namespace, ref.kind, ref.name)] = scale.resource_version
+        self.direct.remember(namespace, ref, scale.resource_version)
         if ref.kind == "Deployment" and scale.rollout is not None and scale.rollout.in_progress:
             return self._with_new_hash(namespace, ref, scale)
+        # Done rolling out: the next rollout's new revision is another one.
+        self._hashes.pop((namespace, ref.name), None)
         return scale
 
     def _with_new_hash(self, namespace: str, ref: TargetRef, scale: ScaleState) -> ScaleState:
@@ -230,7 +234,10 @@ class CachedScales:
             return replace(scale, rollout=None)
         new = new_revision_hash(ref.name, list(listing.get("items") or []))
         # A stuck or paused rollout must not cost a LIST per sync for ever.
-        self._hashes[key] = (self.clock(), new)
+        now = self.clock()
+        for old in [k for k, (at, _) in self._hashes.items() if now - at >= HASH_SECONDS]:
+            del self._hashes[old]  # e.g. Deployments deleted while rolling out
+        self._hashes[key] = (now, new)
         return replace(scale, rollout=replace(scale.rollout, new_hash=new))
 
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:

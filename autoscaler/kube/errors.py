@@ -19,6 +19,10 @@ class Conflict(LoopError):
     """The object changed since it was read (HTTP 409)."""
 
 
+class Gone(LoopError):
+    """HTTP 410: the resourceVersion to resume a watch from is too old: list again."""
+
+
 class Unavailable(LoopError):
     """The API or source is unreachable, overloaded (429) or failing (5xx)."""
 

@@ -18,16 +18,14 @@ from typing import Any, Generic, TypeVar
 import urllib3
 
 from autoscaler.kube.api import JSON, Api
-from autoscaler.kube.errors import LoopError
+from autoscaler.kube.errors import Gone, LoopError
 
 log = logging.getLogger("autoscaler.informer")
 T = TypeVar("T")
 WATCH_SECONDS = 300
 MAX_BACKOFF = 30.0
 
-
-class Gone(LoopError):
-    """The resourceVersion to resume from is too old: list again."""
+__all__ = ["Gone", "Informer"]
 
 
 class Informer(Generic[T]):

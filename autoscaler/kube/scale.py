@@ -23,6 +23,8 @@ class KubeScales:
         self.api = api
         self._plurals: dict[tuple[str, str], str] = {}
         # (namespace, kind, name) -> resourceVersion of the last read, for the next write.
+        # Only the last read is kept (a sync reads, then writes, one target at a time), so
+        # targets that went away leave nothing behind.
         self.versions: dict[tuple[str, str, str], str] = {}
 
     def _collection(self, namespace: str, ref: TargetRef) -> str:
@@ -57,13 +59,18 @@ class KubeScales:
         scale = self.api.call("GET", f"{self._collection(namespace, ref)}/{ref.name}/scale")
         spec, status = scale.get("spec") or {}, scale.get("status") or {}
         version = str((scale.get("metadata") or {}).get("resourceVersion") or "")
-        self.versions[(namespace, ref.kind, ref.name)] = version
+        self.remember(namespace, ref, version)
         return ScaleState(
             replicas=int(spec.get("replicas") or 0),
             status_replicas=int(status.get("replicas") or 0),
             selector=str(status.get("selector") or ""),
             resource_version=version,
         )
+
+    def remember(self, namespace: str, ref: TargetRef, version: str) -> None:
+        """The version a read of ``ref`` returned, for the write that may follow it."""
+        self.versions.clear()
+        self.versions[(namespace, ref.kind, ref.name)] = version
 
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
         """Merge-patch spec.replicas, conditional on the version the decision was based on.

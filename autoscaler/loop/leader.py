@@ -83,7 +83,9 @@ class LeaderElector:
         holder = spec.get("holderIdentity") or ""
         record = (holder, spec.get("renewTime"))
         if record != self._observed:
-            self._observed, self._observed_at = record, now
+            # Seen when the answer came, not when it was asked for (as client-go): a slow
+            # read may show a renew made long after ``now``.
+            self._observed, self._observed_at = record, self.clock()
         transitions = int(spec.get("leaseTransitions") or 0)
         if holder == self.identity:
             body = self._body(transitions=transitions, acquired=spec.get("acquireTime"))

@@ -72,7 +72,10 @@ class PrometheusResourceMetrics:
                 pod.containers.setdefault(labels.get("container", ""), {})[resource] = to_milli(
                     value
                 )
-        self._cache[namespace] = (self.clock(), samples)
+        at = self.clock()
+        for old in [ns for ns, (t, _) in self._cache.items() if at - t >= self.cache_seconds]:
+            del self._cache[old]  # namespaces no target asks for any more hold no samples
+        self._cache[namespace] = (at, samples)
         return samples
 
     def _query(self, query: str, now: float) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ on the next one; a broken file is reported once per change and never stops the o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -71,6 +72,7 @@ class LoopMetrics:
             ["namespace", "policy"],
             registry=self.registry,
         )
+        self._labelled: set[tuple[str, str]] = set()  # (namespace, policy) with series
 
     def count(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """Expose a counter kept elsewhere (e.g. the API client's request count)."""
@@ -85,6 +87,7 @@ class LoopMetrics:
 
     def record(self, outcome: Outcome) -> None:
         labels = (outcome.target.namespace, outcome.target.name)
+        self._labelled.add(labels)
         if outcome.current is not None:
             self.current.labels(*labels).set(outcome.current)
         if outcome.decision is not None:
@@ -95,6 +98,14 @@ class LoopMetrics:
         self.decisions.labels(kind).inc()
         if outcome.patched and outcome.current is not None and outcome.desired is not None:
             self.scales.labels("up" if outcome.desired > outcome.current else "down").inc()
+
+    def forget(self, live: set[tuple[str, str]]) -> None:
+        """Drop the series of policies not synced any more (deleted, or no longer ours)."""
+        for labels in self._labelled - live:
+            for metric in (self.desired, self.current, self.errors):
+                with contextlib.suppress(KeyError):  # e.g. no decision: no desired series
+                    metric.remove(*labels)
+        self._labelled &= live
 
 
 def log_outcome(outcome: Outcome) -> None:
@@ -159,6 +170,7 @@ class Service:
     def sync_once(self) -> list[Outcome]:
         if self.is_leader is not None and not self.is_leader():
             self.controller.reset()  # when leading again, continue from the status
+            self.metrics.forget(set())  # the leader exports the decisions now
             self.synced_once.set()  # a standby is ready: it is waiting to take over
             return []
         started = time.monotonic()
@@ -168,7 +180,10 @@ class Service:
         for outcome in outcomes:
             log_outcome(outcome)
             self.metrics.record(outcome)
-        if self.report is not None:
+        if self.complete():
+            self.metrics.forget({(o.target.namespace, o.target.name) for o in outcomes})
+        # A replica that lost the lease during the sync leaves the status to the new leader.
+        if self.report is not None and (self.is_leader is None or self.is_leader()):
             self.report(outcomes, now)
         self.metrics.sync_seconds.observe(time.monotonic() - started)
         self.synced_once.set()
