@@ -38,6 +38,7 @@ from autoscaler.metrics.prometheus import (
     MetricRequest,
     PrometheusSource,
     QueryRunner,
+    stamped_query,
 )
 
 log = logging.getLogger("autoscaler.adapter")
@@ -119,10 +120,7 @@ class LabelCapture:
 
     def series_labels(self, query: str) -> list[dict[str, str]]:
         """The labels of ``query``'s series, as the source sent it (see its ``_one``)."""
-        stamped = (
-            f'({query}) or label_replace(timestamp({query}), "{TIMESTAMP_LABEL}", "1", "", "")'
-        )
-        return self.labels.get(stamped, [])
+        return self.labels.get(stamped_query(query), [])
 
 
 class MetricCache:

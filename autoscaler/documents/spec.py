@@ -102,18 +102,25 @@ def _target(value: Any, path: str) -> MetricTarget:
     utilization = raw.get("averageUtilization")
     return MetricTarget(
         type=string(raw.get("type"), f"{path}.type"),
-        value=None if raw.get("value") is None else milli(raw["value"], f"{path}.value"),
-        average_value=(
-            None
-            if raw.get("averageValue") is None
-            else milli(raw["averageValue"], f"{path}.averageValue")
-        ),
+        value=_positive(raw.get("value"), f"{path}.value"),
+        average_value=_positive(raw.get("averageValue"), f"{path}.averageValue"),
         average_utilization=(
             None
             if utilization is None
             else integer(utilization, f"{path}.averageUtilization", minimum=1)
         ),
     )
+
+
+def _positive(value: Any, path: str) -> int | None:
+    """A target quantity in milli-units: positive, as the API server requires (the
+    decision divides by it), after rounding up as MilliValue() does ("1n" is 1)."""
+    if value is None:
+        return None
+    result = milli(value, path)
+    if result <= 0:
+        raise fail(path, f"must be positive (got {value!r})")
+    return result
 
 
 def _selector_text(value: Any) -> str:

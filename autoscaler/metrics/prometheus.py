@@ -204,15 +204,10 @@ class PrometheusSource:
             )
 
     def _one(self, query: str, *, now: float) -> list[_Sample] | QueryError:
-        stamped = (
-            f'({query}) or label_replace(timestamp({query}), "{TIMESTAMP_LABEL}", "1", "", "")'
-        )
         try:
-            return _samples(self._runner(stamped, time=now))
+            return _samples(self._runner(stamped_query(query), time=now))
         except QueryError as exc:
-            shown = " ".join(query.split())
-            shown = shown if len(shown) <= 300 else shown[:300] + "..."
-            return QueryError(f"prometheus {self.settings.url}: {exc}; query: {shown}")
+            return QueryError(f"prometheus {self.settings.url}: {exc}; query: {_shown(query)}")
 
     def _query(self, query: str, *, time: float) -> list[dict[str, Any]]:
         """The default runner: ``PrometheusConnect.custom_query``, no retries, bounded."""
@@ -243,6 +238,15 @@ class PrometheusSource:
         except (ValueError, KeyError, TypeError):
             raise QueryError("the answer is not a Prometheus query result") from None
         return result
+
+
+def stamped_query(query: str) -> str:
+    """``query`` and its sample times in one query, as sent (see the module docstring).
+
+    A newline precedes each ")": a query may end in a ``# comment``, which would
+    otherwise swallow the rest of the line.
+    """
+    return f'({query}\n) or label_replace(timestamp({query}\n), "{TIMESTAMP_LABEL}", "1", "", "")'
 
 
 def _render(request: MetricRequest) -> str:
@@ -302,7 +306,8 @@ def _file(
     if kind == "Pods":
         answer = [s for s in answer if _in_scope(s, request)]
     if not answer:
-        _fail(result, request, NO_DATA, f"no series for namespace {request.namespace}: {query}")
+        message = f"no series for namespace {request.namespace}: {_shown(query)}"
+        _fail(result, request, NO_DATA, message)
         return
     problem = _check(answer, request, now=now)
     if problem is not None:
@@ -315,6 +320,12 @@ def _file(
         result.object[name] = to_milli(answer[0].value)
     else:
         result.external[name] = tuple(to_milli(s.value) for s in answer)
+
+
+def _shown(query: str) -> str:
+    """``query`` on one line, cut at 300 characters, for a message."""
+    shown = " ".join(query.split())
+    return shown if len(shown) <= 300 else shown[:300] + "..."
 
 
 def _in_scope(sample: _Sample, request: MetricRequest) -> bool:

@@ -33,6 +33,11 @@ SOURCE_FIELDS: Final = {
 _TARGET_TYPES: Final = ("Utilization", "Value", "AverageValue")
 _OPERATORS: Final = ("DoesNotExist", "Exists", "In", "NotIn")
 DNS_LABEL: Final = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN: Final = re.compile(
+    r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
+)
+_QUALIFIED_NAME: Final = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_CONTAINER_RESOURCES: Final = ("cpu", "memory", "ephemeral-storage")
 
 
 def not_supported(value: str, allowed: tuple[str, ...]) -> str:
@@ -98,6 +103,10 @@ def _check_resource(metric: MetricSpec, *, path: FieldPath) -> list[Finding]:
     findings = []
     if not source.name:
         findings.append(Finding((*path, "name"), "must specify a resource name"))
+    elif metric.container_resource is not None:
+        problem = container_resource_problem(source.name)
+        if problem is not None:
+            findings.append(Finding((*path, "name"), problem))
     if metric.container_resource is not None:
         container = metric.container_resource.container
         if not container:
@@ -123,6 +132,37 @@ def _check_resource(metric: MetricSpec, *, path: FieldPath) -> list[Finding]:
             )
         )
     return findings
+
+
+def container_resource_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a container's resource, as ValidateContainerResourceName says.
+
+    The API server checks ContainerResource names (not Resource names): cpu, memory,
+    ephemeral-storage, hugepages-<size>, or a qualified name, which unless it is in
+    kubernetes.io must also be a valid extended resource name (example.com/gpu).
+    """
+    if not _is_qualified_name(name):
+        return f"must be a qualified name such as example.com/gpu (got {show(name)})"
+    if "/" not in name:
+        if name in _CONTAINER_RESOURCES or name.startswith("hugepages-"):
+            return None
+        return (
+            "must be a standard resource for containers (cpu, memory, ephemeral-storage, "
+            f"hugepages-<size>) or fully qualified (got {show(name)})"
+        )
+    if "kubernetes.io/" in name:
+        return None
+    if not name.startswith("requests.") and _is_qualified_name("requests." + name):
+        return None
+    return f"doesn't follow extended resource name standard (got {show(name)})"
+
+
+def _is_qualified_name(value: str) -> bool:
+    """IsQualifiedName: an optional DNS-subdomain prefix and "/", then a 63-character name."""
+    prefix, slash, name = value.rpartition("/")
+    if slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return False
+    return len(name) <= 63 and _QUALIFIED_NAME.fullmatch(name) is not None
 
 
 def _check_pods(source: PodsMetricSource, *, path: FieldPath) -> list[Finding]:

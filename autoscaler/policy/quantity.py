@@ -25,7 +25,7 @@ def as_quantity(value: object) -> object:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"must be a finite quantity (got {value})")
-        return repr(value)
+        value = repr(value)  # checked below: 1e300 is finite but beyond what we read
     if isinstance(value, str) and (len(value) > _MAX_QUANTITY_LENGTH or not _is_quantity(value)):
         shown = value if len(value) <= _MAX_QUANTITY_LENGTH else value[:20] + "..."
         raise ValueError(f'must be a quantity such as 500m, 1.5, 512Mi or 1e3 (got "{shown}")')

@@ -194,9 +194,10 @@ class _Builder:
     def _mapping(self, node: MappingNode, *, path: FieldPath, depth: int) -> dict[str, object]:
         result: dict[str, object] = {}
         merged: dict[str, object] = {}
+        merges: list[Node] = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
-                merged.update(self._merge(value_node, path=path, depth=depth))
+                merges.append(value_node)
                 continue
             if not isinstance(key_node, ScalarNode):
                 self._problem(key_node, "mapping keys must be strings")
@@ -207,6 +208,17 @@ class _Builder:
                 continue
             self.lines[(*path, key)] = key_node.start_mark.line + 1
             result[key] = self.build(value_node, path=(*path, key), depth=depth + 1)
+        # Merged keys are read after the explicit ones, whatever the order written, so
+        # that a key written here keeps its own line (and value) over a merged one's.
+        explicit, self.lines = self.lines, {}
+        try:
+            for value_node in merges:
+                merged.update(self._merge(value_node, path=path, depth=depth))
+        finally:
+            merged_lines, self.lines = self.lines, explicit
+        for at, line in merged_lines.items():
+            if at[len(path)] not in result:
+                self.lines[at] = line
         return {**merged, **result}
 
     def _merge(self, node: Node, *, path: FieldPath, depth: int) -> dict[str, object]:

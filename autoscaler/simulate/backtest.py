@@ -246,10 +246,11 @@ def derived_query(target: Target, declarations: Mapping[str, MetricDeclaration])
     except promql.PromQLError as exc:
         raise BacktestError(f"metric {metric.name!r}: {exc}") from None
     origin = f"{spec.type} metric {metric.name} of {target.key}"
+    # A newline before ")": the declared query may end in a "# comment".
     if spec.type == PODS:
-        return LoadQuery(f"sum by (namespace) ({rendered})", origin, namespace=target.namespace)
+        return LoadQuery(f"sum by (namespace) ({rendered}\n)", origin, namespace=target.namespace)
     if spec.type == EXTERNAL:
-        return LoadQuery(f"sum({rendered})", origin)
+        return LoadQuery(f"sum({rendered}\n)", origin)
     return LoadQuery(rendered, origin)
 
 

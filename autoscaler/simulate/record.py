@@ -8,6 +8,7 @@ simulated loop agree, or to ask ``decide --explain`` why the loop did what it di
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from autoscaler.core.model import (
@@ -32,6 +33,10 @@ _SOURCE_KEYS = {
     OBJECT: "object",
     "External": "external",
 }
+
+_EXPRESSION = re.compile(r"([^\s,=]*) ([a-z]*) \(([^)]*)\)(?:,|$)")
+_LABEL = re.compile(r"([^,=]*)=([^,]*)(?:,|$)")
+_OPERATORS = {"in": "In", "notin": "NotIn", "exists": "Exists", "doesnotexist": "DoesNotExist"}
 
 
 def snapshot_to_document(snapshot: Snapshot) -> dict[str, Any]:
@@ -82,11 +87,9 @@ def _metric(metric: MetricSpec) -> dict[str, Any]:
             source["container"] = metric.container
     else:
         identifier: dict[str, Any] = {"name": metric.name}
-        labels = dict(
-            part.split("=", 1) for part in metric.selector.split(",") if part.count("=") == 1
-        )
-        if labels:
-            identifier["selector"] = {"matchLabels": labels}
+        selector = _selector(metric.selector)
+        if selector:
+            identifier["selector"] = selector
         source["metric"] = identifier
         described = metric.described_object
         if metric.type == OBJECT and described is not None:
@@ -96,6 +99,40 @@ def _metric(metric: MetricSpec) -> dict[str, Any]:
                 "apiVersion": described.api_version,
             }
     return {"type": metric.type, key: source}
+
+
+def _selector(text: str) -> dict[str, Any]:
+    """The LabelSelector that ``policy_from_spec`` renders as ``text``.
+
+    That text is the matchLabels as ``k=v`` (sorted), then each matchExpressions entry
+    as ``key operator (v1,v2)``, all joined by commas; an empty dict for ``""``.
+    """
+    labels: dict[str, str] = {}
+    expressions: list[dict[str, Any]] = []
+    position = 0
+    while position < len(text):
+        found = _EXPRESSION.match(text, position)
+        if found is not None:
+            key, operator, values = found.groups()
+            expression: dict[str, Any] = {
+                "key": key,
+                "operator": _OPERATORS.get(operator, operator),
+            }
+            if values:
+                expression["values"] = values.split(",")
+            expressions.append(expression)
+        else:
+            found = _LABEL.match(text, position)
+            if found is None:
+                break
+            labels[found[1]] = found[2]
+        position = found.end()
+    selector: dict[str, Any] = {}
+    if labels:
+        selector["matchLabels"] = labels
+    if expressions:
+        selector["matchExpressions"] = expressions
+    return selector
 
 
 def _target(target: MetricTarget) -> dict[str, Any]:

@@ -178,6 +178,29 @@ def test_no_series_is_no_data_never_zero(source: PrometheusSource, namespace: st
     )
 
 
+def test_a_query_may_end_in_a_comment(
+    prom_env: PromEnv, source: PrometheusSource, namespace: str
+) -> None:
+    prom_env.exporter.set("podscale_depth", {"namespace": namespace}, 12)
+    prom_env.server.wait_for(f'podscale_depth{{namespace="{namespace}"}}')
+    commented = declare(
+        "depth", "External", 'podscale_depth{namespace="{namespace}"} # the queue, as is'
+    )
+    result = source.collect([request("t", namespace, commented)], now=time.time()).targets["t"]
+    assert (result.external, result.failures) == ({"depth": (12000,)}, {})
+
+
+def test_the_no_data_message_is_one_line_for_a_query_of_several(
+    source: PrometheusSource, namespace: str
+) -> None:
+    query = 'sum(\n  podscale_missing{namespace="{namespace}"}\n)'
+    missing = declare("missing", "External", query)
+    result = source.collect([request("t", namespace, missing)], now=time.time()).targets["t"]
+    assert result.failures["missing"].message == (
+        f'no series for namespace {namespace}: sum( podscale_missing{{namespace="{namespace}"}} )'
+    )
+
+
 def test_nan_and_infinity_are_invalid(
     prom_env: PromEnv, source: PrometheusSource, namespace: str
 ) -> None:

@@ -292,6 +292,20 @@ def test_yaml_anchors_and_merge_keys_work_within_bounds(tmp_path: Path) -> None:
     assert behavior["scaleUp"]["selectPolicy"] == "Min"
 
 
+def test_a_key_written_before_a_merge_key_keeps_its_own_line(tmp_path: Path) -> None:
+    text = (
+        "apiVersion: podscale.dev/v1alpha1\nkind: ScalingPolicy\nmetadata: {name: m}\n"
+        "spec:\n  scaleTargetRef: {kind: Deployment, name: m}\n"
+        "  maxReplicas: 0\n"  # line 6: the value that counts, and the error's line
+        "  <<: {maxReplicas: 4, minReplicas: 1}\n"
+    )
+    path = write(tmp_path, "m.yaml", text)
+    _, _, err = validate(path)
+    assert err.splitlines() == [
+        f"error: {path}:6: spec.maxReplicas: must be greater than 0 (got 0)"
+    ]
+
+
 @settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

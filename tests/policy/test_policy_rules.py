@@ -26,6 +26,14 @@ OBJECT = {
         "target": {"type": "Value", "value": "100"},
     },
 }
+CONTAINER_RESOURCE = {
+    "type": "ContainerResource",
+    "containerResource": {
+        "name": "cpu",
+        "container": "app",
+        "target": {"type": "Utilization", "averageUtilization": 60},
+    },
+}
 T = "spec.metrics[0].resource.target"
 XT = "spec.metrics.0.external.target"
 
@@ -154,6 +162,11 @@ INVALID = [
         [f'{T}.averageValue: must be a quantity such as 500m, 1.5, 512Mi or 1e3 (got "12 cores")'],
     ),
     (
+        "quantity-float-out-of-range",
+        {"spec.metrics.0.resource.target.averageValue": 1e300},
+        [f'{T}.averageValue: must be a quantity such as 500m, 1.5, 512Mi or 1e3 (got "1e+300")'],
+    ),
+    (
         "quantity-bool",
         {"spec.metrics.0.resource.target.averageValue": True},
         [f"{T}.averageValue: must be a quantity such as 500m, 1.5 or 512Mi (got a boolean)"],
@@ -180,6 +193,33 @@ INVALID = [
             }
         },
         ["spec.metrics[0].containerResource.container: must specify a container"],
+    ),
+    (
+        "container-resource-name-not-standard",
+        {"spec.metrics.0": CONTAINER_RESOURCE, "spec.metrics.0.containerResource.name": "gpu"},
+        [
+            "spec.metrics[0].containerResource.name: must be a standard resource for containers "
+            '(cpu, memory, ephemeral-storage, hugepages-<size>) or fully qualified (got "gpu")'
+        ],
+    ),
+    (
+        "container-resource-name-not-extended",
+        {
+            "spec.metrics.0": CONTAINER_RESOURCE,
+            "spec.metrics.0.containerResource.name": "requests.example.com/gpu",
+        },
+        [
+            "spec.metrics[0].containerResource.name: doesn't follow extended resource name "
+            'standard (got "requests.example.com/gpu")'
+        ],
+    ),
+    (
+        "container-resource-name-not-qualified",
+        {"spec.metrics.0": CONTAINER_RESOURCE, "spec.metrics.0.containerResource.name": "a/b/c"},
+        [
+            "spec.metrics[0].containerResource.name: must be a qualified name such as "
+            'example.com/gpu (got "a/b/c")'
+        ],
     ),
     # Pods
     (
@@ -428,6 +468,14 @@ VALID = [
     ("exponent-quantity", {"spec.metrics.0.resource.target.averageValue": "1e3"}),
     ("binary-quantity", {"spec.metrics.0.resource.target.averageValue": "512Mi"}),
     ("tolerance", {"spec.behavior.scaleUp.tolerance": "50m"}),
+    ("container-resource-cpu", {"spec.metrics.0": CONTAINER_RESOURCE}),
+    *(
+        (
+            f"container-resource-{name}",
+            {"spec.metrics.0": CONTAINER_RESOURCE, "spec.metrics.0.containerResource.name": name},
+        )
+        for name in ("ephemeral-storage", "hugepages-2Mi", "example.com/gpu", "kubernetes.io/x")
+    ),
     ("dry-run", {"spec.mode": "DryRun"}),
     ("fallback", {"spec.fallback": {"replicas": 3}}),
     ("labels", {"metadata.labels": {"team": "web"}, "metadata.annotations": {"a": "b"}}),

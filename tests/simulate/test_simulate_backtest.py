@@ -148,6 +148,22 @@ def test_the_policys_pods_metric_gives_the_known_trace_with_gaps_held(known: Kno
     )
 
 
+def test_a_declared_query_may_end_in_a_comment(known: Known, tmp_path: Path) -> None:
+    declarations = tmp_path / "commented.yaml"
+    query_line = "      query: sum by (namespace, pod) (test_http_rps{{selector}})\n"
+    assert query_line in DECLARATIONS
+    declarations.write_text(
+        DECLARATIONS.replace(
+            query_line,
+            "      query: 'sum by (namespace, pod) (test_http_rps{{selector}}) # per pod'\n",
+        )
+    )
+    target = load_targets([str(known.policy)])[0]
+    query = backtest.load_query(target, metrics_config=[str(declarations)], query=None)
+    found = backtest.backtest(known.server.url, query, _span(known))
+    assert list(found.trace.rates) == known.rates
+
+
 def test_an_explicit_query_gives_the_same_trace(known: Known) -> None:
     query = backtest.LoadQuery('test_http_rps{namespace="shop"}', "--query")
     found = backtest.backtest(known.server.url, query, _span(known))

@@ -31,13 +31,13 @@ from autoscaler.core.model import (
     Settings,
     Snapshot,
 )
-from autoscaler.documents import decision_to_document
+from autoscaler.documents import decision_to_document, policy_from_spec
 from autoscaler.loop.controller import Controller
 from autoscaler.loop.interfaces import ScaleState, Target, TargetRef, Unavailable
 from autoscaler.sim.load import FlashCrowd
 from autoscaler.simulate.baseline import NAME, hpa_default_target
 from autoscaler.simulate.engine import Plan, Subject, simulate
-from autoscaler.simulate.record import snapshot_to_document
+from autoscaler.simulate.record import policy_to_spec, snapshot_to_document
 from autoscaler.simulate.setup import bundled, load_targets
 
 Step = tuple[Target, Snapshot, Decision]
@@ -69,6 +69,34 @@ def cpu_policy() -> Target:
 def baseline_steps(request: pytest.FixtureRequest) -> list[Step]:
     target = example() if request.param == "example" else cpu_policy()
     return record(hpa_default_target(target))
+
+
+def test_a_recorded_policy_reads_back_the_same_with_its_metric_selectors() -> None:
+    # The selector names the metric in the decision's messages ("external metric q(...)"),
+    # so a replayed snapshot must carry it whole, set-based requirements included.
+    selector = {
+        "matchLabels": {"app": "web", "tier": "a"},
+        "matchExpressions": [
+            {"key": "region", "operator": "In", "values": ["eu", "us"]},
+            {"key": "zone", "operator": "NotIn", "values": ["b"]},
+            {"key": "canary", "operator": "DoesNotExist"},
+            {"key": "queue", "operator": "Exists"},
+        ],
+    }
+    spec = {
+        "maxReplicas": 5,
+        "metrics": [
+            {
+                "type": "External",
+                "external": {
+                    "metric": {"name": "jobs", "selector": selector},
+                    "target": {"type": "Value", "value": "10"},
+                },
+            }
+        ],
+    }
+    policy = policy_from_spec(spec)
+    assert policy_from_spec(policy_to_spec(policy)) == policy
 
 
 def test_the_baseline_is_the_policy_without_behavior() -> None:
