@@ -365,22 +365,27 @@ def _value_metric(
     description: str,
 ) -> MetricResult:
     target = spec.target
-    if target.type == VALUE and target.value is not None:
-        try:
-            proposal = _usage_ratio_replicas(snapshot, usage / target.value, tolerances)
-        except MetricFailure as exc:
-            return _failed(spec, reason, outer, str(exc))
-        return MetricResult(
-            spec.type, spec.name, proposal, MetricStatus(value=usage), description=description
-        )
-    if target.type == AVERAGE_VALUE and target.average_value is not None:
-        proposal, average = _per_pod_replicas(snapshot, usage, target.average_value, tolerances)
+    # The HPA picks an External metric's path by which field is set, averageValue first,
+    # whatever the target's type says; an Object metric's by the type.
+    by_type = spec.type != EXTERNAL
+    average_target, value_target = target.average_value, target.value
+    if average_target is not None and (target.type == AVERAGE_VALUE or not by_type):
+        proposal, average = _per_pod_replicas(snapshot, usage, average_target, tolerances)
         return MetricResult(
             spec.type,
             spec.name,
             proposal,
             MetricStatus(average_value=average),
-            description=description,
+            # The HPA names an Object metric's per-pod path "external metric" too.
+            description=f"external metric {spec.name}({spec.selector})",
+        )
+    if value_target is not None and (target.type == VALUE or not by_type):
+        try:
+            proposal = _usage_ratio_replicas(snapshot, usage / value_target, tolerances)
+        except MetricFailure as exc:
+            return _failed(spec, reason, outer, str(exc))
+        return MetricResult(
+            spec.type, spec.name, proposal, MetricStatus(value=usage), description=description
         )
     kind = "object" if spec.type == OBJECT else "external"
     return _failed(

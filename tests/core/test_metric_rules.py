@@ -300,6 +300,51 @@ def test_external_value_sums_every_series() -> None:
     assert result["metrics"][0]["current"] == {"value": "42"}
 
 
+def test_an_external_average_value_wins_whatever_the_target_type_says() -> None:
+    # computeStatusForExternalMetric checks Target.AverageValue before Target.Value.
+    metric = external_metric("queue", value="10")
+    metric["external"]["target"]["averageValue"] = "20"
+    result = run(
+        snapshot(
+            current=2,
+            pods=[pod("a"), pod("b")],
+            metrics=[metric],
+            data={"external": {"queue": ["30", "50"]}},
+        )
+    )
+    assert result["metrics"][0]["proposal"] == 4  # ceil(80 / 20), not ceil(80 / 10 * 2)
+    assert result["metrics"][0]["current"] == {"averageValue": "40"}  # 80 / 2 replicas
+
+
+def test_an_object_metric_follows_its_target_type() -> None:
+    metric = object_metric("rps", value="50")
+    metric["object"]["target"]["averageValue"] = "1"
+    result = run(
+        snapshot(
+            current=2,
+            pods=[pod("a"), pod("b")],
+            metrics=[metric],
+            data={"object": {"rps": "100"}},
+        )
+    )
+    assert result["metrics"][0]["current"] == {"value": "100"}
+    assert result["metrics"][0]["proposal"] == 4  # ratio 2 * 2 ready pods
+
+
+def test_an_object_average_value_is_named_like_the_hpa_names_it() -> None:
+    result = run(
+        snapshot(
+            current=4,
+            statusReplicas=4,
+            pods=[pod(p) for p in "abcd"],
+            metrics=[object_metric("rps", average="100")],
+            data={"object": {"rps": "1000"}},
+        )
+    )
+    [active] = [c for c in result["conditions"] if c["type"] == "ScalingActive"]
+    assert active["message"].endswith("from external metric rps()")
+
+
 def test_external_scales_from_zero_when_min_replicas_is_zero() -> None:
     result = run(
         snapshot(
