@@ -161,9 +161,16 @@ class Controller:
             )
         names = {p.name for p in pods}
         metrics = self._metric_data(target, scale.selector, names, custom)
-        history = self.histories.get(target.key) or target.saved_history
-        if history is None:  # first sight: seed like the HPA's recordInitialRecommendation
-            history = History(recommendations=(Recommendation(now, scale.replicas),))
+        history = self.histories.get(target.key)
+        if history is None:
+            # First sight in this process (a start, a takeover): seed the current replicas
+            # like the HPA's recordInitialRecommendation, so that nothing scales down
+            # within a window of it, and keep what the status saved before. The saved
+            # entries may be old (the status is written when something changes), so
+            # they alone could let a new leader scale down at once.
+            saved = target.saved_history or History()
+            seed = Recommendation(now, scale.replicas)
+            history = replace(saved, recommendations=(*saved.recommendations, seed))
         snapshot = Snapshot(
             now=now,
             policy=target.policy,
@@ -181,15 +188,20 @@ class Controller:
         changed = self.writers.observe(
             target.key, scale.replicas, now=now, version=scale.resource_version
         )
-        note = rolling if changed is None else ("ExternalScaleChange", changed)
+        shadow = self.dry_run or target.mode == "DryRun"
+        # In shadow mode another writer (the HPA being compared) is expected, not news.
+        note = rolling if changed is None or shadow else ("ExternalScaleChange", changed)
         failures = self.failures.record(target.key, failed=decision.error is not None)
         fallback = target.fallback
         if fallback is not None and decision.error and failures >= fallback[1]:
             decision = _with_fallback(decision, snapshot, fallback[0], failures)
             note = ("FallbackReplicas", decision.rescale_reason)
         outcome = Outcome(target, scale.replicas, decision, note=note)
-        if decision.desired_replicas == scale.replicas or self.dry_run or target.mode == "DryRun":
+        if decision.desired_replicas == scale.replicas:
             self.histories[target.key] = decision.history
+            return outcome
+        if shadow:  # nothing was scaled: later rate limits must not count it
+            self.histories[target.key] = _without_new_events(decision, history)
             return outcome
         held = self.writers.held_until(target.key, now=now)
         if held is not None:

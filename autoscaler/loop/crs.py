@@ -189,10 +189,10 @@ def status_document(
         ]
     if outcome.error:
         reason = outcome.error_reason or "FailedUpdateScale"
-        conditions = [c for c in conditions if c["type"] != "AbleToScale"]
+        kind = "ScalingActive" if reason in _CANNOT_COMPUTE else "AbleToScale"
+        conditions = [c for c in conditions if c["type"] != kind]
         conditions.insert(
-            0,
-            {"type": "AbleToScale", "status": "False", "reason": reason, "message": outcome.error},
+            0, {"type": kind, "status": "False", "reason": reason, "message": outcome.error}
         )
     status["lastScaleTime"] = now_rfc3339(now) if outcome.patched else previous.get("lastScaleTime")
     for condition in conditions:
@@ -203,6 +203,12 @@ def status_document(
         )
     status["conditions"] = conditions
     return {k: v for k, v in status.items() if v is not None}
+
+
+# Failures that stop the replica count from being computed: the HPA reports those (its
+# AmbiguousSelector, a pod list that fails) as ScalingActive=False; reading or updating
+# the scale is AbleToScale.
+_CANNOT_COMPUTE = frozenset({"AmbiguousTarget", "FailedGetPods"})
 
 
 def invalid_status(problem: str, previous: JSON, *, now: float, generation: int | None) -> JSON:

@@ -7,12 +7,17 @@ from dataclasses import dataclass, field, replace
 from autoscaler.core.model import (
     RESOURCE,
     UTILIZATION,
+    Behavior,
     Container,
+    History,
     MetricSpec,
     MetricTarget,
     Pod,
     PodUsage,
     Policy,
+    Recommendation,
+    ScalingPolicy,
+    ScalingRules,
     Settings,
 )
 from autoscaler.loop.controller import Controller
@@ -110,6 +115,29 @@ def test_dry_run_never_patches_but_decides() -> None:
     assert shadow[0].desired == global_dry[0].desired == 4
 
 
+def test_shadow_mode_counts_no_scale_that_did_not_happen() -> None:
+    cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "900"})
+    one_pod_a_minute = Behavior(scale_up=ScalingRules(policies=(ScalingPolicy("Pods", 1, 60),)))
+    shadow = replace(
+        target("hot", mode="DryRun"),
+        policy=Policy(max_replicas=10, metrics=(CPU_50,), behavior=one_pod_a_minute),
+    )
+    loop = controller(cluster)
+    first = loop.sync([shadow], now=NOW)[0]
+    second = loop.sync([shadow], now=NOW + 15)[0]
+    assert first.desired == second.desired == 3  # 2 + 1 each time: nothing was added
+    assert loop.histories["default/hot"].scale_up_events == ()
+
+
+def test_shadow_mode_expects_another_writer() -> None:
+    cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "500"})
+    loop = controller(cluster)
+    loop.sync([target("hot", mode="DryRun")], now=NOW)
+    cluster.replicas["hot"] = 3  # the HPA it shadows
+    outcome = loop.sync([target("hot", mode="DryRun")], now=NOW + 15)[0]
+    assert outcome.note is None or outcome.note[0] != "ExternalScaleChange"
+
+
 def test_history_is_seeded_then_fed_back_so_scale_down_waits_for_the_window() -> None:
     cluster = FakeCluster(replicas={"w": 4}, cpu={"w": "100"})
     loop = controller(cluster)
@@ -117,6 +145,19 @@ def test_history_is_seeded_then_fed_back_so_scale_down_waits_for_the_window() ->
         loop.sync([target("w")], now=NOW + step)
         assert cluster.replicas["w"] == 4, f"scaled down after {step}s"
     loop.sync([target("w")], now=NOW + 301)
+    assert cluster.replicas["w"] == 1
+
+
+def test_a_takeover_with_an_old_saved_history_still_waits_a_window_to_scale_down() -> None:
+    # The status saved the history an hour ago (nothing changed since); its entries
+    # are out of every window. A new leader must not scale down at once.
+    saved = History(recommendations=(Recommendation(NOW - 3600, 4),))
+    cluster = FakeCluster(replicas={"w": 4}, cpu={"w": "100"})
+    loop = controller(cluster)
+    taken_over = replace(target("w"), saved_history=saved)
+    loop.sync([taken_over], now=NOW)
+    assert cluster.replicas["w"] == 4
+    loop.sync([taken_over], now=NOW + 301)
     assert cluster.replicas["w"] == 1
 
 
