@@ -20,6 +20,7 @@ from autoscaler.core.model import (
     Decision,
     History,
     MetricData,
+    Policy,
     Recommendation,
     ScaleEvent,
     Settings,
@@ -150,6 +151,14 @@ class Controller:
                 error_reason="FailedGetScale",
                 error=f"cannot read the scale of {target.ref}: {exc}",
             )
+        if not scale.selector and _reads_metrics(target.policy, scale.replicas):
+            # The HPA's computeReplicasForMetrics: no selector, no pods to measure.
+            return Outcome(
+                target,
+                current=scale.replicas,
+                error_reason="InvalidSelector",
+                error="the target's scale is missing a selector (status.selector)",
+            )
         try:
             pods = self.pods.pods(target.namespace, scale.selector) if scale.selector else ()
         except LoopError as exc:
@@ -275,6 +284,13 @@ class Controller:
             external=data.external,
             errors=errors,
         )
+
+
+def _reads_metrics(policy: Policy, current: int) -> bool:
+    """Whether the HPA would compute metrics now (not while it only restores the bounds)."""
+    if current == 0 and policy.min_replicas != 0:
+        return False
+    return policy.min_replicas <= current <= policy.max_replicas
 
 
 def _without_new_events(decision: Decision, before: History) -> History:

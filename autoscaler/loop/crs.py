@@ -208,7 +208,7 @@ def status_document(
 # Failures that stop the replica count from being computed: the HPA reports those (its
 # AmbiguousSelector, a pod list that fails) as ScalingActive=False; reading or updating
 # the scale is AbleToScale.
-_CANNOT_COMPUTE = frozenset({"AmbiguousTarget", "FailedGetPods"})
+_CANNOT_COMPUTE = frozenset({"AmbiguousTarget", "FailedGetPods", "InvalidSelector"})
 
 
 def invalid_status(problem: str, previous: JSON, *, now: float, generation: int | None) -> JSON:

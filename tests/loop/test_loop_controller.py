@@ -138,6 +138,33 @@ def test_shadow_mode_expects_another_writer() -> None:
     assert outcome.note is None or outcome.note[0] != "ExternalScaleChange"
 
 
+def test_a_scale_without_a_selector_computes_nothing_like_the_hpa() -> None:
+    cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "900"})
+    no_selector = NoSelector(cluster)
+    loop = Controller(
+        scales=no_selector, pods=cluster, resource_metrics=cluster, custom_metrics=None,
+        settings=Settings(),
+    )  # fmt: skip
+    [outcome] = loop.sync([target("hot")], now=NOW)
+    assert outcome.error_reason == "InvalidSelector" and cluster.writes == []
+    cluster.replicas["hot"] = 20  # above maxReplicas: restoring the bounds needs no metrics
+    [outcome] = loop.sync([target("hot")], now=NOW + 15)
+    assert outcome.error is None and cluster.writes == [("hot", 10)]
+
+
+@dataclass
+class NoSelector:
+    """A scale subresource without status.selector (a CRD without selectorpath)."""
+
+    cluster: FakeCluster
+
+    def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState:
+        return replace(self.cluster.get_scale(namespace, ref), selector="")
+
+    def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
+        self.cluster.set_replicas(namespace, ref, replicas)
+
+
 def test_history_is_seeded_then_fed_back_so_scale_down_waits_for_the_window() -> None:
     cluster = FakeCluster(replicas={"w": 4}, cpu={"w": "100"})
     loop = controller(cluster)

@@ -20,6 +20,7 @@ TARGET = Target("default", "web", TargetRef("apps/v1", "Deployment", "web"), Pol
         ("FailedUpdateScale", "AbleToScale"),
         ("AmbiguousTarget", "ScalingActive"),  # the HPA's AmbiguousSelector
         ("FailedGetPods", "ScalingActive"),  # no replica count can be computed
+        ("InvalidSelector", "ScalingActive"),  # the scale has no selector
     ],
 )
 def test_a_loop_failure_is_reported_under_the_hpas_condition_type(reason: str, kind: str) -> None:
