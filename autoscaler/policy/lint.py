@@ -82,10 +82,25 @@ def _metrics(loaded: LoadedPolicy) -> list[Finding]:
     metrics = loaded.policy.spec.metrics or []
     defaulted = not loaded.written.spec.metrics
     findings = []
+    first_of: dict[tuple[str, str], int] = {}
     for index, metric in enumerate(metrics):
         source = SOURCE_FIELDS[metric.type]
         path: FieldPath = ("spec",) if defaulted else ("spec", "metrics", index, source)
         findings += _metric(metric, path=path, defaulted=defaulted)
+        named = metric.pods or metric.object or metric.external
+        if named is None:  # Resource and ContainerResource name no custom metric
+            continue
+        identifier = named.metric
+        earlier = first_of.setdefault((metric.type, identifier.name), index)
+        if earlier != index:
+            findings.append(
+                Finding(
+                    (*path, "metric", "name"),
+                    f'{metric.type} metric "{identifier.name}" is also metrics[{earlier}]: '
+                    "a policy reads one value per metric name, so both would get the same "
+                    "one whatever their selectors; give the series different metric names",
+                )
+            )
     return findings
 
 

@@ -202,6 +202,26 @@ WARNINGS = [
         ["spec.fallback.replicas: 12 is outside [minReplicas, maxReplicas] = [2, 10]"],
     ),
     ("fallback-inside-bounds", {"spec.fallback": {"replicas": 10}}, []),
+    (
+        "same-metric-name-twice",
+        {
+            "spec.metrics": [
+                EXTERNAL,
+                {
+                    "type": "External",
+                    "external": {
+                        "metric": {"name": "queue", "selector": {"matchLabels": {"q": "b"}}},
+                        "target": {"type": "AverageValue", "averageValue": "5"},
+                    },
+                },
+            ]
+        },
+        [
+            'spec.metrics[1].external.metric.name: External metric "queue" is also metrics[0]: '
+            "a policy reads one value per metric name, so both would get the same one whatever "
+            "their selectors; give the series different metric names"
+        ],
+    ),
 ]
 
 
