@@ -88,9 +88,15 @@ class Runner:
         admin, admin_thread = serve_admin(
             self._traffic, host=LOOPBACK, port=self._options.admin_port
         )
-        metrics, metrics_thread = serve_metrics(
-            self._traffic, host=LOOPBACK, port=self._options.metrics_port, api=self._api
-        )
+        try:
+            metrics, metrics_thread = serve_metrics(
+                self._traffic, host=LOOPBACK, port=self._options.metrics_port, api=self._api
+            )
+        except BaseException:  # e.g. the metrics port is taken: leave nothing running
+            admin.shutdown()
+            admin.server_close()
+            admin_thread.join(timeout=5)
+            raise
         try:
             self._say(
                 event="started",

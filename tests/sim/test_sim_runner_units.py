@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +171,9 @@ class FakeCluster:
         method.__name__ = name
         return method
 
+    def requests_sent(self) -> dict[tuple[str, int], int]:
+        return {}
+
     def call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> Reply:
         name = method.__name__
         if name.startswith("list_"):
@@ -275,3 +280,20 @@ def test_a_bad_scenario_names_file_and_field(tmp_path: Path) -> None:
     err = io.StringIO()
     assert main(["run", "--kubeconfig", "x", "--scenario", str(scenario)], err=err) == 2
     assert err.getvalue().startswith(f"autoscaler sim: {scenario}: workloads[0].load.rps")
+
+
+def test_a_taken_metrics_port_leaves_no_admin_server_behind() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        runner = Runner(
+            api=FakeCluster({}),  # type: ignore[arg-type]
+            options=Options(metrics_port=port),
+            out=io.StringIO(),
+            warn=print,
+        )
+        before = {t.name for t in threading.enumerate()}
+        with pytest.raises(OSError):
+            runner.run(threading.Event())
+        assert {t.name for t in threading.enumerate()} - before == set()
