@@ -9,6 +9,7 @@ as a warning at start).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -44,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--requestheader-client-ca-file",
         metavar="FILE",
-        help="front-proxy CA: client certs it signed may set X-Remote-User/-Group",
+        help="front-proxy CA: client certs it signed may set X-Remote-User/-Group "
+        "(default: the cluster's, from kube-system/extension-apiserver-authentication)",
     )
     add(
         "--requestheader-allowed-names",
@@ -213,6 +215,55 @@ def _declarations(paths: list[str]) -> dict[str, Any]:
     return {n: d for n, d in loaded.metrics.items() if d.type == "External"}
 
 
+AUTHENTICATION_CONFIG = (
+    "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"
+)
+
+
+def front_proxy_settings(api: Any) -> tuple[str, list[str]] | None:
+    """The front-proxy CA (PEM) and allowed names the API server publishes for
+    aggregated servers, or None when it publishes none (no aggregation layer)."""
+    from autoscaler.kube.errors import NotFound
+
+    try:
+        data = api.call("GET", AUTHENTICATION_CONFIG).get("data") or {}
+    except NotFound:
+        return None
+    ca = str(data.get("requestheader-client-ca-file") or "")
+    if not ca.strip():
+        return None
+    try:
+        names = json.loads(data.get("requestheader-allowed-names") or "[]")
+    except ValueError:
+        names = []
+    return ca, [str(n) for n in names if n]
+
+
+def _front_proxy_from_cluster(args: argparse.Namespace) -> str | None:
+    """Without --requestheader-client-ca-file, trust the front proxy the cluster names,
+    as Kubernetes' own aggregated servers do (the RoleBinding to
+    extension-apiserver-authentication-reader in deploy/ allows the read). Unreadable:
+    one warning, and only bearer tokens authenticate."""
+    from autoscaler.kube.api import Api, connect
+    from autoscaler.kube.errors import LoopError
+
+    try:
+        found = front_proxy_settings(Api(connect(args.kubeconfig)))
+    except LoopError as exc:
+        log.warning("adapter: cannot read %s: %s", AUTHENTICATION_CONFIG, exc)
+        return None
+    if found is None:
+        log.warning("adapter: the cluster publishes no front-proxy CA: bearer tokens only")
+        return None
+    ca, names = found
+    folder = Path(tempfile.mkdtemp(prefix="podscale-adapter-front-proxy-"))
+    (folder / "ca.crt").write_text(ca)
+    if not args.requestheader_allowed_names:
+        args.requestheader_allowed_names = names
+    log.info("adapter: front-proxy CA from %s", AUTHENTICATION_CONFIG)
+    return str(folder / "ca.crt")
+
+
 def _listen(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -230,6 +281,8 @@ def _tls_files(args: argparse.Namespace) -> Any:
     ca = args.requestheader_client_ca_file
     if ca and not Path(ca).is_file():
         raise UsageError(f"--requestheader-client-ca-file {ca}: no such file")
+    if not ca and (args.tls_cert or args.self_signed) and not args.insecure_dev:
+        ca = _front_proxy_from_cluster(args)
     if args.tls_cert:
         return tls.TLSFiles(cert=args.tls_cert, key=args.tls_key, client_ca=ca)
     if args.self_signed:

@@ -61,3 +61,45 @@ def test_broken_declarations_name_the_file_and_line(tmp_path: Path) -> None:
     assert code == 2
     line = err.getvalue().splitlines()[-1]
     assert line.startswith(f"autoscaler adapter: error: {path}:")
+
+
+class FakeApi:
+    """Answers the one GET the adapter makes for the cluster's front-proxy settings."""
+
+    def __init__(self, data: dict[str, str] | None) -> None:
+        self.data = data
+
+    def call(self, method: str, path: str) -> dict[str, object]:
+        from autoscaler.adapter.command import AUTHENTICATION_CONFIG
+        from autoscaler.kube.errors import NotFound
+
+        assert (method, path) == ("GET", AUTHENTICATION_CONFIG)
+        if self.data is None:
+            raise NotFound("configmaps extension-apiserver-authentication not found")
+        return {"data": self.data}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {
+                "requestheader-client-ca-file": "-----BEGIN CERTIFICATE-----\n...",
+                "requestheader-allowed-names": '["front-proxy-client"]',
+            },
+            ("-----BEGIN CERTIFICATE-----\n...", ["front-proxy-client"]),
+        ),
+        (
+            {"requestheader-client-ca-file": "PEM", "requestheader-allowed-names": "[]"},
+            ("PEM", []),
+        ),
+        ({"client-ca-file": "PEM"}, None),  # no aggregation layer configured
+        (None, None),  # no such ConfigMap
+    ],
+)
+def test_the_front_proxy_ca_comes_from_the_cluster_when_not_given(
+    data: dict[str, str] | None, expected: tuple[str, list[str]] | None
+) -> None:
+    from autoscaler.adapter.command import front_proxy_settings
+
+    assert front_proxy_settings(FakeApi(data)) == expected

@@ -83,8 +83,8 @@ def adapter(
         [sys.executable, "-m", "autoscaler", "adapter",
          "--metrics-config", str(declarations), "--prometheus-url", prom.server.url,
          "--listen", f"127.0.0.1:{port}", "--tls-cert", files.cert, "--tls-key", files.key,
-         "--requestheader-client-ca-file", str(testbed.dir / "pki" / "front-proxy-ca.crt"),
-         "--requestheader-allowed-names", "front-proxy-client",
+         # No --requestheader-* flags: the front-proxy CA and names come from the
+         # cluster's kube-system/extension-apiserver-authentication, as in a real install.
          "--kubeconfig", str(testbed.kubeconfig)],
         cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
