@@ -82,11 +82,13 @@ def test_the_base_image_satisfies_requires_python() -> None:
     assert project["requires-python"] == ">=3.11"
 
 
-def test_the_image_exposes_the_ports_the_deployment_uses() -> None:
+def test_the_image_exposes_the_ports_the_deployments_use() -> None:
     [exposed] = [args for word, args in instructions() if word == "EXPOSE"]
-    deployment = yaml.safe_load((REPO / "deploy" / "base" / "deployment.yaml").read_text())
-    [container] = deployment["spec"]["template"]["spec"]["containers"]
-    ports = {str(p["containerPort"]) for p in container["ports"]}
+    ports = set()
+    for path in ("base/deployment.yaml", "components/external-metrics/deployment.yaml"):
+        deployment = yaml.safe_load((REPO / "deploy" / path).read_text())
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        ports |= {str(p["containerPort"]) for p in container["ports"]}
     assert set(exposed.split()) == ports
 
 

@@ -19,7 +19,8 @@ import yaml
 from autoscaler.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
-KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/ha")
+KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/ha", "overlays/external-metrics")
+CONTROLLER_ONLY = ("base", "overlays/dev", "overlays/ha")
 K8S_VERSION = "1.31"
 IMAGE = "ghcr.io/podscale/podscale:0.1.0"
 
@@ -105,8 +106,6 @@ def test_the_base_objects_are_all_there(kustomization: str) -> None:
         "RoleBinding/podscale:extension-apiserver-authentication-reader",
         "CustomResourceDefinition/scalingpolicies.podscale.dev",
         "Deployment/podscale",
-        "Service/podscale-adapter",
-        "APIService/v1beta1.external.metrics.k8s.io",
     }
     assert expected <= kinds
     config_maps = {d["metadata"]["name"].rsplit("-", 1)[0] for d in rendered(kustomization)}
@@ -121,7 +120,11 @@ def test_replicas_and_disruption_budget_per_overlay(
     kustomization: str, replicas: int, min_available: int | None
 ) -> None:
     assert controller(kustomization)["spec"]["replicas"] == replicas
-    budgets = [d for d in rendered(kustomization) if d["kind"] == "PodDisruptionBudget"]
+    budgets = [
+        d
+        for d in rendered(kustomization)
+        if d["kind"] == "PodDisruptionBudget" and d["metadata"]["name"] == "podscale"
+    ]
     if min_available is None:  # one replica: a budget would block every drain
         assert budgets == []
     else:
@@ -192,7 +195,7 @@ def test_the_controller_pod_is_locked_down(kustomization: str) -> None:
 def test_probes_and_scrape_annotations_use_the_listen_port(kustomization: str) -> None:
     main = container(kustomization)
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
-    assert ports == {"http": 8080, "https": 6443}
+    assert ports == {"http": 8080}
     assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     annotations = controller(kustomization)["spec"]["template"]["metadata"]["annotations"]
@@ -201,14 +204,28 @@ def test_probes_and_scrape_annotations_use_the_listen_port(kustomization: str) -
     assert annotations["prometheus.io/path"] == "/metrics"
 
 
+@pytest.mark.parametrize("kustomization", CONTROLLER_ONLY)
+def test_only_the_adapter_component_claims_the_external_metrics_api(kustomization: str) -> None:
+    # KEDA or prometheus-adapter may own it: installing Podscale must not take it over.
+    kinds = {d["kind"] for d in rendered(kustomization)}
+    assert "APIService" not in kinds
+    assert "podscale-adapter" not in {d["metadata"]["name"] for d in rendered(kustomization)}
+
+
 def test_the_adapter_service_and_apiservice_are_wired_with_tls_verified() -> None:
-    service = one("base", "Service", "podscale-adapter")
+    name = "overlays/external-metrics"
+    service = one(name, "Service", "podscale-adapter")
     assert service["spec"]["ports"] == [
         {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}
     ]
-    pod_labels = controller("base")["spec"]["template"]["metadata"]["labels"]
-    assert service["spec"]["selector"].items() <= pod_labels.items()
-    api = one("base", "APIService")["spec"]
+    adapter = one(name, "Deployment", "podscale-adapter")["spec"]["template"]
+    assert service["spec"]["selector"].items() <= adapter["metadata"]["labels"].items()
+    assert not service["spec"]["selector"].items() <= (
+        controller(name)["spec"]["template"]["metadata"]["labels"].items()
+    )
+    [main] = adapter["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in main["ports"]} == {"https": 6443}
+    api = one(name, "APIService")["spec"]
     assert (api["group"], api["version"]) == ("external.metrics.k8s.io", "v1beta1")
     assert api["service"] == {
         "name": "podscale-adapter",
@@ -216,6 +233,52 @@ def test_the_adapter_service_and_apiservice_are_wired_with_tls_verified() -> Non
         "port": 443,
     }
     assert api["insecureSkipTLSVerify"] is False
+
+
+def test_the_adapter_container_is_a_valid_autoscaler_adapter_command_line() -> None:
+    template = one("overlays/external-metrics", "Deployment", "podscale-adapter")["spec"]
+    pod = template["template"]["spec"]
+    [main] = pod["containers"]
+    assert main["command"] == ["autoscaler"]
+    args = build_parser().parse_args(main["args"])
+    assert args.command == "adapter"
+    assert args.listen == "0.0.0.0:6443"
+    assert args.metrics_config == ["/etc/podscale/metrics"]
+    # Kubernetes expands $(VAR) in args from the container's env.
+    assert args.prometheus_url == "$(AUTOSCALER_PROMETHEUS_URL)"
+    assert {e["name"] for e in main["env"]} >= {"AUTOSCALER_PROMETHEUS_URL"}
+    mounts = {m["mountPath"]: m["name"] for m in main["volumeMounts"]}
+    assert Path(args.tls_cert).parent == Path(args.tls_key).parent == Path("/etc/podscale/tls")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mounts["/etc/podscale/tls"]]["secret"]["secretName"] == "podscale-adapter-tls"
+    assert volumes[mounts["/etc/podscale/metrics"]]["configMap"]["name"].startswith(
+        "podscale-metrics"
+    )
+    assert "/tmp" in mounts  # the front-proxy CA read from the cluster is written there
+    assert pod["serviceAccountName"] == "podscale"
+    assert main["securityContext"]["readOnlyRootFilesystem"] is True
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert main[probe]["httpGet"]["scheme"] == "HTTPS"
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_the_controller_settings_start_as_rendered(
+    kustomization: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What `autoscaler run` checks before it starts: declarations need a Prometheus URL."""
+    from autoscaler.run_command import _custom_metrics, _settings
+
+    for doc in rendered(kustomization):
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("podscale-metrics"):
+            for file, text in doc["data"].items():
+                (tmp_path / file).write_text(text)
+    for name, value in env(kustomization).items():
+        if name.startswith("AUTOSCALER_"):
+            monkeypatch.setenv(name, value.replace("/etc/podscale/metrics", str(tmp_path)))
+    args = build_parser().parse_args(container(kustomization)["args"])
+    settings = _settings(args)
+    assert settings.prometheus_url
+    assert _custom_metrics(settings) is not None  # raises what would stop the pod
 
 
 def rules(kind: str, name: str) -> set[tuple[str, str, str]]:

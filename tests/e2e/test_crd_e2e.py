@@ -141,9 +141,10 @@ def test_kubectl_get_sp_prints_hpa_like_columns_from_spec_and_status(
     assert row.split()[:7] == ["web", "web", "2", "20", "3", "5", "Enforce"]
 
 
-# The rest of deploy/base on the same API server. Only the RBAC objects are stored (and
-# removed afterwards); the APIService is dry-run only, as a registered APIService with no
-# adapter behind it would break discovery for the other tests.
+# The rest of deploy/ (the base and the external-metrics component) on the same API
+# server. Only the RBAC objects are stored (and removed afterwards); the APIService is
+# dry-run only, as a registered APIService with no adapter behind it would break
+# discovery for the other tests.
 SERVICE_ACCOUNT = "system:serviceaccount:podscale-system:podscale"
 NOT_ON_1_20 = {"PodDisruptionBudget"}  # policy/v1 arrived in 1.21
 STORED = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
@@ -151,7 +152,7 @@ STORED = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "R
 
 def rendered_base() -> list[dict[str, Any]]:
     result = subprocess.run(
-        ["kubectl", "kustomize", str(REPO / "deploy" / "base")],
+        ["kubectl", "kustomize", str(REPO / "deploy" / "overlays" / "external-metrics")],
         capture_output=True,
         text=True,
         timeout=60,
@@ -168,7 +169,9 @@ def rbac_installed(kubectl: Kubectl) -> Iterator[None]:
     try:
         yield
     finally:
-        kubectl("delete", "--ignore-not-found", "--wait=false", "-f", "-", input=listing)
+        # Wait: the next module applies the same objects, and a Namespace still being
+        # deleted refuses them.
+        kubectl("delete", "--ignore-not-found", "--timeout=120s", "-f", "-", input=listing)
 
 
 def test_every_base_object_is_accepted_by_the_api_server(
@@ -217,3 +220,13 @@ def test_the_service_account_can_do_exactly_what_the_loop_needs(
         flags = (["-n", ns] if ns else []) + ([f"--subresource={sub}"] if sub else [])
         result = kubectl("auth", "can-i", verb, name, "--as", SERVICE_ACCOUNT, *flags, check=False)
         assert result.stdout.strip() == ("yes" if allowed else "no"), (verb, resource, ns)
+
+
+def test_the_adapter_may_read_the_front_proxy_ca_the_cluster_publishes(
+    rbac_installed: None, kubectl: Kubectl
+) -> None:
+    result = kubectl(
+        "auth", "can-i", "get", "configmaps/extension-apiserver-authentication",
+        "-n", "kube-system", "--as", SERVICE_ACCOUNT, check=False,
+    )  # fmt: skip
+    assert result.stdout.strip() == "yes"
