@@ -194,12 +194,17 @@ class Controller:
         if self.observer is not None:
             self.observer(target, snapshot, decision)
         decision, rolling = self._rollout_rule(target, scale, snapshot, decision)
-        changed = self.writers.observe(
-            target.key, scale.replicas, now=now, version=scale.resource_version
-        )
         shadow = self.dry_run or target.mode == "DryRun"
-        # In shadow mode another writer (the HPA being compared) is expected, not news.
-        note = rolling if changed is None or shadow else ("ExternalScaleChange", changed)
+        changed = None
+        if shadow:
+            # Another writer (the HPA being compared) is expected, not news, and must not
+            # hold back the first writes once the policy enforces.
+            self.writers.ignore(target.key)
+        else:
+            changed = self.writers.observe(
+                target.key, scale.replicas, now=now, version=scale.resource_version
+            )
+        note = rolling if changed is None else ("ExternalScaleChange", changed)
         failures = self.failures.record(target.key, failed=decision.error is not None)
         fallback = target.fallback
         if fallback is not None and decision.error and failures >= fallback[1]:

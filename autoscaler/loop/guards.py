@@ -67,6 +67,10 @@ class WriterGuard:
         for key in [k for k in self._seen if k not in keys]:
             del self._seen[key]
 
+    def ignore(self, key: str) -> None:
+        """Stop watching ``key`` (a shadowed target): its record starts afresh later."""
+        self._seen.pop(key, None)
+
 
 class FailureCounter:
     """Consecutive syncs without any usable metric, per target."""

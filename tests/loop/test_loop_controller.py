@@ -129,13 +129,16 @@ def test_shadow_mode_counts_no_scale_that_did_not_happen() -> None:
     assert loop.histories["default/hot"].scale_up_events == ()
 
 
-def test_shadow_mode_expects_another_writer() -> None:
+def test_shadow_mode_expects_another_writer_and_enforces_at_once_after() -> None:
     cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "500"})
     loop = controller(cluster)
-    loop.sync([target("hot", mode="DryRun")], now=NOW)
-    cluster.replicas["hot"] = 3  # the HPA it shadows
-    outcome = loop.sync([target("hot", mode="DryRun")], now=NOW + 15)[0]
-    assert outcome.note is None or outcome.note[0] != "ExternalScaleChange"
+    for step, replicas in enumerate([2, 3, 4, 3, 2]):  # the HPA it shadows keeps scaling
+        cluster.replicas["hot"] = replicas
+        outcome = loop.sync([target("hot", mode="DryRun")], now=NOW + 15 * step)[0]
+        assert outcome.note is None or outcome.note[0] != "ExternalScaleChange"
+    cluster.cpu["hot"] = "900"
+    enforced = loop.sync([target("hot")], now=NOW + 90)[0]  # the HPA is gone: enforce
+    assert enforced.error is None and cluster.writes == [("hot", 4)]
 
 
 def test_a_scale_without_a_selector_computes_nothing_like_the_hpa() -> None:
