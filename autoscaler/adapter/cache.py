@@ -109,8 +109,11 @@ class LabelCapture:
 
     def __call__(self, query: str, *, time: float) -> list[dict[str, Any]]:
         result = self._inner(query, time=time)
-        if len(self.labels) > _CAPTURE_LIMIT:
-            self.labels.clear()
+        # Bounded, oldest answer out first: the queries of the batch being collected
+        # are the newest, so none of them loses its labels before it is served.
+        self.labels.pop(query, None)
+        while len(self.labels) >= _CAPTURE_LIMIT:
+            del self.labels[next(iter(self.labels))]
         self.labels[query] = [
             {k: v for k, v in item["metric"].items() if k != "__name__"}
             for item in result

@@ -312,3 +312,18 @@ def test_other_methods_are_a_405_status(adapter: Served) -> None:
         urllib.request.urlopen(request, timeout=5)
     assert raised.value.code == 405
     assert raised.value.headers["content-type"] == "application/json"
+
+
+def test_label_capture_forgets_the_oldest_answers_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from autoscaler.adapter import cache
+
+    monkeypatch.setattr(cache, "_CAPTURE_LIMIT", 3)
+
+    def runner(query: str, *, time: float) -> list[dict[str, Any]]:
+        return [{"metric": {"__name__": "x", "q": query}, "value": [time, "1"]}]
+
+    capture = cache.LabelCapture(runner)
+    for query in ["a", "b", "c", "a", "d"]:  # "a" answered again: "b" is now the oldest
+        capture(query, time=0.0)
+    assert list(capture.labels) == ["c", "a", "d"]
+    assert capture.labels["a"] == [{"q": "a"}]
