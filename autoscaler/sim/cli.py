@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds")
     run.add_argument(
+        "--metric-resolution",
+        type=_positive,
+        metavar="S",
+        help="rewrite each pod's PodMetrics at most every S seconds, the pods spread over "
+        "S, like metrics-server's --metric-resolution (default: every tick)",
+    )
+    run.add_argument(
         "--nodes",
         type=_count,
         metavar="N",
@@ -166,6 +173,7 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
         scenario=scenario,
         admin_port=args.admin_port,
         metrics_port=args.metrics_port,
+        metric_resolution=args.metric_resolution or 0.0,
     )
     warn = Warnings(lambda line: print(line, file=err, flush=True))
     stop = threading.Event()

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Iterator
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -53,47 +55,45 @@ def pod_metrics(name: str, pod: PodCounters) -> Json:
 
 
 class PodMetricsWriter:
-    """Keeps one PodMetrics object per sampled pod, and none for pods that are gone."""
+    """Keeps one PodMetrics object per sampled pod, and none for pods that are gone.
 
-    def __init__(self, *, api: Api, namespace: str | None) -> None:
+    ``resolution`` is metrics-server's ``--metric-resolution``: each pod's object is
+    rewritten at most that often, the pods spread evenly over it, so a large cluster
+    costs ``pods / resolution`` writes a second instead of ``pods`` a tick (0: every
+    tick). A new pod's first sample is written at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        api: Api,
+        namespace: str | None,
+        resolution: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._api = api
         self._namespace = namespace
+        self._resolution = resolution
+        self._clock = clock
         self._known: set[PodKey] = set()
+        self._due: dict[PodKey, float] = {}  # when each pod's object is next rewritten
+        self._listed_at: float | None = None
 
     def publish(self, pods: dict[PodKey, PodCounters]) -> None:
-        api, custom = self._api, self._api.custom
-        listed = self._list()
-        if listed is not None:
-            self._known = listed
-        for (namespace, name), pod in pods.items():
-            if pod.sampled_at is None:
+        now = self._clock()
+        if self._listed_at is None or now - self._listed_at >= self._resolution:
+            listed = self._list()
+            if listed is not None:
+                self._known, self._listed_at = listed, now
+        for key, pod in pods.items():
+            due = self._due.get(key)
+            if pod.sampled_at is None or (due is not None and now < due):
                 continue
-            body = pod_metrics(name, pod)
-            what = f"write PodMetrics {namespace}/{name}"
-            if (namespace, name) in self._known:
-                reply = api.call(
-                    what,
-                    custom.patch_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    PLURAL,
-                    name,
-                    body,
-                    _content_type=MERGE,
-                )
-                if reply.status != 404:
-                    continue
-            if api.call(
-                what,
-                custom.create_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                body,
-            ).ok:
-                self._known.add((namespace, name))
+            if self._write(key, pod):
+                # After the first write, each pod keeps its own phase within the period.
+                phase = 1.0 if due is not None else _spread(key)
+                self._due[key] = now + self._resolution * phase
+        api, custom = self._api, self._api.custom
         for namespace, name in sorted(self._known - pods.keys()):
             api.call(
                 f"delete PodMetrics {namespace}/{name}",
@@ -105,6 +105,35 @@ class PodMetricsWriter:
                 name,
             )
             self._known.discard((namespace, name))
+        for gone in [k for k in self._due if k not in pods]:
+            del self._due[gone]
+
+    def _write(self, key: PodKey, pod: PodCounters) -> bool:
+        """Patch the pod's object, or create it when it is not there; True when written."""
+        api, custom = self._api, self._api.custom
+        namespace, name = key
+        body = pod_metrics(name, pod)
+        what = f"write PodMetrics {namespace}/{name}"
+        if key in self._known:
+            reply = api.call(
+                what,
+                custom.patch_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                body,
+                _content_type=MERGE,
+            )
+            if reply.status != 404:
+                return reply.ok
+        created = api.call(
+            what, custom.create_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, body
+        )
+        if created.ok:
+            self._known.add(key)
+        return created.ok
 
     def _list(self) -> set[PodKey] | None:
         api, custom = self._api, self._api.custom
@@ -217,3 +246,8 @@ def serve_metrics(
         registry.register(ApiCollector(api))
     server, thread = start_http_server(port, addr=host, registry=registry)
     return server, thread
+
+
+def _spread(key: PodKey) -> float:
+    """A stable fraction in [0, 1) per pod, so that the pods' writes spread evenly."""
+    return zlib.crc32("/".join(key).encode()) % 1000 / 1000

@@ -57,6 +57,7 @@ class Options:
     admin_port: int = 0
     metrics_port: int = 0
     request_timeout: float = 5.0
+    metric_resolution: float = 0.0  # 0: every pod's PodMetrics every tick
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +80,9 @@ class Runner:
         self._warn = warn
         self._kubelet = Kubelet(api=api, nodes=options.nodes)
         self._traffic = Traffic()
-        self._writer = PodMetricsWriter(api=api, namespace=options.namespace)
+        self._writer = PodMetricsWriter(
+            api=api, namespace=options.namespace, resolution=options.metric_resolution
+        )
         self._nodes_checked = -NODE_RESYNC_S
         self._started = time.time()
         self.ticks = 0

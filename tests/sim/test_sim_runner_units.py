@@ -19,10 +19,11 @@ from autoscaler.sim.cli import main
 from autoscaler.sim.kubelet import Kubelet, NodeShape, pod_requests, pod_state, pod_status, rfc3339
 from autoscaler.sim.load import Constant
 from autoscaler.sim.podmodel import PodModel, PodState
+from autoscaler.sim.publisher import PodMetricsWriter
 from autoscaler.sim.rollouts import selector_string
 from autoscaler.sim.runner import Options, Runner
 from autoscaler.sim.scenario import ScenarioError
-from autoscaler.sim.traffic import RunningPod, Traffic
+from autoscaler.sim.traffic import PodCounters, RunningPod, Traffic
 
 KEY = ("Deployment", "ns", "web")
 MODEL = PodModel(capacity_rps=100, cpu_per_request_milli=2, idle_cpu_milli=10)
@@ -297,3 +298,34 @@ def test_a_taken_metrics_port_leaves_no_admin_server_behind() -> None:
         with pytest.raises(OSError):
             runner.run(threading.Event())
         assert {t.name for t in threading.enumerate()} - before == set()
+
+
+def _counters(sampled: float = 1.0) -> PodCounters:
+    return PodCounters(workload=("Deployment", "ns", "web"), container="app", sampled_at=sampled)
+
+
+def test_pod_metrics_are_rewritten_once_per_resolution_and_spread_over_it() -> None:
+    clock = [100.0]
+    api = FakeCluster({})
+    writer = PodMetricsWriter(api=api, namespace=None, resolution=10.0, clock=lambda: clock[0])
+    pods = {("ns", f"web-{i}"): _counters() for i in range(50)}
+    writer.publish(pods)
+    first = [w for w in api.writes if w[0] == "create_namespaced_custom_object"]
+    assert len(first) == 50  # a new pod's sample is written at once
+    per_second = []
+    for second in range(1, 21):  # two periods, a tick a second
+        clock[0] = 100.0 + second
+        before = len(api.writes)
+        writer.publish(pods)
+        per_second.append(len(api.writes) - before)
+    assert sum(per_second[:10]) == 50 and sum(per_second[10:]) == 50  # once per period each
+    assert max(per_second) <= 15  # spread: not all fifty in one tick
+
+
+def test_without_a_resolution_every_tick_rewrites_every_pod() -> None:
+    api = FakeCluster({})
+    writer = PodMetricsWriter(api=api, namespace=None)
+    pods = {("ns", f"web-{i}"): _counters() for i in range(5)}
+    for _ in range(3):
+        writer.publish(pods)
+    assert len(api.writes) == 15
