@@ -119,18 +119,21 @@ def decide(snapshot: Snapshot) -> Decision:
         f"the HPA was able to successfully calculate a replica count from {source}",
     )
 
+    # The HPA starts from 0 and takes the proposal only if it is larger: a negative
+    # proposal (negative metric values) is normalized, and recorded, as 0.
+    desired = max(proposal, 0)
     reason = ""
-    if proposal > current:
+    if desired > current:
         reason = f"{source} above target"
-    elif proposal < current:
+    elif desired < current:
         reason = "All metrics below target"
-    stabilized, limited = _normalize(snapshot, proposal)
+    stabilized, limited = _normalize(snapshot, desired)
     conditions.set(ABLE_TO_SCALE, True, stabilized.reason, stabilized.message)
     conditions.set(
         SCALING_LIMITED, limited.replicas != stabilized.replicas, limited.reason, limited.message
     )
     history = History(
-        (*snapshot.history.recommendations, Recommendation(snapshot.now, proposal)),
+        (*snapshot.history.recommendations, Recommendation(snapshot.now, desired)),
         snapshot.history.scale_up_events,
         snapshot.history.scale_down_events,
     )

@@ -70,6 +70,20 @@ def _sum_int64(values: tuple[int, ...]) -> int:
     return total
 
 
+def _sum_per_pod(values: tuple[int, ...]) -> int:
+    """GetExternalPerPodMetricReplicas's sum: any negative running total reads as MaxInt64.
+
+    It detects an int64 overflow by the total turning negative, so a sum that goes
+    negative because the values are negative saturates too (unlike ``_sum_int64``).
+    """
+    total = 0
+    for value in values:
+        total += value
+        if total < 0 or total > MAX_INT64:
+            return MAX_INT64
+    return total
+
+
 def _ceil_int32(x: float) -> int:
     """``int32(math.Ceil(x))`` with the HPA's clamp at MaxInt32."""
     if math.isnan(x):
@@ -224,7 +238,12 @@ def resource_metric(spec: MetricSpec, snapshot: Snapshot, tolerances: Tolerances
     resource, container = spec.name, spec.container
     is_container = spec.type == CONTAINER_RESOURCE
     reason = "FailedGetContainerResourceMetric" if is_container else "FailedGetResourceMetric"
-    outer = f"failed to get {resource} {'container' if is_container else 'resource'} metric value"
+    # The HPA names the container in a ContainerResource failure, the resource otherwise.
+    outer = (
+        f"failed to get {container} container metric value"
+        if is_container
+        else f"failed to get {resource} resource metric value"
+    )
     target = spec.target
     try:
         samples = _resource_samples(snapshot, resource, container)
@@ -360,17 +379,23 @@ def _value_metric(
     tolerances: Tolerances,
     *,
     usage: int,
+    per_pod_usage: int,
     reason: str,
     outer: str,
     description: str,
 ) -> MetricResult:
+    """An Object or External metric's Value or AverageValue path.
+
+    ``per_pod_usage`` is the total the AverageValue path divides: the HPA sums an
+    External metric's series differently for each path.
+    """
     target = spec.target
     # The HPA picks an External metric's path by which field is set, averageValue first,
     # whatever the target's type says; an Object metric's by the type.
     by_type = spec.type != EXTERNAL
     average_target, value_target = target.average_value, target.value
     if average_target is not None and (target.type == AVERAGE_VALUE or not by_type):
-        proposal, average = _per_pod_replicas(snapshot, usage, average_target, tolerances)
+        proposal, average = _per_pod_replicas(snapshot, per_pod_usage, average_target, tolerances)
         return MetricResult(
             spec.type,
             spec.name,
@@ -414,6 +439,7 @@ def object_metric(spec: MetricSpec, snapshot: Snapshot, tolerances: Tolerances) 
         snapshot,
         tolerances,
         usage=usage,
+        per_pod_usage=usage,
         reason="FailedGetObjectMetric",
         outer=outer,
         description=f"{ref.kind if ref else 'Object'} metric {spec.name}",
@@ -436,6 +462,7 @@ def external_metric(spec: MetricSpec, snapshot: Snapshot, tolerances: Tolerances
         snapshot,
         tolerances,
         usage=_sum_int64(values),
+        per_pod_usage=_sum_per_pod(values),
         reason="FailedGetExternalMetric",
         outer=outer,
         description=f"external metric {spec.name}({spec.selector})",

@@ -206,9 +206,7 @@ def _history(raw: wire.History) -> History:
         if replicas is None or replicas < 0 or entry.change is not None:
             raise _Refused
         when = entry.time
-        recommendations.append(
-            Recommendation(when if type(when) is int else _time(when), replicas)
-        )
+        recommendations.append(Recommendation(when if type(when) is int else _time(when), replicas))
     return History(
         tuple(recommendations), _events(raw.scale_up_events), _events(raw.scale_down_events)
     )

@@ -228,6 +228,21 @@ def test_container_resource_reads_only_that_container() -> None:
     assert result["metrics"][0]["current"]["averageUtilization"] == 90
 
 
+def test_a_failed_container_resource_metric_names_the_container() -> None:
+    # computeReplicasForMetric: "failed to get %s container metric value: %v" with
+    # spec.ContainerResource.Container, not the resource name.
+    metric = {
+        "type": "ContainerResource",
+        "containerResource": {
+            "name": "cpu",
+            "container": "app",
+            "target": {"type": "Utilization", "averageUtilization": 50},
+        },
+    }
+    result = run(snapshot(current=2, pods=[pod("a"), pod("b")], metrics=[metric], data={}))
+    assert result["metrics"][0]["error"].startswith("failed to get app container metric value: ")
+
+
 def test_resource_average_value_target() -> None:
     metric = {
         "type": "Resource",
@@ -314,6 +329,61 @@ def test_an_external_average_value_wins_whatever_the_target_type_says() -> None:
     )
     assert result["metrics"][0]["proposal"] == 4  # ceil(80 / 20), not ceil(80 / 10 * 2)
     assert result["metrics"][0]["current"] == {"averageValue": "40"}  # 80 / 2 replicas
+
+
+def test_an_external_average_value_reads_a_negative_sum_as_overflow() -> None:
+    # GetExternalPerPodMetricReplicas sums with `usage += val; if usage < 0 { usage =
+    # MaxInt64 }`: it takes any negative running total for an int64 overflow. -5000m then
+    # reads as MaxInt64 milli-units; ceil(MaxInt64 / 1000) > MaxInt32 -> MaxInt32, which
+    # the legacy limit cuts to max(2 * 2, 4) = 4.
+    result = run(
+        snapshot(
+            current=2,
+            pods=[pod("a"), pod("b")],
+            metrics=[external_metric("queue", average="1")],
+            data={"external": {"queue": ["10", "-15"]}},
+        )
+    )
+    assert result["metrics"][0]["proposal"] == 2**31 - 1
+    assert result["metrics"][0]["current"] == {"averageValue": f"{2**63 - 1}m"}
+    assert result["desiredReplicas"] == 4
+
+
+def test_an_external_value_keeps_a_negative_sum() -> None:
+    # GetExternalMetricReplicas only saturates a positive overflow: 10 - 15 = -5 stays,
+    # ratio -5 / 10 = -0.5; ceil(-0.5 * 2 ready pods) = -1 (then min/max bring it to 1).
+    result = run(
+        snapshot(
+            current=2,
+            pods=[pod("a"), pod("b")],
+            metrics=[external_metric("queue", value="10")],
+            data={"external": {"queue": ["10", "-15"]}},
+        )
+    )
+    assert result["metrics"][0]["proposal"] == -1
+    assert result["metrics"][0]["current"] == {"value": "-5"}
+
+
+def test_a_negative_proposal_is_normalized_as_zero() -> None:
+    # reconcileAutoscaler starts desiredReplicas at 0 and takes the metrics' proposal only
+    # `if metricDesiredReplicas > desiredReplicas`: a proposal of -1 (sum -5 against a
+    # Value of 10, ceil(-0.5 * 2) = -1) is normalized, and recorded, as 0. With
+    # minReplicas 0 that is within range: ScalingLimited False, DesiredWithinRange.
+    result = run(
+        snapshot(
+            current=2,
+            min_replicas=0,
+            pods=[pod("a"), pod("b")],
+            metrics=[external_metric("queue", value="10")],
+            data={"external": {"queue": ["10", "-15"]}},
+        )
+    )
+    assert result["metrics"][0]["proposal"] == -1
+    assert result["desiredReplicas"] == 0
+    limited = condition(result, "ScalingLimited")
+    assert limited is not None
+    assert (limited["status"], limited["reason"]) == ("False", "DesiredWithinRange")
+    assert result["history"]["recommendations"][-1]["replicas"] == 0
 
 
 def test_an_object_metric_follows_its_target_type() -> None:

@@ -60,7 +60,8 @@ def test_podscale_application_installs_an_overlay_of_this_repository() -> None:
     assert destination["namespace"] == namespace["metadata"]["name"]
     assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
     [ignored] = app["spec"]["ignoreDifferences"]
-    services = [d for d in yaml.safe_load_all((REPO / "deploy/components/external-metrics/adapter.yaml").read_text())]
+    adapter = REPO / "deploy/components/external-metrics/adapter.yaml"
+    services = list(yaml.safe_load_all(adapter.read_text()))
     api_service = named(services, "APIService", ignored["name"])
     assert (ignored["kind"], ignored["jsonPointers"]) == ("APIService", ["/spec/caBundle"])
     assert "caBundle" not in api_service["spec"]  # injected in the cluster, not in Git
