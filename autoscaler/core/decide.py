@@ -230,7 +230,9 @@ def _rescale(
     )
     change = desired - snapshot.current_replicas
     event = ScaleEvent(snapshot.now, abs(change))
-    if change > 0:
+    if snapshot.policy.behavior is None:
+        pass  # storeScaleEvent: only behavior's rate limits read scale events
+    elif change > 0:
         history = History(
             history.recommendations, (*history.scale_up_events, event), history.scale_down_events
         )
@@ -249,20 +251,24 @@ def _rescale(
 
 
 def _pruned(snapshot: Snapshot, history: History) -> History:
-    """Drop history no later decision can read: older than every window and period."""
+    """Drop history no later decision can read: older than every window and period.
+
+    Each direction's limit counts the other direction's events too (a scale-up limit
+    starts from the replicas at the start of its period, scale-downs included), so both
+    event lists are kept for the longest period of either direction.
+    """
     now = snapshot.now
     behavior = snapshot.policy.behavior
     downscale = snapshot.settings.downscale_stabilization_window
     if behavior is None:
         window: float = downscale
-        up_period = down_period = 15
+        period = 15
     else:
         up, down = resolve_rules(behavior, downscale)
         window = float(max(up.stabilization_window_seconds, down.stabilization_window_seconds))
-        up_period = max((p.period_seconds for p in up.policies), default=0)
-        down_period = max((p.period_seconds for p in down.policies), default=0)
+        period = max((p.period_seconds for p in (*up.policies, *down.policies)), default=0)
     return History(
         tuple(r for r in history.recommendations if r.time >= now - window),
-        tuple(e for e in history.scale_up_events if e.time >= now - up_period),
-        tuple(e for e in history.scale_down_events if e.time >= now - down_period),
+        tuple(e for e in history.scale_up_events if e.time >= now - period),
+        tuple(e for e in history.scale_down_events if e.time >= now - period),
     )

@@ -233,3 +233,31 @@ def test_chained_decisions_converge_like_the_hpa() -> None:
         if step < 300:
             assert current == 10, f"scaled down after {step}s, inside the 300 s window"
     assert current < 10
+
+
+ONE_POD_A_MINUTE_UP = {
+    "scaleUp": {
+        "stabilizationWindowSeconds": 0,
+        "policies": [{"type": "Pods", "value": 4, "periodSeconds": 60}],
+    },
+    "scaleDown": {"stabilizationWindowSeconds": 0},  # default policy: Percent 100 per 15 s
+}
+
+
+def test_a_scale_down_is_kept_as_long_as_the_scale_up_limit_can_count_it() -> None:
+    # calculateScaleUpLimitWithScalingRules starts from current - added + deleted within
+    # the scale-up period (60 s): a scale-down 30 s ago still counts, although the
+    # scale-down policies only look back 15 s.
+    history = {"scaleDownEvents": [{"time": NOW - 30, "change": 2}]}
+    held = decide_for(current=4, wanted=4, behavior=ONE_POD_A_MINUTE_UP, history=history)
+    assert held["history"]["scaleDownEvents"] == [{"time": NOW - 30, "change": 2}]
+    later = decide_for(current=4, wanted=20, behavior=ONE_POD_A_MINUTE_UP, history=history)
+    assert later["desiredReplicas"] == 10  # (4 - 0 + 2) + 4
+    assert reason(later, "ScalingLimited") == ("True", "ScaleUpLimit")
+
+
+def test_without_behavior_no_scale_event_is_recorded() -> None:
+    # storeScaleEvent returns at once when the HPA has no behavior: nothing reads them.
+    result = decide_for(current=2, wanted=4)
+    assert result["desiredReplicas"] == 4
+    assert result["history"]["scaleUpEvents"] == []
