@@ -1,16 +1,16 @@
 """A fast path for JSON snapshot lists: typed decoding in C, then a lean conversion.
 
-``autoscaler decide`` must turn tens of thousands of snapshots a second into decisions,
-and building them field by field from ``json.loads`` dicts (``snapshot.py``) costs four
-times the decision itself. Here msgspec decodes the JSON straight into small structs,
-checking types as it goes, and the conversion only converts.
+``autoscaler decide`` turns lists of thousands of snapshots into decisions, and building
+them field by field from ``json.loads`` dicts (``snapshot.py``) cost twice the decision
+itself. Here msgspec decodes the JSON straight into small structs, checking types as it
+goes, and the conversion only converts.
 
 The fast path never judges a document: anything it does not accept exactly as written
 (a type it does not expect, a bad quantity, a duplicate pod, ...) makes
-``fast_snapshots`` return None, and the caller parses the same input with
+``FastDocuments.snapshots`` return None, and the caller parses the same input with
 ``snapshot_from_document``, which either accepts it or says precisely what is wrong.
 So both paths accept the same documents and build equal snapshots
-(tests/test_fast_documents.py checks that on every golden case and on generated ones).
+(tests/test_decide_fast_path.py checks that on every golden case and on generated ones).
 """
 
 from __future__ import annotations
