@@ -118,6 +118,12 @@ def test_history_round_trips_so_decisions_chain() -> None:
             id="bad-quantity",
         ),
         pytest.param(
+            b'{"policy": {"maxReplicas": 3}, "currentReplicas": 1, "pods": [{"name": "a", '
+            b'"containers": [{"name": "c", "requests": {"cpu": [1]}}]}]}',
+            "snapshot.pods[0].containers[0].requests.cpu: [1] is not a quantity",
+            id="list-as-quantity",
+        ),
+        pytest.param(
             b"- policy: {maxReplicas: 3}\n  currentReplicas: 1\n- policy: {maxReplicas: 0}\n"
             b"  currentReplicas: 1\n",
             "snapshot[1].policy.maxReplicas: must be at least 1",

@@ -74,6 +74,8 @@ def to_milli(value: str | int | float) -> int:
             raise QuantityError(f"{value!r} is not a finite quantity")
         exact = Fraction(repr(value)) * 1000
         return math.ceil(exact)
+    if not isinstance(value, str):  # e.g. a list from a malformed document
+        raise QuantityError(f"{value!r} is not a quantity")
     return _text_to_milli(value)
 
 
