@@ -29,13 +29,11 @@ from autoscaler.core.model import (
     Settings,
     Snapshot,
 )
-from autoscaler.core.quantity import QuantityError, to_milli
+from autoscaler.core.quantity import QuantityError
 from autoscaler.documents import wire
-from autoscaler.documents.read import DocumentError, time
-from autoscaler.documents.snapshot import settings_from_document
+from autoscaler.documents.read import MILLI_UNITS, DocumentError, time
+from autoscaler.documents.snapshot import READY_STATUS, settings_from_document
 from autoscaler.documents.spec import policy_from_spec
-
-_READY = {True: "True", False: "False", "True": "True", "False": "False", "Unknown": "Unknown"}
 
 
 class _Refused(Exception):
@@ -48,12 +46,11 @@ _DEFAULT_SETTINGS = Settings()
 
 
 class FastDocuments:
-    """Decodes snapshot lists; caches what repeats across them (policies, quantities)."""
+    """Decodes snapshot lists; parses each distinct policy and settings once."""
 
     def __init__(self) -> None:
         self._policies: dict[bytes, Policy] = {}
         self._settings: dict[bytes, Settings] = {}
-        self._milli = _MilliUnits()
 
     def snapshots(self, data: bytes, *, now: float) -> tuple[list[Snapshot], bool] | None:
         """All snapshots of a JSON document and whether it was a list, or None if refused."""
@@ -106,7 +103,7 @@ class FastDocuments:
     def _pods(self, raws: list[wire.Pod]) -> tuple[Pod, ...]:
         pods = []
         names = set()
-        milli = self._milli
+        milli = MILLI_UNITS
         for raw in raws:
             if not raw.name:
                 raise _Refused
@@ -128,7 +125,7 @@ class FastDocuments:
                 Pod(
                     raw.name,
                     raw.phase,
-                    None if ready is None else _READY[ready],
+                    None if ready is None else READY_STATUS[ready],
                     None if raw.ready_since is None else _time(raw.ready_since),
                     None if raw.start_time is None else _time(raw.start_time),
                     raw.deleting is True,
@@ -140,7 +137,7 @@ class FastDocuments:
         return tuple(pods)
 
     def _metrics(self, raw: wire.Metrics, now: float) -> MetricData:
-        milli = self._milli
+        milli = MILLI_UNITS
         resource = None
         if raw.resource is not None:
             resource = {}
@@ -169,19 +166,6 @@ class FastDocuments:
             },
             errors=_messages(raw.errors),
         )
-
-
-class _MilliUnits(dict[wire.Quantity, int]):
-    """Quantity -> milli-units, converting each distinct quantity once.
-
-    A batch repeats a handful of quantities ("500m", "256Mi") thousands of times, and a
-    hit is a plain dict lookup.
-    """
-
-    def __missing__(self, quantity: wire.Quantity) -> int:
-        value = to_milli(quantity)
-        self[quantity] = value
-        return value
 
 
 def _messages(errors: dict[str, str]) -> dict[str, str]:

@@ -68,21 +68,33 @@ def string(value: Any, path: str, field: str = "") -> str:
     return value
 
 
-_MILLI_CACHE: dict[str, int] = {}
+class MilliUnits(dict[str | int | float, int]):
+    """Quantity -> milli-units, converting each distinct quantity once.
+
+    Snapshots repeat a handful of quantities ("500m", "256Mi") thousands of times, and a
+    hit is one dict lookup. Bounded: past ``MAX_KEPT`` quantities, new ones are converted
+    but not kept.
+    """
+
+    MAX_KEPT = 100_000
+
+    def __missing__(self, quantity: str | int | float) -> int:
+        value = to_milli(quantity)
+        if len(self) < self.MAX_KEPT:
+            self[quantity] = value
+        return value
+
+
+MILLI_UNITS = MilliUnits()  # shared by both snapshot parsers
 
 
 def milli(value: Any, path: str, field: str = "") -> int:
-    if type(value) is str:
-        cached = _MILLI_CACHE.get(value)
-        if cached is not None:
-            return cached
     try:
-        result = to_milli(value)
+        if type(value) in (str, int, float):  # hashable, and never a bool (True == 1)
+            return MILLI_UNITS[value]
+        return to_milli(value)
     except QuantityError as exc:
         raise fail(path, str(exc), field) from None
-    if type(value) is str and len(_MILLI_CACHE) < 100_000:
-        _MILLI_CACHE[value] = result  # snapshots repeat the same few quantity strings
-    return result
 
 
 def time(value: Any, path: str, field: str = "") -> float:

@@ -54,7 +54,14 @@ _SNAPSHOT_KEYS = frozenset(
     }
 )
 _PHASES = frozenset({"Pending", "Running", "Succeeded", "Failed", "Unknown"})
-_READY = {True: "True", False: "False", "True": "True", "False": "False", "Unknown": "Unknown"}
+# PodReady condition status as the core reads it, from a bool or the API's string.
+READY_STATUS = {
+    True: "True",
+    False: "False",
+    "True": "True",
+    "False": "False",
+    "Unknown": "Unknown",
+}
 
 
 def snapshot_from_document(
@@ -103,7 +110,7 @@ def _pods(value: Any, path: str) -> tuple[Pod, ...]:
         if phase not in _PHASES:
             raise fail(where, f"must be one of {', '.join(sorted(_PHASES))}", "phase")
         ready = raw.get("ready")
-        if ready is not None and (type(ready) not in (bool, str) or ready not in _READY):
+        if ready is not None and (type(ready) not in (bool, str) or ready not in READY_STATUS):
             raise fail(where, f"expected true, false or null, got {ready!r}", "ready")
         containers = listing(raw.get("containers"), where, "containers")
         # Sidecars (init containers with restartPolicy Always) request resources for the
@@ -115,7 +122,7 @@ def _pods(value: Any, path: str) -> tuple[Pod, ...]:
             Pod(
                 name,
                 phase,
-                None if ready is None else _READY[ready],
+                None if ready is None else READY_STATUS[ready],
                 optional_time(raw.get("readySince"), where, "readySince"),
                 optional_time(raw.get("startTime"), where, "startTime"),
                 raw.get("deleting") is True,
