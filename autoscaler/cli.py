@@ -8,6 +8,7 @@ is unreadable or not a snapshot document, 1 when ``validate`` found errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -185,10 +186,8 @@ def console() -> None:
     """
     code = main()
     if _exit_without_teardown:
-        try:
+        with contextlib.suppress(BrokenPipeError):  # the reader left: nothing to tell it
             sys.stdout.flush()
             sys.stderr.flush()
-        except BrokenPipeError:
-            pass
         os._exit(code)
     sys.exit(code)

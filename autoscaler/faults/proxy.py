@@ -21,7 +21,7 @@ import contextlib
 import json
 import ssl
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -368,15 +368,15 @@ class FaultProxy:
         self._tasks.add(task)
         return task
 
-    async def _serve_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    @contextlib.asynccontextmanager
+    async def _connection(self, writer: asyncio.StreamWriter) -> AsyncIterator[None]:
+        """One client connection's life: tracked for ``stop``, closed at the end. A peer
+        that goes away or sends garbage just ends it."""
         task = self._track()
         try:
-            while await self._exchange(reader, writer):
-                pass
+            yield
         except (_BadMessage, *_PEER_ERRORS):
-            pass
+            return
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -384,6 +384,13 @@ class FaultProxy:
         finally:
             self._tasks.discard(task)
             writer.close()
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        async with self._connection(writer):
+            while await self._exchange(reader, writer):
+                pass
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Serve one request; returns whether the client connection stays open."""
@@ -483,8 +490,7 @@ class FaultProxy:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         """One JSON request per connection (answered with ``Connection: close``)."""
-        task = self._track()
-        try:
+        async with self._connection(writer):
             head = await _read_head(reader)
             if head is not None and len(head.start) == 3:
                 body = await _read_body(reader, _framing(head, request=True))
@@ -492,14 +498,6 @@ class FaultProxy:
                 status, doc = control_request(self.rules, method=method, path=path, body=body)
                 writer.write(json_response(status, json.dumps(doc).encode(), close=True))
                 await writer.drain()
-        except (_BadMessage, *_PEER_ERRORS):
-            pass
-        except asyncio.CancelledError:
-            if not self._stopping:
-                raise
-        finally:
-            self._tasks.discard(task)
-            writer.close()
 
 
 class FaultProxyThread:
