@@ -9,6 +9,7 @@ as a warning at start).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -169,11 +170,10 @@ def _collaborators(args: argparse.Namespace) -> dict[str, Any]:
     )
     reviewer = None
     if not args.insecure_dev:
-        from autoscaler.kube.api import Api, connect
         from autoscaler.kube.errors import LoopError
 
         try:
-            reviewer = KubeReviewer(Api(connect(args.kubeconfig)))
+            reviewer = KubeReviewer(_cluster_api(args.kubeconfig))
         except LoopError as exc:
             raise UsageError(str(exc)) from None
     upstream = None
@@ -244,11 +244,10 @@ def _front_proxy_from_cluster(args: argparse.Namespace) -> str | None:
     as Kubernetes' own aggregated servers do (the RoleBinding to
     extension-apiserver-authentication-reader in deploy/ allows the read). Unreadable:
     one warning, and only bearer tokens authenticate."""
-    from autoscaler.kube.api import Api, connect
     from autoscaler.kube.errors import LoopError
 
     try:
-        found = front_proxy_settings(Api(connect(args.kubeconfig)))
+        found = front_proxy_settings(_cluster_api(args.kubeconfig))
     except LoopError as exc:
         log.warning("adapter: cannot read %s: %s", AUTHENTICATION_CONFIG, exc)
         return None
@@ -262,6 +261,14 @@ def _front_proxy_from_cluster(args: argparse.Namespace) -> str | None:
         args.requestheader_allowed_names = names
     log.info("adapter: front-proxy CA from %s", AUTHENTICATION_CONFIG)
     return str(folder / "ca.crt")
+
+
+@functools.cache
+def _cluster_api(kubeconfig: str | None) -> Any:
+    """The one API connection the adapter makes (front-proxy CA, then the reviews)."""
+    from autoscaler.kube.api import Api, connect
+
+    return Api(connect(kubeconfig))
 
 
 def _listen(text: str) -> tuple[str, int]:
