@@ -58,8 +58,17 @@ def container(name: str) -> dict[str, Any]:
     return containers[0]
 
 
-def env(name: str) -> dict[str, str]:
-    return {e["name"]: e.get("value", "") for e in container(name).get("env", [])}
+def env(name: str, main: dict[str, Any] | None = None) -> dict[str, str]:
+    """A container's environment as Kubernetes sets it: literal values and ConfigMap keys
+    (fieldRefs, known only to a running pod, are "")."""
+    maps = {
+        d["metadata"]["name"]: d.get("data", {}) for d in rendered(name) if d["kind"] == "ConfigMap"
+    }
+    values = {}
+    for e in (main or container(name)).get("env", []):
+        ref = e.get("valueFrom", {}).get("configMapKeyRef")
+        values[e["name"]] = maps[ref["name"]][ref["key"]] if ref else e.get("value", "")
+    return values
 
 
 def label(doc: dict[str, Any]) -> str:
@@ -246,6 +255,11 @@ def test_the_adapter_container_is_a_valid_autoscaler_adapter_command_line() -> N
     assert args.metrics_config == ["/etc/podscale/metrics"]
     # Kubernetes expands $(VAR) in args from the container's env.
     assert args.prometheus_url == "$(AUTOSCALER_PROMETHEUS_URL)"
+    # Kubernetes expands $(VAR) in args from the container's env: the loop's Prometheus.
+    assert (
+        env("overlays/external-metrics", main)["AUTOSCALER_PROMETHEUS_URL"]
+        == env("overlays/external-metrics")["AUTOSCALER_PROMETHEUS_URL"]
+    )
     assert {e["name"] for e in main["env"]} >= {"AUTOSCALER_PROMETHEUS_URL"}
     mounts = {m["mountPath"]: m["name"] for m in main["volumeMounts"]}
     assert Path(args.tls_cert).parent == Path(args.tls_key).parent == Path("/etc/podscale/tls")
