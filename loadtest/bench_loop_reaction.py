@@ -55,7 +55,7 @@ from testbed_fixture import (  # noqa: E402
 
 from autoscaler.kube.api import Api, connect  # noqa: E402
 from autoscaler.loop.interfaces import LoopError  # noqa: E402
-from autoscaler.sim.manifests import deployment_manifest  # noqa: E402
+from autoscaler.sim.manifests import cpu_hpa_spec, deployment_manifest  # noqa: E402
 
 EXE = str(Path(sys.executable).parent / "autoscaler")
 NAMESPACE = "reaction"
@@ -105,25 +105,6 @@ def create(api: Api, path: str, body: dict[str, Any]) -> None:
 
 def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
     return deployment_manifest(name, replicas)
-
-
-def cpu_spec(name: str, *, down_window: int) -> dict[str, Any]:
-    """The HPA v2 spec shared by the HPA and Podscale: CPU 50 %, 1..10 replicas."""
-    return {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-        "minReplicas": 1,
-        "maxReplicas": 10,
-        "metrics": [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {"type": "Utilization", "averageUtilization": 50},
-                },
-            }
-        ],
-        "behavior": {"scaleDown": {"stabilizationWindowSeconds": down_window}},
-    }
 
 
 class Process:
@@ -301,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
                 (folder / "policy.json.yaml").write_text(
                     json.dumps({"apiVersion": "podscale.dev/v1alpha1", "kind": "ScalingPolicy",
                                 "metadata": {"name": name, "namespace": NAMESPACE},
-                                "spec": cpu_spec(name, down_window=0)})
+                                "spec": cpu_hpa_spec(name, down_window=0)})
                 )  # fmt: skip
                 processes.append(
                     start_podscale(kubeconfig, folder, work / f"{name}.log",
@@ -312,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
                 "apiVersion": "autoscaling/v2beta2",
                 "kind": "HorizontalPodAutoscaler",
                 "metadata": {"name": "hpa-15"},
-                "spec": cpu_spec("hpa-15", down_window=0),
+                "spec": cpu_hpa_spec("hpa-15", down_window=0),
             }
             create(api, hpas, hpa_body)
 

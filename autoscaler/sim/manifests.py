@@ -47,3 +47,24 @@ def deployment_manifest(
             },
         },
     }
+
+
+def cpu_hpa_spec(name: str, *, down_window: int) -> dict[str, Any]:
+    """An autoscaling/v2 HPA spec for the Deployment ``name``: CPU at 50 %, 1..10
+    replicas, the given scale-down stabilization window. The same spec drives a native
+    HPA and a ScalingPolicy when the two are compared."""
+    return {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "minReplicas": 1,
+        "maxReplicas": 10,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 50},
+                },
+            }
+        ],
+        "behavior": {"scaleDown": {"stabilizationWindowSeconds": down_window}},
+    }

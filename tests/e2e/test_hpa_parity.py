@@ -38,7 +38,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from e2e_support import Kubectl, Testbed
@@ -49,6 +48,7 @@ from testbed_fixture import start_sim as run_sim
 
 from autoscaler.kube.api import Api, connect
 from autoscaler.loop.interfaces import LoopError
+from autoscaler.sim.manifests import cpu_hpa_spec
 
 EXE = str(Path(sys.executable).parent / "autoscaler")
 STABILIZATION_S = 15
@@ -64,24 +64,6 @@ POD = (
     "cpuLimit: 1000m, capacityRps: 900, cpuPerRequest: 1m, idleCpu: 0m}"
 )
 HPA, PODSCALE = "hpa-web", "podscale-web"  # the simulator wants unique names
-
-
-def spec(name: str) -> dict[str, Any]:
-    return {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-        "minReplicas": 1,
-        "maxReplicas": 10,
-        "metrics": [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {"type": "Utilization", "averageUtilization": 50},
-                },
-            }
-        ],
-        "behavior": {"scaleDown": {"stabilizationWindowSeconds": STABILIZATION_S}},
-    }
 
 
 def hpa_sync_period(testbed: Testbed) -> float:
@@ -187,7 +169,7 @@ def test_podscale_follows_the_real_hpa_step_for_step(
                 "apiVersion": "podscale.dev/v1alpha1",
                 "kind": "ScalingPolicy",
                 "metadata": {"name": PODSCALE, "namespace": ps_ns},
-                "spec": spec(PODSCALE),
+                "spec": cpu_hpa_spec(PODSCALE, down_window=STABILIZATION_S),
             }
         )
     )
@@ -215,9 +197,13 @@ def test_podscale_follows_the_real_hpa_step_for_step(
         for ns, name in names.items():
             wait_for(lambda ns=ns, name=name: sum(map(is_ready, pods(kubectl, ns, name))) == 1,
                      f"the pod in {ns} to be ready", timeout=60)  # fmt: skip
-        apply(kubectl, hpa_ns, {"apiVersion": "autoscaling/v2beta2",
-                                "kind": "HorizontalPodAutoscaler",
-                                "metadata": {"name": HPA}, "spec": spec(HPA)})  # fmt: skip
+        native_hpa = {
+            "apiVersion": "autoscaling/v2beta2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": HPA},
+            "spec": cpu_hpa_spec(HPA, down_window=STABILIZATION_S),
+        }
+        apply(kubectl, hpa_ns, native_hpa)
         hpa_path = f"/apis/autoscaling/v2beta2/namespaces/{hpa_ns}/horizontalpodautoscalers/{HPA}"
         wait_for(
             lambda: any(c["type"] == "ScalingActive" and c["status"] == "True"
