@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint bench loadtest clean
+.PHONY: venv tools demo test lint bench loadtest clean
 
 venv: $(VENV)/.installed
 
@@ -18,7 +18,13 @@ $(VENV)/.installed: pyproject.toml
 demo: venv
 	$(BIN)/autoscaler simulate
 
-test: venv
+# The real programs the tests drive: kubectl (built from source where the machine has
+# none) and Prometheus (Debian's package). Each script is a no-op when the tool is there.
+tools:
+	scripts/ensure-kubectl >/dev/null
+	scripts/ensure-prometheus >/dev/null
+
+test: venv tools
 	$(BIN)/pytest -q
 
 lint: venv
