@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from autoscaler.core.model import (
     AVERAGE_VALUE,
+    ROLLOUT_OFF,
     UTILIZATION,
     VALUE,
     Decision,
@@ -69,13 +70,37 @@ def explain_decision(name: str, snapshot: Snapshot, decision: Decision) -> str:
         lines.append(f"Recommendation: {decision.recommendation} (largest valid proposal)")
     lines.append("Conditions:")
     lines += [f"  {c.type}={c.status} {c.reason}: {c.message}" for c in decision.conditions]
-    if decision.error:
-        lines.append(f"Decision: keep {decision.desired_replicas} replicas: {decision.error}")
-    elif decision.desired_replicas == snapshot.current_replicas:
-        lines.append(f"Decision: keep {decision.desired_replicas} replicas")
-    else:
+    lines += _podscale_rules(snapshot, decision)
+    if decision.desired_replicas != snapshot.current_replicas:
         lines.append(
             f"Decision: scale {snapshot.current_replicas} -> {decision.desired_replicas}"
             f" ({decision.rescale_reason})"
         )
+    elif decision.error:
+        lines.append(f"Decision: keep {decision.desired_replicas} replicas: {decision.error}")
+    else:
+        lines.append(f"Decision: keep {decision.desired_replicas} replicas")
     return "\n".join(lines) + "\n"
+
+
+def _podscale_rules(snapshot: Snapshot, decision: Decision) -> list[str]:
+    """Podscale's own rules (core.rules) that apply to this policy, and what they did."""
+    policy, rollout = snapshot.policy, snapshot.rollout
+    lines = []
+    if policy.rollout_awareness != ROLLOUT_OFF:
+        state = (
+            "not rolling out"
+            if rollout is None
+            else f"rolling out{f' ({rollout.message})' if rollout.message else ''}, "
+            f"{len(rollout.stable_pods)} stable pods"
+        )
+        lines.append(f"  rollout {policy.rollout_awareness}: {state}")
+    if policy.fallback is not None:
+        lines.append(
+            f"  fallback: {policy.fallback.replicas} replicas after "
+            f"{policy.fallback.failure_threshold} consecutive syncs without a usable metric "
+            f"({decision.failed_syncs} so far)"
+        )
+    if decision.notice is not None:
+        lines.append(f"  -> {decision.notice.reason}: {decision.notice.message}")
+    return ["Podscale rules:", *lines] if lines else []

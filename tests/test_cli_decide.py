@@ -51,6 +51,8 @@ def test_single_snapshot_gives_a_single_object(tmp_path: Path) -> None:
         "conditions",
         "history",
         "error",
+        "failedSyncs",
+        "notice",
     }
     assert result["desiredReplicas"] == 4
 

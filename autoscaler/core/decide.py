@@ -1,253 +1,48 @@
-"""``decide(snapshot) -> Decision``: one reconcile of the HPA controller, without the I/O.
+"""``decide(snapshot) -> Decision``: every decision Podscale makes, in one documented order.
 
-The order of steps is ``reconcileAutoscaler`` in horizontal.go: bounds first (a target
-with zero replicas is left alone unless minReplicas is 0; one outside [min, max] is
-brought back inside), then every metric's proposal, the largest valid one wins, no
-scale-down while any metric is invalid, then stabilization and rate limits. The HPA keeps
-its history in controller memory and reads the clock; here both arrive in the snapshot
-and the updated history leaves with the decision.
+1. The HPA controller's reconcile (``autoscaler.core.hpa``): bounds, each metric's
+   proposal, stabilization windows, rate limits. A policy without Podscale's
+   extensions stops here, and decides exactly as the HPA does.
+2. Podscale's own rules (``autoscaler.core.rules``), each of which may change or hold
+   the replicas the HPA chose, in this order: the rollout hold (``spec.rollout``), then
+   the fallback replicas (``spec.fallback``), so that a target whose metrics are gone
+   gets its fallback even while it rolls out.
+3. The scale event, recorded once for whatever replicas the steps above settled on
+   (only with ``behavior``, as the HPA's storeScaleEvent: nothing else reads them), and
+   the history pruned to what a later decision can read.
+
+The live loop, ``autoscaler decide`` and the simulator all call this function, so each
+of them sees (and ``--explain`` explains) every step.
 """
 
 from __future__ import annotations
 
-from autoscaler.core.model import (
-    Condition,
-    Decision,
-    History,
-    MetricResult,
-    Recommendation,
-    ScaleEvent,
-    Snapshot,
-)
-from autoscaler.core.normalize import (
-    Limited,
-    limit_legacy,
-    limit_with_behavior,
-    resolve_rules,
-    stabilize_legacy,
-    stabilize_with_behavior,
-)
-from autoscaler.core.replicas import Tolerances, compute_metric
+from dataclasses import replace
 
-ABLE_TO_SCALE = "AbleToScale"
-SCALING_ACTIVE = "ScalingActive"
-SCALING_LIMITED = "ScalingLimited"
-
-
-class _Conditions:
-    """HPA conditions in the order the controller first sets them; later sets overwrite."""
-
-    def __init__(self) -> None:
-        self._by_type: dict[str, Condition] = {}
-
-    def set(self, kind: str, status: bool, reason: str, message: str) -> None:
-        self._by_type[kind] = Condition(kind, "True" if status else "False", reason, message)
-
-    def all(self) -> tuple[Condition, ...]:
-        return tuple(self._by_type.values())
-
-
-def tolerances_for(snapshot: Snapshot) -> Tolerances:
-    """The controller's tolerance, overridden per direction by behavior.*.tolerance."""
-    default = snapshot.settings.tolerance
-    behavior = snapshot.policy.behavior
-    if behavior is None:
-        return Tolerances(default, default)
-    down = behavior.scale_down.tolerance if behavior.scale_down else None
-    up = behavior.scale_up.tolerance if behavior.scale_up else None
-    return Tolerances(default if down is None else down, default if up is None else up)
+from autoscaler.core.hpa import hpa_decision
+from autoscaler.core.model import Decision, History, ScaleEvent, Snapshot
+from autoscaler.core.normalize import resolve_rules
+from autoscaler.core.rules import fall_back, hold_during_rollout
 
 
 def decide(snapshot: Snapshot) -> Decision:
-    """What the HPA controller would do for this target now, and why."""
-    policy = snapshot.policy
-    current = snapshot.current_replicas
-    conditions = _Conditions()
-    conditions.set(
-        ABLE_TO_SCALE,
-        True,
-        "SucceededGetScale",
-        "the HPA controller was able to get the target's current scale",
-    )
-    unread = tuple(MetricResult(m.type, m.name) for m in policy.metrics)
-
-    if current == 0 and policy.min_replicas != 0:
-        conditions.set(
-            SCALING_ACTIVE,
-            False,
-            "ScalingDisabled",
-            "scaling is disabled since the replica count of the target is zero",
-        )
-        return Decision(
-            current, None, unread, conditions.all(), _pruned(snapshot, snapshot.history)
-        )
-    if current > policy.max_replicas:
-        return _rescale(
-            snapshot,
-            conditions,
-            policy.max_replicas,
-            None,
-            unread,
-            snapshot.history,
-            "Current number of replicas above Spec.MaxReplicas",
-        )
-    if current < policy.min_replicas:
-        return _rescale(
-            snapshot,
-            conditions,
-            policy.min_replicas,
-            None,
-            unread,
-            snapshot.history,
-            "Current number of replicas below Spec.MinReplicas",
-        )
-
-    tolerances = tolerances_for(snapshot)
-    results = tuple(compute_metric(spec, snapshot, tolerances) for spec in policy.metrics)
-    proposal, source = 0, ""
-    for result in results:
-        if result.proposal is not None and (proposal == 0 or result.proposal > proposal):
-            proposal, source = result.proposal, result.description
-    invalid = [r for r in results if r.proposal is None]
-    recommendation = proposal if len(invalid) < len(results) else None
-    if not results or len(invalid) == len(results) or (invalid and proposal < current):
-        return _no_decision(snapshot, conditions, results, recommendation, invalid)
-    conditions.set(
-        SCALING_ACTIVE,
-        True,
-        "ValidMetricFound",
-        f"the HPA was able to successfully calculate a replica count from {source}",
-    )
-
-    # The HPA starts from 0 and takes the proposal only if it is larger: a negative
-    # proposal (negative metric values) is normalized, and recorded, as 0.
-    desired = max(proposal, 0)
-    reason = ""
-    if desired > current:
-        reason = f"{source} above target"
-    elif desired < current:
-        reason = "All metrics below target"
-    stabilized, limited = _normalize(snapshot, desired)
-    conditions.set(ABLE_TO_SCALE, True, stabilized.reason, stabilized.message)
-    conditions.set(
-        SCALING_LIMITED, limited.replicas != stabilized.replicas, limited.reason, limited.message
-    )
-    history = History(
-        (*snapshot.history.recommendations, Recommendation(snapshot.now, desired)),
-        snapshot.history.scale_up_events,
-        snapshot.history.scale_down_events,
-    )
-    if limited.replicas == current:
-        return Decision(
-            current, recommendation, results, conditions.all(), _pruned(snapshot, history)
-        )
-    return _rescale(
-        snapshot, conditions, limited.replicas, recommendation, results, history, reason
-    )
+    """What Podscale would do for this target now, and why."""
+    decision = hpa_decision(snapshot)
+    decision = hold_during_rollout(snapshot, decision)
+    decision = fall_back(snapshot, decision)
+    return replace(decision, history=_pruned(snapshot, _with_event(snapshot, decision)))
 
 
-def _normalize(snapshot: Snapshot, desired: int) -> tuple[Limited, Limited]:
-    """Stabilize, then limit: the legacy path without behavior, the policy path with it."""
-    policy, history, now = snapshot.policy, snapshot.history, snapshot.now
-    current = snapshot.current_replicas
-    if policy.behavior is None:
-        window = snapshot.settings.downscale_stabilization_window
-        stabilized = stabilize_legacy(history, now=now, window=window, desired=desired)
-        limited = limit_legacy(
-            current, stabilized.replicas, policy.min_replicas, policy.max_replicas
-        )
-        return stabilized, limited
-    up, down = resolve_rules(policy.behavior, snapshot.settings.downscale_stabilization_window)
-    stabilized = stabilize_with_behavior(
-        history, now=now, up=up, down=down, current=current, desired=desired
-    )
-    limited = limit_with_behavior(
-        history,
-        now=now,
-        up=up,
-        down=down,
-        current=current,
-        desired=stabilized.replicas,
-        min_replicas=policy.min_replicas,
-        max_replicas=policy.max_replicas,
-    )
-    return stabilized, limited
-
-
-def _no_decision(
-    snapshot: Snapshot,
-    conditions: _Conditions,
-    results: tuple[MetricResult, ...],
-    recommendation: int | None,
-    invalid: list[MetricResult],
-) -> Decision:
-    """All metrics failed, or one failed while the others would scale down: hold still."""
-    if invalid:
-        first = invalid[0]
-        conditions.set(
-            SCALING_ACTIVE,
-            False,
-            first.reason,
-            f"the HPA was unable to compute the replica count: {first.description}",
-        )
-        error = (
-            f"invalid metrics ({len(invalid)} invalid out of {len(results)}), "
-            f"first error is: {first.error}"
-        )
-    else:
-        conditions.set(
-            SCALING_ACTIVE,
-            False,
-            "InvalidMetricSourceType",
-            "the HPA was unable to compute the replica count: no metrics are defined",
-        )
-        error = "no metrics are defined"
-    return Decision(
-        snapshot.current_replicas,
-        recommendation,
-        results,
-        conditions.all(),
-        _pruned(snapshot, snapshot.history),
-        error,
-    )
-
-
-def _rescale(
-    snapshot: Snapshot,
-    conditions: _Conditions,
-    desired: int,
-    recommendation: int | None,
-    results: tuple[MetricResult, ...],
-    history: History,
-    reason: str,
-) -> Decision:
-    """A decision that changes the scale: record the event the rate limits will read."""
-    conditions.set(
-        ABLE_TO_SCALE,
-        True,
-        "SucceededRescale",
-        f"the HPA controller was able to update the target scale to {desired}",
-    )
-    change = desired - snapshot.current_replicas
+def _with_event(snapshot: Snapshot, decision: Decision) -> History:
+    """The history with this sync's scale event, which behavior's rate limits read."""
+    history = decision.history
+    change = decision.desired_replicas - snapshot.current_replicas
+    if change == 0 or snapshot.policy.behavior is None:
+        return history
     event = ScaleEvent(snapshot.now, abs(change))
-    if snapshot.policy.behavior is None:
-        pass  # storeScaleEvent: only behavior's rate limits read scale events
-    elif change > 0:
-        history = History(
-            history.recommendations, (*history.scale_up_events, event), history.scale_down_events
-        )
-    else:
-        history = History(
-            history.recommendations, history.scale_up_events, (*history.scale_down_events, event)
-        )
-    return Decision(
-        desired,
-        recommendation,
-        results,
-        conditions.all(),
-        _pruned(snapshot, history),
-        rescale_reason=reason,
-    )
+    if change > 0:
+        return replace(history, scale_up_events=(*history.scale_up_events, event))
+    return replace(history, scale_down_events=(*history.scale_down_events, event))
 
 
 def _pruned(snapshot: Snapshot, history: History) -> History:

@@ -94,14 +94,30 @@ class Behavior:
     scale_down: ScalingRules | None = None
 
 
+# spec.rollout.awareness values.
+ROLLOUT_OFF = "Off"
+HOLD_AND_CAP = "HoldAndCap"
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """``spec.fallback``: the replicas to hold once ``failure_threshold`` consecutive
+    syncs (this one included) could not read any usable metric."""
+
+    replicas: int
+    failure_threshold: int = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """The part of an HPA spec the decision needs."""
+    """The part of an HPA spec the decision needs, plus Podscale's own rules."""
 
     max_replicas: int
     min_replicas: int = 1
     metrics: tuple[MetricSpec, ...] = ()
     behavior: Behavior | None = None
+    fallback: Fallback | None = None
+    rollout_awareness: str = ROLLOUT_OFF
 
 
 @dataclass(slots=True)
@@ -183,8 +199,27 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
+class Rollout:
+    """The target is between two revisions, as the loop saw it.
+
+    ``stable_pods`` are the stable revision's pods (their usage is what a rollout-aware
+    policy trusts); ``workload`` names the target and ``message`` says how far the
+    rollout is, both only for messages.
+    """
+
+    workload: str = ""
+    message: str = ""
+    stable_pods: tuple[Pod, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything one decision for one target depends on, frozen at ``now``."""
+    """Everything one decision for one target depends on, frozen at ``now``.
+
+    ``rollout`` is None unless the target is rolling out (and the loop could tell);
+    ``failed_syncs`` counts the consecutive earlier syncs without a usable metric, for
+    the policy's fallback: both are Podscale's, the HPA has neither.
+    """
 
     now: float
     policy: Policy
@@ -194,6 +229,8 @@ class Snapshot:
     metrics: MetricData = field(default_factory=MetricData)
     history: History = field(default_factory=History)
     settings: Settings = field(default_factory=Settings)
+    rollout: Rollout | None = None
+    failed_syncs: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +271,20 @@ class MetricResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """A Podscale rule that changed or held the HPA's decision: worth an event."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
-    """What the loop would do now, and why."""
+    """What the loop would do now, and why.
+
+    ``failed_syncs`` is the snapshot's count carried on (0 after a sync with a usable
+    metric), for the next snapshot; ``notice`` says which of Podscale's rules acted.
+    """
 
     desired_replicas: int
     recommendation: int | None
@@ -244,3 +293,5 @@ class Decision:
     history: History
     error: str | None = None
     rescale_reason: str = ""
+    failed_syncs: int = 0
+    notice: Notice | None = None

@@ -58,8 +58,8 @@ class FastDocuments:
             decoded = wire.DECODER.decode(data)
         except msgspec.MsgspecError:
             return None
-        is_list = type(decoded) is list
-        items: list[wire.Snapshot] = decoded if is_list else [decoded]
+        is_list = isinstance(decoded, list)
+        items = decoded if isinstance(decoded, list) else [decoded]
         if not items:
             return None
         try:

@@ -21,6 +21,7 @@ from autoscaler.core.model import (
     Pod,
     PodUsage,
     Recommendation,
+    Rollout,
     ScaleEvent,
     Settings,
     Snapshot,
@@ -49,10 +50,13 @@ _SNAPSHOT_KEYS = frozenset(
         "metrics",
         "history",
         "settings",
+        "rollout",
+        "failedSyncs",
         "name",
         "description",
     }
 )
+_ROLLOUT_KEYS = frozenset({"workload", "message", "stablePods"})
 _PHASES = frozenset({"Pending", "Running", "Succeeded", "Failed", "Unknown"})
 # PodReady condition status as the core reads it, from a bool or the API's string.
 READY_STATUS = {
@@ -93,6 +97,23 @@ def snapshot_from_document(
         metrics=_metrics(raw.get("metrics"), f"{path}.metrics", now=now),
         history=history_from_document(raw.get("history"), f"{path}.history"),
         settings=settings_from_document(raw.get("settings"), f"{path}.settings"),
+        rollout=_rollout(raw.get("rollout"), f"{path}.rollout"),
+        failed_syncs=integer(raw.get("failedSyncs", 0), f"{path}.failedSyncs", minimum=0),
+    )
+
+
+def _rollout(value: Any, path: str) -> Rollout | None:
+    """A rollout in progress (Podscale's): absent or null when the target is not rolling out."""
+    if value is None:
+        return None
+    raw = mapping(value, path)
+    unknown = sorted(set(raw) - _ROLLOUT_KEYS)
+    if unknown:
+        raise fail(f"{path}.{unknown[0]}", "unknown field")
+    return Rollout(
+        workload=string(raw.get("workload", ""), path, "workload"),
+        message=string(raw.get("message", ""), path, "message"),
+        stable_pods=_pods(raw.get("stablePods"), f"{path}.stablePods"),
     )
 
 
@@ -308,4 +329,8 @@ def decision_to_document(decision: Decision) -> dict[str, Any]:
         ],
         "history": history_to_document(decision.history),
         "error": decision.error,
+        "failedSyncs": decision.failed_syncs,
+        "notice": None
+        if decision.notice is None
+        else {"reason": decision.notice.reason, "message": decision.notice.message},
     }

@@ -12,12 +12,15 @@ from typing import Any
 from autoscaler.core.model import (
     CONTAINER_RESOURCE,
     EXTERNAL,
+    HOLD_AND_CAP,
     METRIC_SOURCE_TYPES,
     OBJECT,
     PODS,
     RESOURCE,
+    ROLLOUT_OFF,
     UTILIZATION,
     Behavior,
+    Fallback,
     MetricSpec,
     MetricTarget,
     ObjectReference,
@@ -58,7 +61,34 @@ def policy_from_spec(spec: Mapping[str, Any], path: str = "policy") -> Policy:
         min_replicas=min_replicas,
         metrics=metrics or (DEFAULT_METRIC,),
         behavior=None if behavior is None else _behavior(behavior, f"{path}.behavior"),
+        fallback=_fallback(spec.get("fallback"), f"{path}.fallback"),
+        rollout_awareness=_rollout_awareness(spec.get("rollout"), f"{path}.rollout"),
     )
+
+
+def _fallback(value: Any, path: str) -> Fallback | None:
+    """Podscale's ``fallback`` (as in a ScalingPolicy spec); None when absent."""
+    if value is None:
+        return None
+    raw = mapping(value, path)
+    if "replicas" not in raw:
+        raise fail(f"{path}.replicas", "required")
+    return Fallback(
+        replicas=integer(raw["replicas"], f"{path}.replicas", minimum=0),
+        failure_threshold=integer(
+            raw.get("failureThreshold", 3), f"{path}.failureThreshold", minimum=1
+        ),
+    )
+
+
+def _rollout_awareness(value: Any, path: str) -> str:
+    """Podscale's ``rollout.awareness`` (as in a ScalingPolicy spec); Off when absent."""
+    if value is None:
+        return ROLLOUT_OFF
+    awareness = mapping(value, path).get("awareness", ROLLOUT_OFF)
+    if awareness not in (ROLLOUT_OFF, HOLD_AND_CAP):
+        raise fail(f"{path}.awareness", f"must be {ROLLOUT_OFF} or {HOLD_AND_CAP}")
+    return str(awareness)
 
 
 def _metric(value: Any, path: str) -> MetricSpec:

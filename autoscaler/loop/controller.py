@@ -16,17 +16,19 @@ from typing import Protocol
 from autoscaler.core import decide
 from autoscaler.core.model import (
     CONTAINER_RESOURCE,
+    HOLD_AND_CAP,
     RESOURCE,
     Decision,
     History,
     MetricData,
     Policy,
     Recommendation,
-    ScaleEvent,
+    Rollout,
     Settings,
     Snapshot,
 )
-from autoscaler.loop.guards import FailureCounter, WriterGuard
+from autoscaler.core.rules import FALLBACK_REASON
+from autoscaler.loop.guards import WriterGuard
 from autoscaler.loop.interfaces import (
     LoopError,
     PodSource,
@@ -35,8 +37,6 @@ from autoscaler.loop.interfaces import (
     ScaleState,
     Target,
 )
-from autoscaler.loop.rollouts import REASON as ROLLOUT_REASON
-from autoscaler.loop.rollouts import hold_and_cap
 
 
 class CustomMetricSource(Protocol):
@@ -96,7 +96,8 @@ class Controller:
         self.observer = observer
         self.histories: dict[str, History] = {}
         self.writers = WriterGuard()
-        self.failures = FailureCounter()
+        # Consecutive syncs without a usable metric, as the last decision counted them.
+        self.failed_syncs: dict[str, int] = {}
 
     def sync(self, targets: Sequence[Target], *, now: float, prune: bool = True) -> list[Outcome]:
         """Sync every target; ``prune=False`` when the list may be incomplete (a failed
@@ -130,7 +131,7 @@ class Controller:
             for key in [k for k in self.histories if k not in live]:
                 del self.histories[key]  # a policy that went away takes its history along
             self.writers.forget(live)
-            self.failures.forget(live)
+            self.failed_syncs = {k: n for k, n in self.failed_syncs.items() if k in live}
         return outcomes
 
     def reset(self) -> None:
@@ -138,7 +139,7 @@ class Controller:
         status history is the truth when this one leads again)."""
         self.histories.clear()
         self.writers.forget(set())
-        self.failures.forget(set())
+        self.failed_syncs.clear()
 
     def sync_target(
         self, target: Target, *, now: float, custom: MetricData | None = None
@@ -189,11 +190,13 @@ class Controller:
             metrics=metrics,
             history=history,
             settings=self.settings,
+            rollout=self._rollout(target, scale),
+            failed_syncs=self.failed_syncs.get(target.key, 0),
         )
         decision = decide(snapshot)
         if self.observer is not None:
             self.observer(target, snapshot, decision)
-        decision, rolling = self._rollout_rule(target, scale, snapshot, decision)
+        self.failed_syncs[target.key] = decision.failed_syncs
         shadow = self.dry_run or target.mode == "DryRun"
         changed = None
         if shadow:
@@ -204,12 +207,10 @@ class Controller:
             changed = self.writers.observe(
                 target.key, scale.replicas, now=now, version=scale.resource_version
             )
-        note = rolling if changed is None else ("ExternalScaleChange", changed)
-        failures = self.failures.record(target.key, failed=decision.error is not None)
-        fallback = target.fallback
-        if fallback is not None and decision.error and failures >= fallback[1]:
-            decision = _with_fallback(decision, snapshot, fallback[0], failures)
-            note = ("FallbackReplicas", decision.rescale_reason)
+        notice = decision.notice
+        note = None if notice is None else (notice.reason, notice.message)
+        if changed is not None and (notice is None or notice.reason != FALLBACK_REASON):
+            note = ("ExternalScaleChange", changed)
         outcome = Outcome(target, scale.replicas, decision, note=note)
         if decision.desired_replicas == scale.replicas:
             self.histories[target.key] = decision.history
@@ -242,20 +243,19 @@ class Controller:
         self.histories[target.key] = decision.history
         return replace(outcome, patched=True)
 
-    def _rollout_rule(
-        self, target: Target, scale: ScaleState, snapshot: Snapshot, decision: Decision
-    ) -> tuple[Decision, tuple[str, str] | None]:
-        """spec.rollout.awareness HoldAndCap while the target rolls out (see loop.rollouts)."""
+    def _rollout(self, target: Target, scale: ScaleState) -> Rollout | None:
+        """The rollout a HoldAndCap policy's decision needs: its stable revision's pods."""
         rollout = scale.rollout
-        if target.rollout_awareness != "HoldAndCap" or rollout is None or not rollout.in_progress:
-            return decision, None
+        if target.policy.rollout_awareness != HOLD_AND_CAP or rollout is None:
+            return None
+        if not rollout.in_progress:
+            return None
         selector = rollout.stable_selector(scale.selector)
         try:
             stable = self.pods.pods(target.namespace, selector) if selector else ()
         except LoopError:
             stable = ()  # no stable pods to measure: the cap is the current replicas
-        decision, message = hold_and_cap(snapshot, decision, stable, rollout)
-        return decision, (ROLLOUT_REASON, f"{target.ref} is {message}")
+        return Rollout(str(target.ref), rollout.message, stable)
 
     def _metric_data(
         self, target: Target, selector: str, pods: set[str], custom: MetricData | None
@@ -303,29 +303,4 @@ def _without_new_events(decision: Decision, before: History) -> History:
         decision.history,
         scale_up_events=before.scale_up_events,
         scale_down_events=before.scale_down_events,
-    )
-
-
-def _with_fallback(
-    decision: Decision, snapshot: Snapshot, replicas: int, failures: int
-) -> Decision:
-    """The policy's fallback replicas, within its bounds, after repeated failed reads."""
-    policy = snapshot.policy
-    desired = min(max(replicas, policy.min_replicas), policy.max_replicas)
-    change = desired - snapshot.current_replicas
-    history = decision.history
-    if change > 0:
-        history = replace(
-            history, scale_up_events=(*history.scale_up_events, ScaleEvent(snapshot.now, change))
-        )
-    elif change < 0:
-        history = replace(
-            history,
-            scale_down_events=(*history.scale_down_events, ScaleEvent(snapshot.now, -change)),
-        )
-    return replace(
-        decision,
-        desired_replicas=desired,
-        history=history,
-        rescale_reason=f"fallback: {failures} consecutive syncs without a usable metric",
     )

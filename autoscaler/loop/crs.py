@@ -121,7 +121,7 @@ def _parse(obj: JSON) -> Parsed:
     spec, ref = policy.spec, policy.spec.scale_target_ref
     key = f"{policy.metadata.namespace}/{policy.metadata.name}"
     try:
-        core_policy = policy_from_spec(spec.hpa_spec(), f"{key}: spec")
+        core_policy = policy_from_spec(spec.decision_spec(), f"{key}: spec")
         saved = (obj.get("status") or {}).get("history")
         history = None if saved is None else history_from_document(saved, "status.history")
     except DocumentError as exc:
@@ -136,10 +136,6 @@ def _parse(obj: JSON) -> Parsed:
         saved_history=history,
         uid=meta.get("uid"),
         metric_specs=tuple(spec.with_defaults().metrics or ()),
-        fallback=None
-        if spec.fallback is None
-        else (spec.fallback.replicas, spec.fallback.failure_threshold),
-        rollout_awareness=spec.rollout_awareness,
     )
 
 

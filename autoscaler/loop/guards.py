@@ -1,13 +1,10 @@
-"""Two pieces of per-target memory the HPA does not have.
+"""Per-target memory the HPA does not have: who else writes the replicas.
 
 ``WriterGuard`` notices another writer (a GitOps sync, a person with kubectl, another
 autoscaler) changing the target's replicas between two syncs. The first change is
 reported and then handled like the HPA would (the next decision starts from the new
 count); when it keeps happening, we stop writing for a while instead of fighting in a
 loop that neither side can win, and say so.
-
-``FailureCounter`` counts consecutive syncs in which no metric could be read, for the
-optional ``fallback`` replicas of a policy.
 """
 
 from __future__ import annotations
@@ -70,19 +67,3 @@ class WriterGuard:
     def ignore(self, key: str) -> None:
         """Stop watching ``key`` (a shadowed target): its record starts afresh later."""
         self._seen.pop(key, None)
-
-
-class FailureCounter:
-    """Consecutive syncs without any usable metric, per target."""
-
-    def __init__(self) -> None:
-        self._count: dict[str, int] = {}
-
-    def record(self, key: str, *, failed: bool) -> int:
-        count = self._count.get(key, 0) + 1 if failed else 0
-        self._count[key] = count
-        return count
-
-    def forget(self, keys: set[str]) -> None:
-        for key in [k for k in self._count if k not in keys]:
-            del self._count[key]

@@ -44,12 +44,8 @@ class Target:
     saved_history: History | None = None
     # The ScalingPolicy object (None for a policy read from a file).
     uid: str | None = None
-    # Replicas to hold after this many consecutive syncs without a usable metric.
-    fallback: tuple[int, int] | None = None
     # The metrics as written (selectors, described objects) for the metric sources.
     metric_specs: tuple[SpecMetric, ...] = ()
-    # spec.rollout.awareness: "HoldAndCap" holds and caps the replicas during a rollout.
-    rollout_awareness: str = "Off"
 
     @property
     def key(self) -> str:

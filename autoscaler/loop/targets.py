@@ -27,7 +27,7 @@ def targets_from_files(paths: Sequence[str], *, namespace: str | None = None) ->
             continue
         ref = spec.scale_target_ref
         try:
-            policy = policy_from_spec(spec.hpa_spec(), f"{item.file}:{item.line}: spec")
+            policy = policy_from_spec(spec.decision_spec(), f"{item.file}:{item.line}: spec")
         except DocumentError as exc:
             result.errors.append(str(exc))
             continue
@@ -40,10 +40,6 @@ def targets_from_files(paths: Sequence[str], *, namespace: str | None = None) ->
                 mode=spec.mode,
                 source=f"{item.file}:{item.line}",
                 metric_specs=tuple(spec.with_defaults().metrics or ()),
-                fallback=None
-                if spec.fallback is None
-                else (spec.fallback.replicas, spec.fallback.failure_threshold),
-                rollout_awareness=spec.rollout_awareness,
             )
         )
     return result

@@ -201,7 +201,7 @@ def _quoted_off(value: Any) -> Any:
 
 
 class RolloutAwareness(Wire):
-    """What to do while the target rolls out (``autoscaler.loop.rollouts`` has the rule).
+    """What to do while the target rolls out (``autoscaler.core.rules`` has the rule).
 
     ``Off`` (the default) scales as the HPA does, counting surge and canary pods;
     ``HoldAndCap`` never scales down and scales up only as far as the stable revision's
@@ -237,6 +237,15 @@ class ScalingPolicySpec(HorizontalPodAutoscalerSpec):
         return defaulted.model_dump(
             by_alias=True, exclude_none=True, exclude={"mode", "fallback", "rollout"}
         )
+
+    def decision_spec(self) -> dict[str, Any]:
+        """What the decision reads: the HPA part plus the rules of Podscale's that
+        ``autoscaler.core.rules`` applies (``fallback``, ``rollout``), in wire names."""
+        spec = self.hpa_spec()
+        extensions = self.model_dump(
+            by_alias=True, exclude_none=True, include={"fallback", "rollout"}
+        )
+        return {**spec, **extensions}
 
 
 class ObjectMeta(Wire):

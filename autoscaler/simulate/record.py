@@ -15,11 +15,13 @@ from autoscaler.core.model import (
     CONTAINER_RESOURCE,
     OBJECT,
     RESOURCE,
+    ROLLOUT_OFF,
     MetricData,
     MetricSpec,
     MetricTarget,
     Pod,
     Policy,
+    Rollout,
     ScalingRules,
     Snapshot,
 )
@@ -56,6 +58,18 @@ def snapshot_to_document(snapshot: Snapshot) -> dict[str, Any]:
             "initialReadinessDelay": settings.initial_readiness_delay,
             "downscaleStabilizationWindow": settings.downscale_stabilization_window,
         },
+        "rollout": _rollout(snapshot.rollout),
+        "failedSyncs": snapshot.failed_syncs,
+    }
+
+
+def _rollout(rollout: Rollout | None) -> dict[str, Any] | None:
+    if rollout is None:
+        return None
+    return {
+        "workload": rollout.workload,
+        "message": rollout.message,
+        "stablePods": [_pod(p) for p in rollout.stable_pods],
     }
 
 
@@ -73,6 +87,13 @@ def policy_to_spec(policy: Policy) -> dict[str, Any]:
             for key, rules in (("scaleUp", behavior.scale_up), ("scaleDown", behavior.scale_down))
             if rules is not None
         }
+    if policy.fallback is not None:
+        spec["fallback"] = {
+            "replicas": policy.fallback.replicas,
+            "failureThreshold": policy.fallback.failure_threshold,
+        }
+    if policy.rollout_awareness != ROLLOUT_OFF:
+        spec["rollout"] = {"awareness": policy.rollout_awareness}
     return spec
 
 

@@ -9,6 +9,7 @@ from autoscaler.core.model import (
     UTILIZATION,
     Behavior,
     Container,
+    Fallback,
     History,
     MetricSpec,
     MetricTarget,
@@ -249,7 +250,9 @@ def test_fallback_replicas_after_consecutive_failed_reads() -> None:
 
     cluster = NoMetrics(replicas={"w": 2}, cpu={"w": "0"})
     loop = controller(cluster)
-    fallback = replace(target("w"), fallback=(5, 3))
+    plain = target("w")
+    policy = replace(plain.policy, fallback=Fallback(5, 3), behavior=Behavior())
+    fallback = replace(plain, policy=policy)
     outcomes = [loop.sync([fallback], now=NOW + 15 * i)[0] for i in range(3)]
     assert [o.patched for o in outcomes] == [False, False, True]
     assert cluster.replicas["w"] == 5

@@ -9,15 +9,19 @@ import pytest
 
 from autoscaler.core import decide
 from autoscaler.core.model import (
+    HOLD_AND_CAP,
     RESOURCE,
     UTILIZATION,
+    Behavior,
     Container,
+    Decision,
     MetricData,
     MetricSpec,
     MetricTarget,
     Pod,
     PodUsage,
     Policy,
+    Rollout,
     Settings,
     Snapshot,
 )
@@ -28,7 +32,6 @@ from autoscaler.loop.interfaces import RolloutState, ScaleState, Target, TargetR
 from autoscaler.loop.rollouts import (
     argo_rollout,
     deployment_rollout,
-    hold_and_cap,
     new_revision_hash,
 )
 from autoscaler.metrics.selectors import parse_selector
@@ -133,45 +136,50 @@ def stable_of(snapshot: Snapshot) -> tuple[Pod, ...]:
     return tuple(p for p in snapshot.pods if p.name.startswith("old-"))
 
 
+def held(snapshot: Snapshot, stable: tuple[Pod, ...] | None = None) -> Decision:
+    """The core's decision for ``snapshot`` under HoldAndCap while it rolls out."""
+    stable = stable_of(snapshot) if stable is None else stable
+    policy = replace(snapshot.policy, rollout_awareness=HOLD_AND_CAP)
+    rollout = Rollout("Deployment/web", ROLLING.message, stable)
+    return decide(replace(snapshot, policy=policy, rollout=rollout))
+
+
 def test_startup_cpu_of_new_pods_is_not_a_scale_up() -> None:
     """The module docstring's example: the core wants 16, the stable pods 8."""
     snapshot = rolling_snapshot(old=6, old_cpu=40, new=4, new_cpu=140)
-    core = decide(snapshot)
-    assert core.desired_replicas == 16
-    held, message = hold_and_cap(snapshot, core, stable_of(snapshot), ROLLING)
-    assert held.desired_replicas == 8 and held.rescale_reason == ""
-    assert "capped at 8" in message
-    limited = {c.type: c for c in held.conditions}["ScalingLimited"]
+    assert decide(snapshot).desired_replicas == 16
+    decision = held(snapshot)
+    assert decision.desired_replicas == 8 and decision.rescale_reason == ""
+    assert decision.notice is not None and "capped at 8" in decision.notice.message
+    limited = {c.type: c for c in decision.conditions}["ScalingLimited"]
     assert (limited.status, limited.reason) == ("True", "RolloutInProgress")
-    assert {c.type: c for c in held.conditions}["AbleToScale"].reason == "ReadyForNewScale"
-    assert held.history.scale_up_events == ()
-    assert held.history.recommendations[-1].replicas == 8  # not 16: no pull-up later
+    assert {c.type: c for c in decision.conditions}["AbleToScale"].reason == "ReadyForNewScale"
+    assert decision.history.scale_up_events == ()
+    assert decision.history.recommendations[-1].replicas == 8  # not 16: no pull-up later
 
 
 def test_a_real_load_increase_still_scales_up_to_what_the_stable_pods_ask() -> None:
     snapshot = rolling_snapshot(old=6, old_cpu=70, new=4, new_cpu=170)
-    core = decide(snapshot)
-    assert core.desired_replicas == 16  # 2.2 x 10 pods, limited to +100%
-    held, _ = hold_and_cap(snapshot, core, stable_of(snapshot), ROLLING)
-    assert held.desired_replicas == 12  # ceil(1.4 x 8)
-    assert [e.change for e in held.history.scale_up_events] == [4]
+    assert decide(snapshot).desired_replicas == 16  # 2.2 x 10 pods, limited to +100%
+    assert held(snapshot).desired_replicas == 12  # ceil(1.4 x 8)
+    # The one scale event is the held size's, for behavior's rate limits to read.
+    with_behavior = replace(snapshot, policy=replace(snapshot.policy, behavior=Behavior()))
+    assert [e.change for e in held(with_behavior).history.scale_up_events] == [4]
 
 
 def test_no_scale_down_during_a_rollout() -> None:
     snapshot = rolling_snapshot(old=6, old_cpu=10, new=4, new_cpu=10)
     snapshot = replace(snapshot, settings=Settings(downscale_stabilization_window=0))
-    core = decide(snapshot)
-    assert core.desired_replicas == 2
-    held, _ = hold_and_cap(snapshot, core, stable_of(snapshot), ROLLING)
-    assert held.desired_replicas == 8
-    assert held.history.scale_down_events == ()
-    assert held.history.recommendations[-1].replicas == 2  # the low proposal is kept
+    assert decide(snapshot).desired_replicas == 2
+    decision = held(snapshot)
+    assert decision.desired_replicas == 8
+    assert decision.history.scale_down_events == ()
+    assert decision.history.recommendations[-1].replicas == 2  # the low proposal is kept
 
 
 def test_no_stable_pods_left_holds_at_the_current_replicas() -> None:
     snapshot = rolling_snapshot(old=0, old_cpu=0, new=10, new_cpu=140)
-    held, _ = hold_and_cap(snapshot, decide(snapshot), (), ROLLING)
-    assert held.desired_replicas == 8
+    assert held(snapshot, stable=()).desired_replicas == 8
 
 
 @dataclass
@@ -208,8 +216,7 @@ def sync(cluster: RollingCluster, awareness: str) -> Any:
         "default",
         "web",
         TargetRef("apps/v1", "Deployment", "web"),
-        Policy(max_replicas=40, metrics=(CPU_50,)),
-        rollout_awareness=awareness,
+        Policy(max_replicas=40, metrics=(CPU_50,), rollout_awareness=awareness),
     )
     loop = Controller(
         scales=cluster,
@@ -283,7 +290,7 @@ def test_the_policy_option_is_validated_linted_and_carried_to_the_target(tmp_pat
     code, text = validate(tmp_path, "Deployment", "HoldAndCap")
     assert code == 0 and "rollout" not in text
     (loaded,) = targets_from_files([str(tmp_path)]).targets
-    assert loaded.rollout_awareness == "HoldAndCap"
+    assert loaded.policy.rollout_awareness == "HoldAndCap"
     code, text = validate(tmp_path, "Deployment", "Off")  # YAML reads a bare Off as false
     assert code != 0 and 'write "Off" in quotes' in text
     assert validate(tmp_path, "Deployment", '"Off"')[0] == 0
