@@ -61,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--downscale-stabilization", type=float, metavar="SECONDS", help="(300)")
     arg("--dry-run", action="store_true", default=None, help="compute and report, never patch")
     arg(
+        "--record",
+        metavar="FILE",
+        help="append each snapshot and its decision to FILE (JSON lines; replay with "
+        "`autoscaler decide`); it grows with every sync: for troubleshooting",
+    )
+    arg(
         "--leader-elect",
         action="store_true",
         default=None,
@@ -193,6 +199,15 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 )
             )
         )
+    recorder = None
+    if settings.record:
+        from autoscaler.loop.recorder import Recorder
+
+        try:
+            recorder = Recorder(settings.record)
+        except OSError as exc:
+            print(f"autoscaler run: --record {settings.record}: {exc.strerror or exc}", file=err)
+            return 2
     controller = Controller(
         scales=scales,
         pods=pods,
@@ -201,6 +216,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         settings=settings.decision_settings(),
         dry_run=settings.dry_run,
         can_write=elector.leading if elector else lambda: True,
+        observer=recorder,
     )
     policies = Policies(
         api=api,
@@ -230,7 +246,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.once:
         import json
 
-        from autoscaler.documents import decision_to_document
+        from autoscaler.documents import decision_to_document, snapshot_to_document
 
         outcomes = service.sync_once()
         out.write(
@@ -245,6 +261,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                         "decision": None
                         if o.decision is None
                         else decision_to_document(o.decision),
+                        # Feeds `autoscaler decide` to the same decision.
+                        "snapshot": None
+                        if o.snapshot is None
+                        else snapshot_to_document(o.snapshot),
                     }
                     for o in outcomes
                 ],

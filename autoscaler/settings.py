@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     prometheus_url: str | None = None
     prometheus_timeout: float = Field(default=5.0, gt=0, le=120)
     dry_run: bool = Field(default=False, description="compute and report, never patch")
+    record: str | None = Field(
+        default=None,
+        description="append every snapshot and its decision to this file (JSON lines) "
+        "for `autoscaler decide` to replay; for troubleshooting, it grows with every sync",
+    )
     leader_elect: bool = Field(default=False, description="elect one writer among replicas")
     leader_elect_namespace: str = "default"
     leader_elect_name: str = "podscale"

@@ -8,6 +8,7 @@ from autoscaler.documents.snapshot import (
     snapshot_from_document,
 )
 from autoscaler.documents.spec import policy_from_spec
+from autoscaler.documents.write import policy_to_spec, snapshot_to_document
 
 __all__ = [
     "DocumentError",
@@ -15,5 +16,7 @@ __all__ = [
     "history_from_document",
     "history_to_document",
     "policy_from_spec",
+    "policy_to_spec",
     "snapshot_from_document",
+    "snapshot_to_document",
 ]

@@ -63,6 +63,8 @@ class Outcome:
     # The history the controller kept after this sync (without scale events that did
     # not happen), which is what a restart must continue from.
     history: History | None = None
+    # What the decision was made from (``autoscaler run --once`` prints it for replays).
+    snapshot: Snapshot | None = None
 
     @property
     def desired(self) -> int | None:
@@ -211,7 +213,7 @@ class Controller:
         note = None if notice is None else (notice.reason, notice.message)
         if changed is not None and (notice is None or notice.reason != FALLBACK_REASON):
             note = ("ExternalScaleChange", changed)
-        outcome = Outcome(target, scale.replicas, decision, note=note)
+        outcome = Outcome(target, scale.replicas, decision, note=note, snapshot=snapshot)
         if decision.desired_replicas == scale.replicas:
             self.histories[target.key] = decision.history
             return outcome

@@ -204,8 +204,8 @@ def _simulate(
     plan: Plan, groups: list[list[Subject]], *, bar: _ProgressBar | None, record: bool
 ) -> tuple[list[RunResult], list[dict[str, Any]]]:
     """Run each group in its own cluster; the snapshot documents when ``record``."""
+    from autoscaler.documents.write import snapshot_to_document
     from autoscaler.simulate.engine import simulate
-    from autoscaler.simulate.record import snapshot_to_document
 
     documents: list[dict[str, Any]] = []
     results: list[RunResult] = []

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from e2e_support import Kubectl, Testbed
+from replay_support import replayed_by_decide
 from test_loop_run import EXE
 from test_sim_run import apply, deployment, pods, start_sim, wait_for
 from testbed_fixture import Sim, is_ready
@@ -67,8 +68,11 @@ def policy(namespace: str, awareness: str) -> str:
 
 
 @contextmanager
-def podscale(testbed: Testbed, policies: Path, log: Path) -> Iterator[subprocess.Popen[str]]:
-    """``autoscaler run`` with a 1 s sync period; pods count as warmed up after 5 s."""
+def podscale(
+    testbed: Testbed, policies: Path, log: Path, record: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """``autoscaler run`` with a 1 s sync period; pods count as warmed up after 5 s; every
+    snapshot and decision recorded to ``record``."""
     handle = log.open("w")
     proc = subprocess.Popen(
         [
@@ -81,6 +85,7 @@ def podscale(testbed: Testbed, policies: Path, log: Path) -> Iterator[subprocess
             "--initial-readiness-delay", "2",
             "--listen", "127.0.0.1:0",
             "--log-format", "json",
+            "--record", str(record),
         ],
         stdout=subprocess.DEVNULL,
         stderr=handle,
@@ -133,8 +138,8 @@ def test_a_rolling_update_under_constant_load(
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "web.yaml").write_text(policy(namespace, awareness))
-    log = tmp_path / "podscale.log"
-    with podscale(testbed, policies, log) as proc:
+    log, record = tmp_path / "podscale.log", tmp_path / "record.jsonl"
+    with podscale(testbed, policies, log, record) as proc:
         time.sleep(8)  # warm-up and a few syncs at the target: nothing to do
         before = get_deployment(kubectl, namespace)
         assert before["spec"]["replicas"] == REPLICAS, log.read_text()
@@ -162,6 +167,10 @@ def test_a_rolling_update_under_constant_load(
         low, high = REPLICAS * (1 - TOLERANCE), REPLICAS * (1 + TOLERANCE)
         assert all(low <= r <= high for r in seen), f"replicas left {REPLICAS}: {seen}"
         assert "RolloutInProgress" in reasons
+        # The live loop's decisions mid-rollout, replayed by `autoscaler decide`: the
+        # same replicas, conditions and history (the rule runs in the core).
+        rolling = replayed_by_decide(record, lambda line: line["snapshot"]["rollout"])
+        assert rolling, "no sync saw the rollout"
     else:
         assert "RolloutInProgress" not in reasons
     print(f"{awareness}: replicas during the rollout {sorted(set(seen))}")

@@ -1,9 +1,8 @@
-"""Snapshots as ``autoscaler decide`` documents, to record a simulation and replay it.
+"""Snapshots as ``autoscaler decide`` documents: the inverse of ``documents.snapshot``.
 
-The controller's ``observer`` hands the simulator every snapshot it decides on; written
-as the contract's snapshot documents (``../shared/contracts/decide.md``), they can be
-fed to ``autoscaler decide`` to check, step by step, that the offline command and the
-simulated loop agree, or to ask ``decide --explain`` why the loop did what it did.
+The live loop (``autoscaler run --once``) and the simulator (``--snapshots``) write every
+snapshot they decide on as a snapshot document, so that ``autoscaler decide`` can replay
+it to the same decision, or ``decide --explain`` say why the loop did what it did.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from autoscaler.core.model import (
     Snapshot,
 )
 from autoscaler.core.quantity import format_milli
-from autoscaler.documents import history_to_document
+from autoscaler.documents.snapshot import history_to_document
 
 _SOURCE_KEYS = {
     RESOURCE: "resource",
