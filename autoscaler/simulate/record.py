@@ -1,7 +1,7 @@
 """Snapshots as ``autoscaler decide`` documents, to record a simulation and replay it.
 
 The controller's ``observer`` hands the simulator every snapshot it decides on; written
-as the contract's snapshot documents (``../shared/contracts/decide.md``), they can be
+as snapshot documents (docs/snapshots.md), they can be
 fed to ``autoscaler decide`` to check, step by step, that the offline command and the
 simulated loop agree, or to ask ``decide --explain`` why the loop did what it did.
 """
