@@ -129,3 +129,17 @@ def test_plotting_and_dev_tools_stay_out_of_the_runtime_dependencies() -> None:
     assert "scipy" in RUNTIME
     assert "matplotlib" in EXTRAS["simulate"] and "matplotlib" not in RUNTIME
     assert not RUNTIME & EXTRAS["dev"]
+
+
+def _installed_extras(target: str) -> set[str]:
+    """The extras the Makefile rule for ``target`` installs (``pip install -e '.[a,b]'``)."""
+    rule = (REPO / "Makefile").read_text().split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+    [extras] = re.findall(r"pip install [^\n]*'\.\[([a-z,]+)\]'", rule)
+    return set(extras.split(","))
+
+
+def test_make_demo_installs_no_dev_tool_and_make_test_installs_every_extra() -> None:
+    assert _installed_extras("$(VENV)/.demo") == {"simulate"}
+    assert _installed_extras("$(VENV)/.installed") == set(EXTRAS)
+    makefile = (REPO / "Makefile").read_text()
+    assert "\ndemo: $(VENV)/.demo\n" in makefile and "\ntest: venv\n" in makefile
