@@ -1,5 +1,8 @@
 # Podscale's image: `autoscaler run` (the control loop and the external-metrics
 # adapter) on Python 3.11. Built as ghcr.io/podscale/podscale:<version>.
+# It holds the podscale wheel and its runtime dependencies only: no extras (no
+# matplotlib), no dev tools, and no test tooling (setup.py leaves `sim run` and the
+# fault proxy out of the wheel).
 #   docker build -t ghcr.io/podscale/podscale:0.1.0 .
 # Runs as an unprivileged user (65532) with a read-only root filesystem (deploy/).
 
@@ -7,7 +10,7 @@ FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/podscale
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY autoscaler ./autoscaler
 RUN /opt/podscale/bin/pip install . && /opt/podscale/bin/autoscaler --version
 

@@ -1,8 +1,11 @@
 """The ``autoscaler`` command line.
 
-Exit codes follow ``../shared/contracts/decide.md``: 0 whenever the input parsed (a
-snapshot's own failure is data in its result), 2 with one line on stderr when the input
-is unreadable or not a snapshot document, 1 when ``validate`` found errors.
+Exit codes (docs/snapshots.md): 0 whenever the input parsed (a snapshot's own failure is
+data in its result), 2 with one line on stderr when the input is unreadable or not a
+snapshot document, 1 when ``validate`` found errors.
+
+``sim`` and ``faults`` are test tooling: an installed wheel (the image) leaves them out
+(see setup.py), and then they say in one line where to find them.
 """
 
 from __future__ import annotations
@@ -45,10 +48,39 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run(args, out, err)
 
 
-def _sim(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from autoscaler.sim.cli import main as sim_main
+# Where the test tooling lives when an installed wheel left it out.
+FROM_A_CHECKOUT = (
+    "is test tooling, not part of this install; run it from a source checkout of "
+    "podscale (make venv, or pip install -e .)"
+)
 
+
+def _tooling_missing(error: ModuleNotFoundError, module: str) -> bool:
+    """Whether ``error`` says ``module`` itself is absent (not one of its imports)."""
+    name = error.name or ""
+    return name.startswith("autoscaler.") and (module == name or module.startswith(f"{name}."))
+
+
+def _sim(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        from autoscaler.sim.cli import main as sim_main
+    except ModuleNotFoundError as exc:
+        if not _tooling_missing(exc, "autoscaler.sim.cli"):
+            raise
+        print(f"autoscaler sim: the live cluster player {FROM_A_CHECKOUT}", file=err)
+        return EXIT_UNREADABLE
     return sim_main(args.args, out=out, err=err)
+
+
+def _faults(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        from autoscaler.faults.__main__ import main as faults_main
+    except ModuleNotFoundError as exc:
+        if not _tooling_missing(exc, "autoscaler.faults.__main__"):
+            raise
+        print(f"autoscaler faults: the fault proxy {FROM_A_CHECKOUT}", file=err)
+        return EXIT_UNREADABLE
+    return faults_main(args.args)
 
 
 def _crd(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -121,11 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser(
         "sim",
-        help="simulate kubelets, metrics and traffic (autoscaler sim run --help)",
+        help="test tooling: play kubelets, metrics and traffic (autoscaler sim run --help)",
         description="The simulator's commands: autoscaler sim run --help.",
     )
     sim.add_argument("args", nargs=argparse.REMAINDER, help="autoscaler sim's own arguments")
     sim.set_defaults(handler=_sim)
+
+    faults = commands.add_parser(
+        "faults",
+        help="test tooling: a fault-injection proxy (autoscaler faults --help)",
+        description="python -m autoscaler.faults: a fault-injection proxy for our tests.",
+        add_help=False,
+    )
+    faults.add_argument("args", nargs="*", help="the proxy's own arguments")
+    faults.set_defaults(handler=_faults)
 
     crd = commands.add_parser(
         "crd",
@@ -164,7 +205,10 @@ def main(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["faults"]:  # every later word is the proxy's, --help and all
+        words.insert(1, "--")
+    args = build_parser().parse_args(words)
     try:
         code: int = args.handler(args, out, err)
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""`autoscaler decide` honours ../shared/contracts/decide.md at the command line."""
+"""`autoscaler decide` honours its format (docs/snapshots.md) at the command line."""
 
 import io
 import json

@@ -1,4 +1,4 @@
-"""Snapshot documents in, decision documents out (``../shared/contracts/decide.md``).
+"""Snapshot documents in, decision documents out (docs/snapshots.md).
 
 This is the full parser: it takes any JSON or YAML value, and every problem names its
 place (``pods[1].containers[0].requests.cpu``) and what is wrong. ``autoscaler decide``

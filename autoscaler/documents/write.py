@@ -1,8 +1,9 @@
 """Snapshots as ``autoscaler decide`` documents: the inverse of ``documents.snapshot``.
 
-The live loop (``autoscaler run --once``) and the simulator (``--snapshots``) write every
-snapshot they decide on as a snapshot document, so that ``autoscaler decide`` can replay
-it to the same decision, or ``decide --explain`` say why the loop did what it did.
+The live loop (``autoscaler run --record``, ``--once``) and the simulator (``--snapshots``)
+write every snapshot they decide on as a snapshot document (docs/snapshots.md), so that
+``autoscaler decide`` can replay it to the same decision, or ``decide --explain`` say why
+the loop did what it did.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ Three panels on one time axis (hours since the start), read top to bottom:
 
 Long runs are drawn from bins of about a thousand points (the maximum of each bin,
 so spikes stay visible). matplotlib is imported here only, with the Agg backend, so
-nothing else pays for it and no display is needed.
+nothing else pays for it and no display is needed. It is an optional dependency (the
+``simulate`` extra: ``pip install 'podscale[simulate]'``), absent from the image.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from autoscaler.simulate.engine import Plan, RunResult
 from autoscaler.simulate.report import same_decisions
+from autoscaler.simulate.setup import SetupError
 
 _POINTS = 1200
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
@@ -31,6 +33,17 @@ def _binned(values: Sequence[float | None], size: int) -> list[float]:
         chunk = [v for v in values[start : start + size] if v is not None]
         out.append(max(chunk) if chunk else float("nan"))
     return out
+
+
+def require_matplotlib() -> None:
+    """Raise a one-line :class:`SetupError` when matplotlib is not installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SetupError(
+            "--out draws chart.png with matplotlib, which is not installed: "
+            "pip install 'podscale[simulate]'"
+        ) from None
 
 
 def write_chart(path: Path, results: Sequence[RunResult], *, plan: Plan, title: str) -> None:

@@ -95,6 +95,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         if bar is not None and args.prometheus:
             bar.status(f"querying {args.prometheus} ...")
+        if args.out:  # before hours of simulation: is there anything to draw chart.png with?
+            from autoscaler.simulate.chart import require_matplotlib
+
+            require_matplotlib()
         plan, groups, trace, past = _prepare(args)
         results, snapshots = _simulate(plan, groups, bar=bar, record=bool(args.snapshots))
         summaries = [summarize(r, plan=plan) for r in results]

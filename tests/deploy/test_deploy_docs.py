@@ -88,8 +88,11 @@ def test_troubleshooting_covers_the_user_facing_problems() -> None:
         assert phrase in page, phrase
 
 
-@pytest.mark.parametrize("name", EVERY_PAGE)
-def test_relative_links_resolve(name: str) -> None:
-    text = (DOCS / name).read_text()
+@pytest.mark.parametrize("page", [REPO / "README.md", *(DOCS / name for name in EVERY_PAGE)])
+def test_relative_links_resolve_to_files_in_the_repository(page: Path) -> None:
+    """A link out of the repository (such as ../shared/...) is dead in a clone."""
+    text = page.read_text()
     for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
-        assert (DOCS / target).exists(), f"{name}: broken link {target}"
+        resolved = (page.parent / target).resolve()
+        assert resolved.is_relative_to(REPO), f"{page.name}: {target} is outside the repository"
+        assert resolved.exists(), f"{page.name}: broken link {target}"

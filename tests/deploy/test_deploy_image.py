@@ -58,7 +58,7 @@ def test_the_build_context_has_what_pip_install_needs() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     copied = {s for w, a in instructions() if w == "COPY" for s in shlex.split(a)[:-1]}
     assert project["readme"] in copied
-    assert {"pyproject.toml", "autoscaler"} <= copied
+    assert {"pyproject.toml", "setup.py", "autoscaler"} <= copied  # setup.py: what the wheel has
     assert project["scripts"]["autoscaler"] == "autoscaler.cli:console"
 
 
