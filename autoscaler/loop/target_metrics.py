@@ -25,8 +25,9 @@ Key = tuple[str, str]  # (namespace, policy)
 Labels = tuple[str, ...]
 
 TARGET = ("namespace", "policy")
-METRIC = (*TARGET, "metric_name", "metric_type", "container", "metric_target_type")
+METRIC = (*TARGET, "metric_name", "metric_type", "metric_container", "metric_target_type")
 METRIC_ERROR = (*TARGET, "metric_name", "reason")
+SYNC_ERROR = (*TARGET, "reason")
 CONDITION = (*TARGET, "type", "status", "reason")
 
 
@@ -116,9 +117,21 @@ class TargetMetrics:
             )
         )
 
+        self.sync_errors = _PerTarget(
+            Counter(
+                "podscale_sync_errors_total",
+                "Syncs of a target that failed to read or write its scale (or its pods), by "
+                "the HPA's event reason: FailedGetScale, FailedUpdateScale, ...",
+                SYNC_ERROR,
+                registry=registry,
+            )
+        )
+
     def record(self, outcome: Outcome) -> None:
         target = outcome.target
         key = (target.namespace, target.name)
+        if outcome.error is not None:
+            self.sync_errors.inc(key, (*key, outcome.error_reason or "FailedSync"))
         self.min_replicas.set(key, {key: target.policy.min_replicas})
         self.max_replicas.set(key, {key: target.policy.max_replicas})
         decision = outcome.decision
@@ -158,4 +171,5 @@ class TargetMetrics:
             self.metric_value,
             self.condition,
             self.metric_errors,
+            self.sync_errors,
         )

@@ -122,3 +122,15 @@ def test_a_standby_exports_no_per_target_series_and_says_it_does_not_lead() -> N
 
 def test_loop_metrics_of_two_services_do_not_share_a_registry() -> None:
     assert LoopMetrics().registry is not LoopMetrics().registry
+
+
+def test_a_failed_scale_read_and_a_failed_write_are_counted_by_the_hpa_reason() -> None:
+    cluster = FakeCluster(replicas={"web": 2}, cpu={"web": "800"}, conflict_on_write=True)
+    policies = [target("web"), target("gone")]  # gone: no such Deployment
+    service = Service(controller=controller(cluster), load_targets=lambda now: policies, period=15)
+    service.sync_once()
+    registry = service.metrics.registry
+    assert one(registry, "podscale_sync_errors_total", policy="gone") == 1
+    assert one(registry, "podscale_sync_errors_total", reason="FailedGetScale") == 1
+    assert one(registry, "podscale_sync_errors_total", reason="FailedUpdateScale") == 1
+    assert samples(registry, "podscale_metric_errors_total") == {}
