@@ -563,3 +563,17 @@ def test_metrics_md_documents_no_metric_the_code_does_not_export() -> None:
 def test_the_adapter_exports_no_prometheus_metrics_as_metrics_md_says() -> None:
     sources = (REPO / "autoscaler" / "adapter").glob("*.py")
     assert not [p.name for p in sources if "prometheus_client" in p.read_text()]
+
+
+def test_the_dashboard_panels_fit_the_grid_without_overlapping() -> None:
+    taken: set[tuple[int, int]] = set()
+    for panel in dashboard()["panels"]:
+        box = panel["gridPos"]
+        assert box["x"] + box["w"] <= 24, panel["title"]
+        cells = {
+            (x, y)
+            for x in range(box["x"], box["x"] + box["w"])
+            for y in range(box["y"], box["y"] + box["h"])
+        }
+        assert not cells & taken, f"{panel['title']} overlaps another panel"
+        taken |= cells
