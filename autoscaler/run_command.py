@@ -233,15 +233,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         period=settings.sync_period,
         is_leader=elector.leading if elector else None,
     )
-    service.metrics.count(
-        "podscale_kube_requests_total", "Requests to the Kubernetes API.", lambda: api.requests
-    )
-    service.metrics.count(
-        "podscale_prometheus_queries_total",
-        "Queries sent to Prometheus (custom and resource metrics).",
-        lambda: (
+    service.metrics.expose_process(
+        kube_requests=lambda: api.requests,
+        prometheus_queries=lambda: (
             getattr(custom_metrics, "total_queries", 0) + getattr(resource_metrics, "queries", 0)
         ),
+        leading=elector.leading if elector else lambda: True,
+        sync_period=settings.sync_period,
     )
     if args.once:
         import json

@@ -22,11 +22,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from autoscaler.loop.controller import Controller, Outcome
 from autoscaler.loop.interfaces import Target
+from autoscaler.loop.target_metrics import TargetMetrics
 
 log = logging.getLogger("autoscaler.loop")
 
@@ -72,6 +73,7 @@ class LoopMetrics:
             ["namespace", "policy"],
             registry=self.registry,
         )
+        self.targets = TargetMetrics(self.registry)  # bounds, metric values, conditions
         self._labelled: set[tuple[str, str]] = set()  # (namespace, policy) with series
 
     def count(self, name: str, documentation: str, read: Callable[[], float]) -> None:
@@ -85,9 +87,49 @@ class LoopMetrics:
 
         self.registry.register(_Reader())
 
+    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """Expose a value read at scrape time (e.g. whether this replica leads)."""
+
+        class _Reader(Collector):
+            def collect(self) -> Iterator[Metric]:
+                family = GaugeMetricFamily(name, documentation)
+                family.add_metric([], read())
+                yield family
+
+        self.registry.register(_Reader())
+
+    def expose_process(
+        self,
+        *,
+        kube_requests: Callable[[], float],
+        prometheus_queries: Callable[[], float],
+        leading: Callable[[], bool],
+        sync_period: float,
+    ) -> None:
+        """The series `autoscaler run` adds about the process: its API and query counts,
+        whether it leads, and its sync period (for "sync slower than the period")."""
+        self.count("podscale_kube_requests_total", "Requests to the Kubernetes API.", kube_requests)
+        self.count(
+            "podscale_prometheus_queries_total",
+            "Queries sent to Prometheus (custom and resource metrics).",
+            prometheus_queries,
+        )
+        self.gauge(
+            "podscale_leader",
+            "1 while this replica may write (it holds the lease, or runs without leader "
+            "election), else 0.",
+            lambda: 1.0 if leading() else 0.0,
+        )
+        self.gauge(
+            "podscale_sync_period_seconds",
+            "The configured time between syncs (--sync-period).",
+            lambda: sync_period,
+        )
+
     def record(self, outcome: Outcome) -> None:
         labels = (outcome.target.namespace, outcome.target.name)
         self._labelled.add(labels)
+        self.targets.record(outcome)
         if outcome.current is not None:
             self.current.labels(*labels).set(outcome.current)
         if outcome.decision is not None:
@@ -102,6 +144,7 @@ class LoopMetrics:
     def forget(self, live: set[tuple[str, str]]) -> None:
         """Drop the series of policies not synced any more (deleted, or no longer ours)."""
         for labels in self._labelled - live:
+            self.targets.forget(labels)
             for metric in (self.desired, self.current, self.errors):
                 with contextlib.suppress(KeyError):  # e.g. no decision: no desired series
                     metric.remove(*labels)
