@@ -142,4 +142,4 @@ def test_make_demo_installs_no_dev_tool_and_make_test_installs_every_extra() -> 
     assert _installed_extras("$(VENV)/.demo") == {"simulate"}
     assert _installed_extras("$(VENV)/.installed") == set(EXTRAS)
     makefile = (REPO / "Makefile").read_text()
-    assert "\ndemo: $(VENV)/.demo\n" in makefile and "\ntest: venv\n" in makefile
+    assert "\ndemo: $(VENV)/.demo\n" in makefile and "\ntest: venv tools\n" in makefile
