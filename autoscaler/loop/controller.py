@@ -8,6 +8,7 @@ stops the others.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from autoscaler.core.model import (
     Settings,
     Snapshot,
 )
-from autoscaler.loop.guards import FailureCounter, WriterGuard
+from autoscaler.loop.guards import FailureCounter, Observation, Unanswered, WriterGuard
 from autoscaler.loop.interfaces import (
     LoopError,
     PodSource,
@@ -34,6 +35,7 @@ from autoscaler.loop.interfaces import (
     ScaleClient,
     ScaleState,
     Target,
+    Unavailable,
 )
 from autoscaler.loop.rollouts import REASON as ROLLOUT_REASON
 from autoscaler.loop.rollouts import hold_and_cap
@@ -170,7 +172,19 @@ class Controller:
             )
         names = {p.name for p in pods}
         metrics = self._metric_data(target, scale.selector, names, custom)
+        shadow = self.dry_run or target.mode == "DryRun"
+        if shadow:
+            # Another writer (the HPA being compared) is expected, not news, and must not
+            # hold back the first writes once the policy enforces.
+            self.writers.ignore(target.key)
+            seen = Observation()
+        else:
+            seen = self.writers.observe(
+                target.key, scale.replicas, now=now, version=scale.resource_version
+            )
         history = self.histories.get(target.key)
+        if history is not None and seen.confirmed is not None:
+            history = _with_scale_event(history, seen.confirmed)
         if history is None:
             # First sight in this process (a start, a takeover): seed the current replicas
             # like the HPA's recordInitialRecommendation, so that nothing scales down
@@ -194,17 +208,7 @@ class Controller:
         if self.observer is not None:
             self.observer(target, snapshot, decision)
         decision, rolling = self._rollout_rule(target, scale, snapshot, decision)
-        shadow = self.dry_run or target.mode == "DryRun"
-        changed = None
-        if shadow:
-            # Another writer (the HPA being compared) is expected, not news, and must not
-            # hold back the first writes once the policy enforces.
-            self.writers.ignore(target.key)
-        else:
-            changed = self.writers.observe(
-                target.key, scale.replicas, now=now, version=scale.resource_version
-            )
-        note = rolling if changed is None else ("ExternalScaleChange", changed)
+        note = rolling if seen.external is None else ("ExternalScaleChange", seen.external)
         failures = self.failures.record(target.key, failed=decision.error is not None)
         fallback = target.fallback
         if fallback is not None and decision.error and failures >= fallback[1]:
@@ -220,27 +224,65 @@ class Controller:
         held = self.writers.held_until(target.key, now=now)
         if held is not None:
             self.histories[target.key] = _without_new_events(decision, history)
+            until, changes = held
+            # No countdown in the message: it stays the same from sync to sync, so the
+            # event is counted, not posted again (see loop.events).
             return replace(
                 outcome,
                 error_reason="ExternalScaleConflict",
                 error=(
-                    "another writer keeps changing the replicas: not fighting it; "
-                    f"scaling resumes {held - now:.0f} s after its last change"
+                    f"{changes} changes by another writer within {self.writers.window:.0f} s: "
+                    f"not fighting it; scaling resumes at {_utc(until)} unless it changes "
+                    "the replicas again"
                 ),
             )
         if not self.can_write():
             return replace(outcome, error_reason="NotLeader", error="not the leader: not scaling")
         try:
             self.scales.set_replicas(target.namespace, target.ref, decision.desired_replicas)
+        except Unavailable as exc:
+            return self._lost_answer(outcome, scale, history, exc, now=now)
         except LoopError as exc:
             # The scale event did not happen: keep the recommendation, not the event.
             self.histories[target.key] = _without_new_events(decision, history)
             return replace(outcome, error_reason="FailedUpdateScale", error=f"cannot scale: {exc}")
+        return self._applied(outcome, scale)
+
+    def _applied(self, outcome: Outcome, scale: ScaleState) -> Outcome:
+        assert outcome.decision is not None
+        key = outcome.target.key
         self.writers.wrote(
-            target.key, decision.desired_replicas, read_version=scale.resource_version
+            key, outcome.decision.desired_replicas, read_version=scale.resource_version
         )
-        self.histories[target.key] = decision.history
+        self.histories[key] = outcome.decision.history
         return replace(outcome, patched=True)
+
+    def _lost_answer(
+        self, outcome: Outcome, scale: ScaleState, before: History, exc: LoopError, *, now: float
+    ) -> Outcome:
+        """A write without a clear answer (the connection broke, the API was overloaded):
+        it may have been applied. A fresh read from the API server tells; if that fails
+        too, the guard recognises the value we asked for when it shows up. Taking the
+        write for failed would make our own change look like another writer's at the
+        next sync (issue 11), and counting it as done would skip a missed write."""
+        target, decision = outcome.target, outcome.decision
+        assert decision is not None
+        failed = replace(outcome, error_reason="FailedUpdateScale", error=f"cannot scale: {exc}")
+        try:
+            fresh = self.scales.get_scale_uncached(target.namespace, target.ref)
+        except LoopError:
+            self.writers.unanswered(
+                target.key, decision.desired_replicas, before=scale.replicas, now=now
+            )
+            self.histories[target.key] = _without_new_events(decision, before)
+            return replace(
+                failed,
+                error=f"{failed.error}; it may have been applied: the next read will tell",
+            )
+        if fresh.replicas == decision.desired_replicas:
+            return self._applied(outcome, scale)
+        self.histories[target.key] = _without_new_events(decision, before)
+        return failed
 
     def _rollout_rule(
         self, target: Target, scale: ScaleState, snapshot: Snapshot, decision: Decision
@@ -296,6 +338,22 @@ def _reads_metrics(policy: Policy, current: int) -> bool:
     if current == 0 and policy.min_replicas != 0:
         return False
     return policy.min_replicas <= current <= policy.max_replicas
+
+
+def _with_scale_event(history: History, write: Unanswered) -> History:
+    """``history`` plus the scale event of a write confirmed only after its sync."""
+    change = write.replicas - write.before
+    if change > 0:
+        ups = (*history.scale_up_events, ScaleEvent(write.at, change))
+        return replace(history, scale_up_events=ups)
+    if change < 0:
+        downs = (*history.scale_down_events, ScaleEvent(write.at, -change))
+        return replace(history, scale_down_events=downs)
+    return history
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
 def _without_new_events(decision: Decision, before: History) -> History:
