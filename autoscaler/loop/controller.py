@@ -221,6 +221,11 @@ class Controller:
         if shadow:  # nothing was scaled: later rate limits must not count it
             self.histories[target.key] = _without_new_events(decision, history)
             return outcome
+        if seen.stale:
+            # The cache has not seen our last write yet: a write based on it would be
+            # refused, and the next sync reads the count we wrote.
+            self.histories[target.key] = _without_new_events(decision, history)
+            return outcome
         held = self.writers.held_until(target.key, now=now)
         if held is not None:
             self.histories[target.key] = _without_new_events(decision, history)

@@ -47,6 +47,9 @@ class Observation:
 
     external: str | None = None
     confirmed: Unanswered | None = None
+    # The read is older than our last write (a watch cache behind): a write based on it
+    # would be refused (409), and its count is not news.
+    stale: bool = False
 
 
 @dataclass(slots=True)
@@ -76,7 +79,7 @@ class WriterGuard:
         if replicas == seen.replicas:
             return Observation()
         if seen.ours and version and version == seen.read_version:
-            return Observation()  # the same object we wrote over: a cache lagging behind
+            return Observation(stale=True)  # the object we wrote over: a cache behind us
         pending, seen.unanswered = seen.unanswered, None
         if pending is not None and replicas == pending.replicas:
             seen.replicas, seen.ours, seen.read_version = replicas, True, ""

@@ -145,3 +145,41 @@ def test_the_guard_reports_a_different_value_after_an_unanswered_write() -> None
     seen = guard.observe("w", 5, now=15)
     assert seen.confirmed is None
     assert seen.external == "replicas changed from 2 to 5 by another writer"
+
+
+@dataclass
+class LaggingCache(FakeCluster):
+    """Reads come from a cache that shows the object before our last write, once."""
+
+    version: int = 1
+    stale: tuple[int, int] | None = None  # (replicas, version) the cache still shows
+    refused: int = 0
+
+    def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState:
+        if self.stale is not None:
+            (replicas, version), self.stale = self.stale, None
+        else:
+            replicas, version = self.replicas[ref.name], self.version
+        return ScaleState(replicas, replicas, f"app={ref.name}", resource_version=str(version))
+
+    def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
+        return ScaleState(self.replicas[ref.name], 0, f"app={ref.name}", str(self.version))
+
+    def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
+        self.stale = (self.replicas[ref.name], self.version)
+        super().set_replicas(namespace, ref, replicas)
+        self.version += 1
+
+
+def test_a_cache_behind_our_write_is_not_written_over() -> None:
+    cluster = LaggingCache(replicas={"hot": 2}, cpu={"hot": "900"})
+    loop = controller(cluster)
+    outcomes = [loop.sync([target("hot")], now=NOW + 15 * i)[0] for i in range(3)]
+    # The second sync still reads 2 at the version we wrote over: no write (it would be
+    # refused as a conflict), no error, no other writer; the third reads 4 and goes on.
+    assert [(o.current, o.patched, o.error_reason, o.note) for o in outcomes] == [
+        (2, True, "", None),
+        (2, False, "", None),
+        (4, True, "", None),
+    ]
+    assert cluster.writes == [("hot", 4), ("hot", 8)]
