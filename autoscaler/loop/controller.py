@@ -23,11 +23,10 @@ from autoscaler.core.model import (
     MetricData,
     Policy,
     Recommendation,
-    ScaleEvent,
     Settings,
     Snapshot,
 )
-from autoscaler.loop.guards import FailureCounter, Observation, Unanswered, WriterGuard
+from autoscaler.loop.guards import FailureCounter, Observation, WriterGuard
 from autoscaler.loop.interfaces import (
     LoopError,
     PodSource,
@@ -39,6 +38,7 @@ from autoscaler.loop.interfaces import (
 )
 from autoscaler.loop.rollouts import REASON as ROLLOUT_REASON
 from autoscaler.loop.rollouts import hold_and_cap
+from autoscaler.loop.scale_events import with_fallback, with_scale_event, without_new_events
 
 
 class CustomMetricSource(Protocol):
@@ -184,7 +184,7 @@ class Controller:
             )
         history = self.histories.get(target.key)
         if history is not None and seen.confirmed is not None:
-            history = _with_scale_event(history, seen.confirmed)
+            history = with_scale_event(history, seen.confirmed)
         if history is None:
             # First sight in this process (a start, a takeover): seed the current replicas
             # like the HPA's recordInitialRecommendation, so that nothing scales down
@@ -212,23 +212,23 @@ class Controller:
         failures = self.failures.record(target.key, failed=decision.error is not None)
         fallback = target.fallback
         if fallback is not None and decision.error and failures >= fallback[1]:
-            decision = _with_fallback(decision, snapshot, fallback[0], failures)
+            decision = with_fallback(decision, snapshot, fallback[0], failures)
             note = ("FallbackReplicas", decision.rescale_reason)
         outcome = Outcome(target, scale.replicas, decision, note=note)
         if decision.desired_replicas == scale.replicas:
             self.histories[target.key] = decision.history
             return outcome
         if shadow:  # nothing was scaled: later rate limits must not count it
-            self.histories[target.key] = _without_new_events(decision, history)
+            self.histories[target.key] = without_new_events(decision, history)
             return outcome
         if seen.stale:
             # The cache has not seen our last write yet: a write based on it would be
             # refused, and the next sync reads the count we wrote.
-            self.histories[target.key] = _without_new_events(decision, history)
+            self.histories[target.key] = without_new_events(decision, history)
             return outcome
         held = self.writers.held_until(target.key, now=now)
         if held is not None:
-            self.histories[target.key] = _without_new_events(decision, history)
+            self.histories[target.key] = without_new_events(decision, history)
             until, changes = held
             # No countdown in the message: it stays the same from sync to sync, so the
             # event is counted, not posted again (see loop.events).
@@ -249,7 +249,7 @@ class Controller:
             return self._lost_answer(outcome, scale, history, exc, now=now)
         except LoopError as exc:
             # The scale event did not happen: keep the recommendation, not the event.
-            self.histories[target.key] = _without_new_events(decision, history)
+            self.histories[target.key] = without_new_events(decision, history)
             return replace(outcome, error_reason="FailedUpdateScale", error=f"cannot scale: {exc}")
         return self._applied(outcome, scale)
 
@@ -279,14 +279,14 @@ class Controller:
             self.writers.unanswered(
                 target.key, decision.desired_replicas, before=scale.replicas, now=now
             )
-            self.histories[target.key] = _without_new_events(decision, before)
+            self.histories[target.key] = without_new_events(decision, before)
             return replace(
                 failed,
                 error=f"{failed.error}; it may have been applied: the next read will tell",
             )
         if fresh.replicas == decision.desired_replicas:
             return self._applied(outcome, scale)
-        self.histories[target.key] = _without_new_events(decision, before)
+        self.histories[target.key] = without_new_events(decision, before)
         return failed
 
     def _rollout_rule(
@@ -345,50 +345,5 @@ def _reads_metrics(policy: Policy, current: int) -> bool:
     return policy.min_replicas <= current <= policy.max_replicas
 
 
-def _with_scale_event(history: History, write: Unanswered) -> History:
-    """``history`` plus the scale event of a write confirmed only after its sync."""
-    change = write.replicas - write.before
-    if change > 0:
-        ups = (*history.scale_up_events, ScaleEvent(write.at, change))
-        return replace(history, scale_up_events=ups)
-    if change < 0:
-        downs = (*history.scale_down_events, ScaleEvent(write.at, -change))
-        return replace(history, scale_down_events=downs)
-    return history
-
-
 def _utc(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
-
-
-def _without_new_events(decision: Decision, before: History) -> History:
-    return replace(
-        decision.history,
-        scale_up_events=before.scale_up_events,
-        scale_down_events=before.scale_down_events,
-    )
-
-
-def _with_fallback(
-    decision: Decision, snapshot: Snapshot, replicas: int, failures: int
-) -> Decision:
-    """The policy's fallback replicas, within its bounds, after repeated failed reads."""
-    policy = snapshot.policy
-    desired = min(max(replicas, policy.min_replicas), policy.max_replicas)
-    change = desired - snapshot.current_replicas
-    history = decision.history
-    if change > 0:
-        history = replace(
-            history, scale_up_events=(*history.scale_up_events, ScaleEvent(snapshot.now, change))
-        )
-    elif change < 0:
-        history = replace(
-            history,
-            scale_down_events=(*history.scale_down_events, ScaleEvent(snapshot.now, -change)),
-        )
-    return replace(
-        decision,
-        desired_replicas=desired,
-        history=history,
-        rescale_reason=f"fallback: {failures} consecutive syncs without a usable metric",
-    )
