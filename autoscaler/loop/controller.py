@@ -182,6 +182,8 @@ class Controller:
             seen = self.writers.observe(
                 target.key, scale.replicas, now=now, version=scale.resource_version
             )
+            if seen.doubtful:
+                seen = self._verify(target, scale, now=now)
         history = self.histories.get(target.key)
         if history is not None and seen.confirmed is not None:
             history = with_scale_event(history, seen.confirmed)
@@ -252,6 +254,20 @@ class Controller:
             self.histories[target.key] = without_new_events(decision, history)
             return replace(outcome, error_reason="FailedUpdateScale", error=f"cannot scale: {exc}")
         return self._applied(outcome, scale)
+
+    def _verify(self, target: Target, scale: ScaleState, *, now: float) -> Observation:
+        """A change seen right after our own write, checked with the API server: another
+        writer's, or a cache behind our write (then ``stale``: no write, no report)."""
+        try:
+            fresh = self.scales.get_scale_uncached(target.namespace, target.ref)
+        except LoopError:
+            return Observation(stale=True)  # cannot tell yet: the next sync asks again
+        seen = self.writers.observe(
+            target.key, fresh.replicas, now=now, version=fresh.resource_version, verified=True
+        )
+        if seen.external is None and seen.confirmed is None and fresh.replicas != scale.replicas:
+            return Observation(stale=True)  # the API server has our count: the cache lags
+        return seen
 
     def _applied(self, outcome: Outcome, scale: ScaleState) -> Outcome:
         assert outcome.decision is not None

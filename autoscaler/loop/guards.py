@@ -9,7 +9,9 @@ loop that neither side can win, and say so.
 It must never take our own writes for someone else's. Three ways we recognise them:
 
 - a write that was answered is remembered with the object version it was based on; a
-  cache still showing that version has not caught up with it yet;
+  cache still showing that version has not caught up with it yet; any other change seen
+  right after our write is checked with a read from the API server itself, since a
+  cache may show an even older version;
 - a write whose answer was lost (the connection broke after the API server applied it)
   is resolved by the controller with a fresh read (``Controller``);
 - if that read fails too, the write is *unanswered*: the next read that shows exactly the
@@ -50,6 +52,9 @@ class Observation:
     # The read is older than our last write (a watch cache behind): a write based on it
     # would be refused (409), and its count is not news.
     stale: bool = False
+    # Changed right after our own write: a cache behind it, or another writer. Only a
+    # read from the API server itself can tell (``observe(..., verified=True)``).
+    doubtful: bool = False
 
 
 @dataclass(slots=True)
@@ -70,8 +75,13 @@ class WriterGuard:
         self.changes = changes
         self._seen: dict[str, _Seen] = {}
 
-    def observe(self, key: str, replicas: int, *, now: float, version: str = "") -> Observation:
-        """Record the replicas read this sync: who changed them, if they changed."""
+    def observe(
+        self, key: str, replicas: int, *, now: float, version: str = "", verified: bool = False
+    ) -> Observation:
+        """Record the replicas read this sync: who changed them, if they changed.
+
+        ``verified``: read from the API server itself, not a cache that may lag.
+        """
         seen = self._seen.get(key)
         if seen is None:
             self._seen[key] = _Seen(replicas, ours=False)
@@ -80,6 +90,8 @@ class WriterGuard:
             return Observation()
         if seen.ours and version and version == seen.read_version:
             return Observation(stale=True)  # the object we wrote over: a cache behind us
+        if seen.ours and not verified:
+            return Observation(doubtful=True)  # nothing recorded until the API server says
         pending, seen.unanswered = seen.unanswered, None
         if pending is not None and replicas == pending.replicas:
             seen.replicas, seen.ours, seen.read_version = replicas, True, ""

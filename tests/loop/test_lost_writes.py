@@ -135,7 +135,7 @@ def test_the_guard_recognises_an_unanswered_write_by_its_value() -> None:
     assert seen.external is None and seen.confirmed is not None
     assert (seen.confirmed.replicas, seen.confirmed.before, seen.confirmed.at) == (4, 2, 1)
     assert guard.observe("w", 4, now=45, version="9").confirmed is None  # once only
-    assert guard.observe("w", 2, now=60, version="12").external is not None
+    assert guard.observe("w", 2, now=60, version="12", verified=True).external is not None
 
 
 def test_the_guard_reports_a_different_value_after_an_unanswered_write() -> None:
@@ -182,4 +182,31 @@ def test_a_cache_behind_our_write_is_not_written_over() -> None:
         (2, False, "", None),
         (4, True, "", None),
     ]
+    assert cluster.writes == [("hot", 4), ("hot", 8)]
+
+
+@dataclass
+class OlderCache(FakeCluster):
+    """After our write, the cache shows an even older version than the one we read."""
+
+    reads: list[tuple[int, str]] = field(default_factory=list)  # what the cache shows next
+
+    def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState:
+        replicas, version = self.reads.pop(0) if self.reads else (self.replicas[ref.name], "9")
+        return ScaleState(replicas, replicas, f"app={ref.name}", resource_version=version)
+
+    def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
+        n = self.replicas[ref.name]
+        return ScaleState(n, n, f"app={ref.name}", resource_version="9")
+
+
+def test_a_cache_older_than_our_read_is_checked_not_taken_for_another_writer() -> None:
+    cluster = OlderCache(replicas={"hot": 2}, cpu={"hot": "900"}, reads=[(2, "5"), (2, "3")])
+    loop = controller(cluster)
+    first = loop.sync([target("hot")], now=NOW)[0]  # reads 2 at v5, writes 4
+    second = loop.sync([target("hot")], now=NOW + 15)[0]  # the cache shows v3: older
+    assert first.patched and second.note is None and not second.patched
+    assert second.error is None
+    third = loop.sync([target("hot")], now=NOW + 30)[0]  # the cache caught up
+    assert third.note is None and third.patched
     assert cluster.writes == [("hot", 4), ("hot", 8)]
