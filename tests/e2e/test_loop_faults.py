@@ -91,10 +91,11 @@ def prom() -> Iterator[PromEnv]:
 
 
 def applied_sizes(proxy: FaultProxy, namespace: str) -> list[int]:
-    """The replicas of every PATCH of the Deployment's /scale that the API server applied."""
+    """The replicas of every write of the Deployment's /scale that the API server applied
+    (answered or not)."""
     path = re.compile(rf"/namespaces/{namespace}/deployments/{NAME}/scale(\?|$)")
     writes: list[Exchange] = [
-        e for e in proxy.exchanges() if e.method == "PATCH" and path.search(e.target)
+        e for e in proxy.exchanges() if e.method in ("PATCH", "PUT") and path.search(e.target)
     ]
     return [int(json.loads(e.body)["spec"]["replicas"]) for e in writes if e.applied]
 
