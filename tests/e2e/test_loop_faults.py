@@ -144,6 +144,9 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
         config = proxied_kubeconfig(
             tmp_path / "proxied.kubeconfig", api_proxy.url, testbed.env["TESTBED_ADMIN_TOKEN"]
         )
+        # Throughout: the first watches are cut after a few events (the caches lag, list
+        # again and resume).
+        api_proxy.add_rule(WatchDisconnect(after_bytes=300), path=r"watch=", max_count=6)
         # Phase 1: the answer to the first write is lost (a fresh read resolves it).
         api_proxy.add_rule(LostResponse(), method="PATCH", path=scale, max_count=1)
         run = subprocess.Popen(
@@ -169,13 +172,12 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
             depth(50)
             reach(5, "50 messages to scale 3 -> 5 through a lost answer and a failed read")
 
-            # Phase 3: API 429/500 on reads and writes, watch cuts, Prometheus down.
+            # Phase 3: API 429/500 on reads and writes, Prometheus down.
             prom_proxy.add_rule(Error(status=503), path=r"^/api/v1/query", duration_s=4)
             api_proxy.add_rule(Error(status=500), method="PATCH", path=scale, max_count=2)
             api_proxy.add_rule(
                 Error(status=429, retry_after_s=1), method="GET", probability=0.3, duration_s=8
             )
-            api_proxy.add_rule(WatchDisconnect(after_bytes=300), path=r"watch=", max_count=4)
             depth(20)
             reach(2, "20 messages to scale 5 -> 2 after the faults")
             time.sleep(3)  # three more syncs: nothing else may be written now
@@ -191,7 +193,7 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
     assert "another writer" not in run_log and "Traceback" not in run_log, run_log[-3000:]
     # Every fault really happened (rules in the order added; see the phases above).
     api_rules: Any = api_proxy.stats()["rules"]
-    assert [api_rules[str(i)]["faulted"] for i in (1, 2, 3, 4)] == [1, 1, 1, 2], api_rules
-    assert api_rules["5"]["faulted"] >= 1 and api_rules["6"]["faulted"] >= 1, api_rules
+    assert [api_rules[str(i)]["faulted"] for i in (2, 3, 4, 5)] == [1, 1, 1, 2], api_rules
+    assert api_rules["1"]["faulted"] >= 3 and api_rules["6"]["faulted"] >= 1, api_rules
     prom_rules: Any = prom_proxy.stats()["rules"]
     assert prom_rules["1"]["faulted"] >= 1, prom_rules  # Prometheus was lost for a while
