@@ -187,6 +187,9 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
         finally:
             run.terminate()
             run.wait(timeout=20)
+            # Now, not with the namespace (deleted in the background): a later test's
+            # `run` without --namespace must not find this policy.
+            kubectl("delete", "scalingpolicy", NAME, "-n", namespace, check=False)
 
     assert settled == [3, 5, 2], settled  # each size written once: none twice, none missed
     assert conflicts == []
