@@ -26,7 +26,7 @@ from autoscaler.core.model import (
     Settings,
     Snapshot,
 )
-from autoscaler.loop.guards import FailureCounter, Observation, WriterGuard
+from autoscaler.loop.guards import FailureCounter, Observation, Unanswered, WriterGuard
 from autoscaler.loop.interfaces import (
     LoopError,
     PodSource,
@@ -59,8 +59,9 @@ class Outcome:
     # The HPA-style reason for ``error`` (FailedGetScale, FailedUpdateScale, ...).
     error_reason: str = ""
     # (reason, message) worth an event that is not an error: another writer changed
-    # the replicas (ExternalScaleChange), fallback replicas were applied, or a rollout
-    # holds the replicas (RolloutInProgress).
+    # the replicas (ExternalScaleChange), fallback replicas were applied, a rollout
+    # holds the replicas (RolloutInProgress), or a write whose answer was lost turned
+    # out applied (SuccessfulRescale).
     note: tuple[str, str] | None = None
     # The history the controller kept after this sync (without scale events that did
     # not happen), which is what a restart must continue from.
@@ -211,6 +212,8 @@ class Controller:
             self.observer(target, snapshot, decision)
         decision, rolling = self._rollout_rule(target, scale, snapshot, decision)
         note = rolling if seen.external is None else ("ExternalScaleChange", seen.external)
+        if note is None and seen.confirmed is not None:
+            note = _confirmed_note(seen.confirmed)
         failures = self.failures.record(target.key, failed=decision.error is not None)
         fallback = target.fallback
         if fallback is not None and decision.error and failures >= fallback[1]:
@@ -293,7 +296,11 @@ class Controller:
             fresh = self.scales.get_scale_uncached(target.namespace, target.ref)
         except LoopError:
             self.writers.unanswered(
-                target.key, decision.desired_replicas, before=scale.replicas, now=now
+                target.key,
+                decision.desired_replicas,
+                before=scale.replicas,
+                now=now,
+                reason=decision.rescale_reason,
             )
             self.histories[target.key] = without_new_events(decision, before)
             return replace(
@@ -359,6 +366,15 @@ def _reads_metrics(policy: Policy, current: int) -> bool:
     if current == 0 and policy.min_replicas != 0:
         return False
     return policy.min_replicas <= current <= policy.max_replicas
+
+
+def _confirmed_note(write: Unanswered) -> tuple[str, str]:
+    """The SuccessfulRescale of a write whose answer was lost, once a read shows it."""
+    message = (
+        f"New size: {write.replicas}; reason: {write.reason} (the answer to this write "
+        f"was lost; a later read shows it applied at {_utc(write.at)})"
+    )
+    return "SuccessfulRescale", message
 
 
 def _utc(timestamp: float) -> str:

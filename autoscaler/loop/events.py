@@ -22,7 +22,7 @@ from autoscaler.loop.interfaces import LoopError, NotFound, Target
 log = logging.getLogger("autoscaler.events")
 COMPONENT = "podscale"
 # Notes that report expected behaviour, not a problem.
-NORMAL_NOTES = frozenset({"RolloutInProgress"})
+NORMAL_NOTES = frozenset({"RolloutInProgress", "SuccessfulRescale"})
 
 
 @dataclass(frozen=True, slots=True)

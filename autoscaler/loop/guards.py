@@ -36,6 +36,7 @@ class Unanswered:
     replicas: int
     before: int
     at: float
+    reason: str = ""  # the decision's rescale reason, for the event once confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +121,13 @@ class WriterGuard:
         seen.replicas, seen.ours, seen.read_version = replicas, True, read_version
         seen.unanswered = None
 
-    def unanswered(self, key: str, replicas: int, *, before: int, now: float) -> None:
+    def unanswered(
+        self, key: str, replicas: int, *, before: int, now: float, reason: str = ""
+    ) -> None:
         """We asked for ``replicas`` (the target had ``before``) and cannot tell whether
         it was applied."""
         seen = self._seen.setdefault(key, _Seen(before, ours=False))
-        seen.unanswered = Unanswered(replicas, before, now)
+        seen.unanswered = Unanswered(replicas, before, now, reason)
 
     def forget(self, keys: set[str]) -> None:
         for key in [k for k in self._seen if k not in keys]:

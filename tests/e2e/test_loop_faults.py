@@ -100,11 +100,17 @@ def applied_sizes(proxy: FaultProxy, namespace: str) -> list[int]:
     return [int(json.loads(e.body)["spec"]["replicas"]) for e in writes if e.applied]
 
 
+def events(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(
+        kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+    )["items"]
+    return items
+
+
 def false_conflicts(kubectl: Kubectl, namespace: str) -> list[str]:
-    events = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
     found = [
         f"event {e['reason']}: {e.get('message')}"
-        for e in events["items"]
+        for e in events(kubectl, namespace)
         if e.get("reason") in FALSE_CONFLICT
     ]
     policy = json.loads(kubectl("get", "scalingpolicy", NAME, "-n", namespace, "-o", "json").stdout)
@@ -184,6 +190,11 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
             settled = applied_sizes(api_proxy, namespace)
             run_log = log.read_text()
             conflicts = false_conflicts(kubectl, namespace)
+            rescales = [
+                e["message"]
+                for e in events(kubectl, namespace)
+                if e.get("reason") == "SuccessfulRescale"
+            ]
         finally:
             run.terminate()
             run.wait(timeout=20)
@@ -193,6 +204,9 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
 
     assert settled == [3, 5, 2], settled  # each size written once: none twice, none missed
     assert conflicts == []
+    # The write whose answer and re-read were both lost is reported once a read shows it.
+    assert any(m.startswith("New size: 5;") and "answer to this write was lost" in m
+               for m in rescales), rescales  # fmt: skip
     assert "another writer" not in run_log and "Traceback" not in run_log, run_log[-3000:]
     # Every fault really happened (rules in the order added; see the phases above).
     api_rules: Any = api_proxy.stats()["rules"]

@@ -85,7 +85,8 @@ def test_a_lost_answer_and_a_failed_re_read_are_resolved_by_the_next_read() -> N
     assert first.error is not None and "may have been applied" in first.error
     assert loop.histories["default/hot"].scale_up_events == ()  # not known yet
     second = loop.sync([limited("hot")], now=NOW + 15)[0]
-    assert second.note is None  # 4 is the value we wrote: ours
+    assert second.note is not None  # 4 is the value we wrote: ours, and now known
+    assert second.note[0] == "SuccessfulRescale" and "New size: 4" in second.note[1]
     assert second.error is None and second.patched
     # Confirmed late, the first write still counts in the rate limit, at its own time:
     # 6, not the 8 that forgetting it would allow.
