@@ -207,6 +207,7 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
     # The write whose answer and re-read were both lost is reported once a read shows it.
     assert any(m.startswith("New size: 5;") and "answer to this write was lost" in m
                for m in rescales), rescales  # fmt: skip
+    assert "SuccessfulRescale: New size: 5;" in run_log  # and logged
     assert "another writer" not in run_log and "Traceback" not in run_log, run_log[-3000:]
     # Every fault really happened (rules in the order added; see the phases above).
     api_rules: Any = api_proxy.stats()["rules"]
