@@ -32,9 +32,11 @@ from autoscaler.faults.rules import (
     Blackhole,
     Drop,
     Error,
+    Exchange,
     Fault,
     FaultRule,
     Latency,
+    LostResponse,
     Picked,
     RuleSet,
     WatchDisconnect,
@@ -48,6 +50,7 @@ _HOP_BY_HOP = frozenset(
 _NOT_FORWARDED = _HOP_BY_HOP | {"host", "content-length", "expect"}
 _LIMIT = 1 << 20  # longest head line we accept, and the stream buffer size
 _PIECE = 1 << 16
+LOST_RESPONSE_READ_S = 30.0  # longest wait for an answer that is then lost (not a watch)
 # How a body ends: a chunked stream, a Content-Length, or the sender closing.
 _Framing = Literal["chunked", "close"] | int
 _PEER_ERRORS = (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)
@@ -325,6 +328,10 @@ class FaultProxy:
         """The same document as ``GET /stats``."""
         return self.rules.stats_json()
 
+    def exchanges(self) -> list[Exchange]:
+        """The last requests served, oldest first (``GET /exchanges``)."""
+        return self.rules.exchanges()
+
     async def start(self) -> None:
         server = await asyncio.start_server(
             self._serve_client, self._host, self._port, ssl=self._serve_ssl, limit=_LIMIT
@@ -404,6 +411,8 @@ class FaultProxy:
         close = version != "HTTP/1.1" or "close" in head.tokens("connection")
         picked = self.rules.pick(method=method, target=target)
         fault = picked.fault if picked else None
+        if isinstance(fault, Error | Drop | Blackhole):
+            self.rules.record(method=method, target=target, picked=picked, status=None, body=body)
         if isinstance(fault, Error):
             writer.write(status_response(fault, close=close))
             await writer.drain()
@@ -418,8 +427,7 @@ class FaultProxy:
             return False
         if isinstance(fault, Latency):
             await asyncio.sleep(fault.delay_s)
-        cut = fault if isinstance(fault, WatchDisconnect) else None
-        return await self._forward(head, body, writer, picked=picked, cut=cut, close=close)
+        return await self._forward(head, body, writer, picked=picked, close=close)
 
     async def _forward(
         self,
@@ -428,10 +436,11 @@ class FaultProxy:
         writer: asyncio.StreamWriter,
         *,
         picked: Picked | None,
-        cut: WatchDisconnect | None,
         close: bool,
     ) -> bool:
         method, target, _ = head.start
+        fault = picked.fault if picked else None
+        cut = fault if isinstance(fault, WatchDisconnect) else None
         fields = [(k, v) for k, v in head.headers if k.lower() not in _NOT_FORWARDED]
         if body or method in ("POST", "PUT", "PATCH"):
             fields.append(("Content-Length", str(len(body))))
@@ -443,6 +452,7 @@ class FaultProxy:
         try:
             up_reader, up_writer, resp = await self._ask_upstream(request + body)
         except (_BadMessage, *_PEER_ERRORS) as exc:
+            self.rules.record(method=method, target=target, picked=picked, status=None, body=body)
             message = f"fault proxy: upstream {self.upstream} failed: {exc!r}"
             error = Error(status=502, reason="InternalError", message=message)
             writer.write(status_response(error, close=close))
@@ -450,8 +460,15 @@ class FaultProxy:
             return not close
         try:
             status = int(resp.start[1])
+            self.rules.record(method=method, target=target, picked=picked, status=status, body=body)
             no_body = method == "HEAD" or status in (204, 304)
             framing: _Framing = 0 if no_body else _framing(resp, request=False)
+            if isinstance(fault, LostResponse):
+                # The upstream has done the work: take its answer, give the client none.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(LOST_RESPONSE_READ_S):
+                        await _read_body(up_reader, framing)
+                return False
             keep = not close and framing != "close"
             out = [(k, v) for k, v in resp.headers if k.lower() not in _HOP_BY_HOP]
             if framing == "chunked":

@@ -1,15 +1,19 @@
 """Fault rules: what to break, for which requests, how often and for how long.
 
 A rule pairs one *fault* (a small frozen value: `Error`, `Latency`, `Drop`, `WatchDisconnect`,
-`Blackhole`) with a *match* (optional method, a regex searched in the request target, path plus
-query, so ``watch=true`` can be matched) and *limits*: a probability, a maximum number of firings
-and a lifetime. At most one fault applies to a request: the first live rule, in insertion order,
-that matches and wins its probability draw.
+`Blackhole`, `LostResponse`) with a *match* (optional method, a regex searched in the request
+target, path plus query, so ``watch=true`` can be matched) and *limits*: a probability, a maximum
+number of firings and a lifetime. At most one fault applies to a request: the first live rule, in
+insertion order, that matches and wins its probability draw.
 
 Determinism: every rule draws from its own `random.Random` seeded with ``"{seed}/{rule id}"``, and
 draws only when its probability is below 1, so one rule's pattern depends on the seed, its id and
 the sequence of requests it matched, not on the other rules. A rule with ``max_count`` or
 ``duration_s`` expires; expired rules stay listed (``"live": false``) so their stats can be read.
+
+The rule set also keeps a bounded log of the last exchanges (`Exchange`: method, target, the fault
+applied, the upstream's status and a write's body), so a test can count what really reached the
+upstream, e.g. the writes an API server applied even though their answers were lost.
 
 The same module holds the rules' JSON face (`rule_from_json`, `rule_to_json`) and the control API
 routing (`control_request`), which is a pure function of the rule set and the request, so the proxy
@@ -23,8 +27,9 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar, Literal
 
 #: Status reasons the Kubernetes API server uses for each code (`metav1.StatusReason`).
@@ -129,9 +134,18 @@ class Blackhole:
         )
 
 
-Fault = Error | Latency | Drop | WatchDisconnect | Blackhole
+@dataclass(frozen=True, kw_only=True)
+class LostResponse:
+    """Forward the request, read the upstream's whole answer, then close the client connection
+    without sending any of it: the upstream applied the request (a write is done) and the client
+    cannot tell, as when a network cut or a restarting load balancer loses the answer."""
+
+    kind: ClassVar[str] = "lost_response"
+
+
+Fault = Error | Latency | Drop | WatchDisconnect | Blackhole | LostResponse
 FAULT_KINDS: Mapping[str, type[Fault]] = {
-    c.kind: c for c in (Error, Latency, Drop, WatchDisconnect, Blackhole)
+    c.kind: c for c in (Error, Latency, Drop, WatchDisconnect, Blackhole, LostResponse)
 }
 
 
@@ -203,6 +217,28 @@ class RuleStats:
     forwarded: int = 0
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One request the proxy served: its ``fault`` (kind, or None) and ``upstream_status``, the
+    status the upstream answered (None when the request never reached it or it did not answer).
+    ``body`` is the start of the request body (writes are small JSON documents)."""
+
+    method: str
+    target: str
+    fault: str | None
+    upstream_status: int | None
+    body: str = ""
+
+    @property
+    def applied(self) -> bool:
+        """The upstream accepted it (2xx), whether or not the client saw the answer."""
+        return self.upstream_status is not None and 200 <= self.upstream_status < 300
+
+
+EXCHANGES_KEPT = 10_000
+BODY_KEPT = 2048
+
+
 @dataclass
 class _Entry:
     id: int
@@ -244,6 +280,7 @@ class RuleSet:
         self.requests = 0
         self.forwarded = 0
         self.faulted = 0
+        self._exchanges: deque[Exchange] = deque(maxlen=EXCHANGES_KEPT)
 
     def add(self, rule: FaultRule) -> int:
         """Store the rule; returns its id (ids are never reused within a rule set)."""
@@ -288,6 +325,19 @@ class RuleSet:
             if picked is not None and picked.rule_id in self._entries:
                 self._entries[picked.rule_id].stats.forwarded += 1
 
+    def record(
+        self, *, method: str, target: str, picked: Picked | None, status: int | None, body: bytes
+    ) -> None:
+        """Log one served request (the last `EXCHANGES_KEPT` are kept)."""
+        kept = body[:BODY_KEPT].decode("utf-8", "replace")
+        fault = picked.fault.kind if picked is not None else None
+        with self._lock:
+            self._exchanges.append(Exchange(method, target, fault, status, kept))
+
+    def exchanges(self) -> list[Exchange]:
+        with self._lock:
+            return list(self._exchanges)
+
     def rules_json(self) -> list[dict[str, object]]:
         with self._lock:
             now = self._clock()
@@ -319,6 +369,8 @@ def control_request(
         return 200, rules.stats_json()
     if path == "/rules" and method == "GET":
         return 200, {"rules": rules.rules_json()}
+    if path == "/exchanges" and method == "GET":
+        return 200, {"exchanges": [asdict(e) for e in rules.exchanges()]}
     if path == "/rules" and method == "DELETE":
         return 200, {"removed": rules.clear()}
     if path == "/rules" and method == "POST":
@@ -332,6 +384,6 @@ def control_request(
         if rules.remove(int(single[1])):
             return 200, {"removed": 1}
         return 404, {"error": f"no rule {single[1]}"}
-    if path in ("/healthz", "/stats", "/rules") or single:
+    if path in ("/healthz", "/stats", "/rules", "/exchanges") or single:
         return 405, {"error": f"{method} is not allowed on {path}"}
     return 404, {"error": f"no such endpoint: {path}"}

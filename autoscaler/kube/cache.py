@@ -240,6 +240,9 @@ class CachedScales:
         self._hashes[key] = (now, new)
         return replace(scale, rollout=replace(scale.rollout, new_hash=new))
 
+    def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
+        return self.direct.get_scale(namespace, ref)
+
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
         self.direct.set_replicas(namespace, ref, replicas)
 

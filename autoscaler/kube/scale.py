@@ -67,6 +67,9 @@ class KubeScales:
             resource_version=version,
         )
 
+    def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
+        return self.get_scale(namespace, ref)  # every read here goes to the API server
+
     def remember(self, namespace: str, ref: TargetRef, version: str) -> None:
         """The version a read of ``ref`` returned, for the write that may follow it."""
         self.versions.clear()

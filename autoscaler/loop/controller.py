@@ -8,6 +8,7 @@ stops the others.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ from autoscaler.core.model import (
     Snapshot,
 )
 from autoscaler.core.rules import FALLBACK_REASON
-from autoscaler.loop.guards import WriterGuard
+from autoscaler.loop.guards import Observation, Unanswered, WriterGuard
 from autoscaler.loop.interfaces import (
     LoopError,
     PodSource,
@@ -36,7 +37,9 @@ from autoscaler.loop.interfaces import (
     ScaleClient,
     ScaleState,
     Target,
+    Unavailable,
 )
+from autoscaler.loop.scale_events import with_scale_event, without_new_events
 
 
 class CustomMetricSource(Protocol):
@@ -57,8 +60,9 @@ class Outcome:
     # The HPA-style reason for ``error`` (FailedGetScale, FailedUpdateScale, ...).
     error_reason: str = ""
     # (reason, message) worth an event that is not an error: another writer changed
-    # the replicas (ExternalScaleChange), fallback replicas were applied, or a rollout
-    # holds the replicas (RolloutInProgress).
+    # the replicas (ExternalScaleChange), fallback replicas were applied, a rollout
+    # holds the replicas (RolloutInProgress), or a write whose answer was lost turned
+    # out applied (SuccessfulRescale).
     note: tuple[str, str] | None = None
     # The history the controller kept after this sync (without scale events that did
     # not happen), which is what a restart must continue from.
@@ -173,7 +177,21 @@ class Controller:
             )
         names = {p.name for p in pods}
         metrics = self._metric_data(target, scale.selector, names, custom)
+        shadow = self.dry_run or target.mode == "DryRun"
+        if shadow:
+            # Another writer (the HPA being compared) is expected, not news, and must not
+            # hold back the first writes once the policy enforces.
+            self.writers.ignore(target.key)
+            seen = Observation()
+        else:
+            seen = self.writers.observe(
+                target.key, scale.replicas, now=now, version=scale.resource_version
+            )
+            if seen.doubtful:
+                seen = self._verify(target, scale, now=now)
         history = self.histories.get(target.key)
+        if history is not None and seen.confirmed is not None:
+            history = with_scale_event(history, seen.confirmed)
         if history is None:
             # First sight in this process (a start, a takeover): seed the current replicas
             # like the HPA's recordInitialRecommendation, so that nothing scales down
@@ -199,51 +217,104 @@ class Controller:
         if self.observer is not None:
             self.observer(target, snapshot, decision)
         self.failed_syncs[target.key] = decision.failed_syncs
-        shadow = self.dry_run or target.mode == "DryRun"
-        changed = None
-        if shadow:
-            # Another writer (the HPA being compared) is expected, not news, and must not
-            # hold back the first writes once the policy enforces.
-            self.writers.ignore(target.key)
-        else:
-            changed = self.writers.observe(
-                target.key, scale.replicas, now=now, version=scale.resource_version
-            )
         notice = decision.notice
         note = None if notice is None else (notice.reason, notice.message)
-        if changed is not None and (notice is None or notice.reason != FALLBACK_REASON):
-            note = ("ExternalScaleChange", changed)
+        if seen.external is not None and (notice is None or notice.reason != FALLBACK_REASON):
+            note = ("ExternalScaleChange", seen.external)
+        if note is None and seen.confirmed is not None:
+            note = _confirmed_note(seen.confirmed)
         outcome = Outcome(target, scale.replicas, decision, note=note, snapshot=snapshot)
         if decision.desired_replicas == scale.replicas:
             self.histories[target.key] = decision.history
             return outcome
         if shadow:  # nothing was scaled: later rate limits must not count it
-            self.histories[target.key] = _without_new_events(decision, history)
+            self.histories[target.key] = without_new_events(decision, history)
+            return outcome
+        if seen.stale:
+            # The cache has not seen our last write yet: a write based on it would be
+            # refused, and the next sync reads the count we wrote.
+            self.histories[target.key] = without_new_events(decision, history)
             return outcome
         held = self.writers.held_until(target.key, now=now)
         if held is not None:
-            self.histories[target.key] = _without_new_events(decision, history)
+            self.histories[target.key] = without_new_events(decision, history)
+            until, changes = held
+            # No countdown in the message: it stays the same from sync to sync, so the
+            # event is counted, not posted again (see loop.events).
             return replace(
                 outcome,
                 error_reason="ExternalScaleConflict",
                 error=(
-                    "another writer keeps changing the replicas: not fighting it; "
-                    f"scaling resumes {held - now:.0f} s after its last change"
+                    f"{changes} changes by another writer within {self.writers.window:.0f} s: "
+                    f"not fighting it; scaling resumes at {_utc(until)} unless it changes "
+                    "the replicas again"
                 ),
             )
         if not self.can_write():
             return replace(outcome, error_reason="NotLeader", error="not the leader: not scaling")
         try:
             self.scales.set_replicas(target.namespace, target.ref, decision.desired_replicas)
+        except Unavailable as exc:
+            return self._lost_answer(outcome, scale, history, exc, now=now)
         except LoopError as exc:
             # The scale event did not happen: keep the recommendation, not the event.
-            self.histories[target.key] = _without_new_events(decision, history)
+            self.histories[target.key] = without_new_events(decision, history)
             return replace(outcome, error_reason="FailedUpdateScale", error=f"cannot scale: {exc}")
-        self.writers.wrote(
-            target.key, decision.desired_replicas, read_version=scale.resource_version
+        return self._applied(outcome, scale)
+
+    def _verify(self, target: Target, scale: ScaleState, *, now: float) -> Observation:
+        """A change seen right after our own write, checked with the API server: another
+        writer's, or a cache behind our write (then ``stale``: no write, no report)."""
+        try:
+            fresh = self.scales.get_scale_uncached(target.namespace, target.ref)
+        except LoopError:
+            return Observation(stale=True)  # cannot tell yet: the next sync asks again
+        seen = self.writers.observe(
+            target.key, fresh.replicas, now=now, version=fresh.resource_version, verified=True
         )
-        self.histories[target.key] = decision.history
+        if seen.external is None and seen.confirmed is None and fresh.replicas != scale.replicas:
+            return Observation(stale=True)  # the API server has our count: the cache lags
+        return seen
+
+    def _applied(self, outcome: Outcome, scale: ScaleState) -> Outcome:
+        assert outcome.decision is not None
+        key = outcome.target.key
+        self.writers.wrote(
+            key, outcome.decision.desired_replicas, read_version=scale.resource_version
+        )
+        self.histories[key] = outcome.decision.history
         return replace(outcome, patched=True)
+
+    def _lost_answer(
+        self, outcome: Outcome, scale: ScaleState, before: History, exc: LoopError, *, now: float
+    ) -> Outcome:
+        """A write without a clear answer (the connection broke, the API was overloaded):
+        it may have been applied. A fresh read from the API server tells; if that fails
+        too, the guard recognises the value we asked for when it shows up. Taking the
+        write for failed would make our own change look like another writer's at the
+        next sync (issue 11), and counting it as done would skip a missed write."""
+        target, decision = outcome.target, outcome.decision
+        assert decision is not None
+        failed = replace(outcome, error_reason="FailedUpdateScale", error=f"cannot scale: {exc}")
+        try:
+            fresh = self.scales.get_scale_uncached(target.namespace, target.ref)
+        except LoopError:
+            self.writers.unanswered(
+                target.key,
+                decision.desired_replicas,
+                before=scale.replicas,
+                now=now,
+                reason=decision.rescale_reason,
+            )
+            self.histories[target.key] = without_new_events(decision, before)
+            return replace(
+                failed,
+                error=f"{failed.error}; it may have been applied: the next read will tell",
+            )
+        if fresh.replicas == decision.desired_replicas:
+            return self._applied(outcome, scale)
+        self.histories[target.key] = without_new_events(decision, before)
+        return failed
 
     def _rollout(self, target: Target, scale: ScaleState) -> Rollout | None:
         """The rollout a HoldAndCap policy's decision needs: its stable revision's pods."""
@@ -300,9 +371,14 @@ def _reads_metrics(policy: Policy, current: int) -> bool:
     return policy.min_replicas <= current <= policy.max_replicas
 
 
-def _without_new_events(decision: Decision, before: History) -> History:
-    return replace(
-        decision.history,
-        scale_up_events=before.scale_up_events,
-        scale_down_events=before.scale_down_events,
+def _confirmed_note(write: Unanswered) -> tuple[str, str]:
+    """The SuccessfulRescale of a write whose answer was lost, once a read shows it."""
+    message = (
+        f"New size: {write.replicas}; reason: {write.reason} (the answer to this write "
+        f"was lost; a later read shows it applied at {_utc(write.at)})"
     )
+    return "SuccessfulRescale", message
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

@@ -2,8 +2,9 @@
 
 Events are ``core/v1`` (the reference warns that ``events.k8s.io/v1`` from this client
 needs care with ``eventTime``). A repeat of the same reason and message on the same
-object bumps ``count`` and ``lastTimestamp`` of the first one, as client-go's correlator
-does, instead of flooding the namespace with one object per sync.
+object bumps ``count`` and ``lastTimestamp`` of the first one, and many different messages
+of one reason are combined, as client-go's correlator does (``loop.correlator``), instead
+of flooding the namespace with one object per sync.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from dataclasses import dataclass
 
 from autoscaler.kube.api import JSON, Api
 from autoscaler.loop.controller import Outcome
+from autoscaler.loop.correlator import EventCorrelator, Occurrence
 from autoscaler.loop.crs import now_rfc3339
-from autoscaler.loop.interfaces import LoopError, Target
+from autoscaler.loop.interfaces import LoopError, NotFound, Target
 
 log = logging.getLogger("autoscaler.events")
 COMPONENT = "podscale"
 # Notes that report expected behaviour, not a problem.
-NORMAL_NOTES = frozenset({"RolloutInProgress"})
+NORMAL_NOTES = frozenset({"RolloutInProgress", "SuccessfulRescale"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +67,16 @@ def events_for(outcome: Outcome) -> list[Event]:
 
 
 class EventRecorder:
-    """Posts events about a policy object (or, for a file policy, its scale target)."""
+    """Posts events about a policy object (or, for a file policy, its scale target).
 
-    def __init__(self, api: Api) -> None:
+    Which object to create or update is client-go's choice (``loop.correlator``): a
+    repeat patches ``count`` and ``lastTimestamp`` of the first Event; an Event that
+    expired meanwhile (404) is created again under the same name, as client-go does.
+    """
+
+    def __init__(self, api: Api, *, correlator: EventCorrelator | None = None) -> None:
         self.api = api
-        self._seen: dict[tuple[str, str, str, str], tuple[str, int]] = {}
+        self.correlator = correlator or EventCorrelator()
 
     @staticmethod
     def involved_for(target: Target) -> JSON:
@@ -91,47 +98,51 @@ class EventRecorder:
 
     def record(self, involved: JSON, event: Event, *, now: float) -> None:
         namespace = str(involved["namespace"])
-        key = (
-            namespace,
-            str(involved.get("uid") or involved["name"]),
-            event.reason,
-            event.message,
+        about = tuple(
+            str(involved.get(k) or "") for k in ("apiVersion", "kind", "namespace", "name", "uid")
         )
-        stamp = now_rfc3339(now)
+        occurrence = Occurrence((COMPONENT, *about), event.type, event.reason, event.message)
+        name = f"{involved['name']}.{uuid.uuid4().hex[:16]}"
+        correlated = self.correlator.correlate(occurrence, now=now, new_name=name)
+        if correlated is None:
+            log.debug("event %s on %s throttled", event.reason, involved["name"])
+            return
         path = f"/api/v1/namespaces/{namespace}/events"
+        stamp = now_rfc3339(now)
         try:
-            if key in self._seen:
-                name, count = self._seen[key]
-                self.api.call(
-                    "PATCH",
-                    f"{path}/{name}",
-                    body={"count": count + 1, "lastTimestamp": stamp},
-                    content_type="application/merge-patch+json",
-                )
-                self._seen[key] = (name, count + 1)
-                return
-            name = f"{involved['name']}.{uuid.uuid4().hex[:16]}"
+            if not correlated.create:
+                try:
+                    self.api.call(
+                        "PATCH",
+                        f"{path}/{correlated.name}",
+                        body={
+                            "count": correlated.count,
+                            "lastTimestamp": stamp,
+                            "message": correlated.message[:1024],
+                        },
+                        content_type="application/merge-patch+json",
+                    )
+                    return
+                except NotFound:
+                    pass  # expired (or its creation failed): create it again
             self.api.call(
                 "POST",
                 path,
                 body={
                     "apiVersion": "v1",
                     "kind": "Event",
-                    "metadata": {"name": name, "namespace": namespace},
+                    "metadata": {"name": correlated.name, "namespace": namespace},
                     "involvedObject": involved,
                     "type": event.type,
                     "reason": event.reason,
-                    "message": event.message[:1024],
+                    "message": correlated.message[:1024],
                     "source": {"component": COMPONENT},
-                    "firstTimestamp": stamp,
+                    "firstTimestamp": now_rfc3339(correlated.first_seen),
                     "lastTimestamp": stamp,
-                    "count": 1,
+                    "count": correlated.count,
                     "reportingComponent": COMPONENT,
                 },
             )
-            if len(self._seen) > 10_000:  # messages carry values: forget old ones now and then
-                self._seen.clear()
-            self._seen[key] = (name, 1)
         except LoopError as exc:
-            self._seen.pop(key, None)  # e.g. the event expired: post a new one next time
+            # The count stays: the next occurrence updates (or creates) the Event.
             log.warning("cannot record event %s on %s: %s", event.reason, involved["name"], exc)

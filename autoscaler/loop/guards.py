@@ -5,6 +5,17 @@ autoscaler) changing the target's replicas between two syncs. The first change i
 reported and then handled like the HPA would (the next decision starts from the new
 count); when it keeps happening, we stop writing for a while instead of fighting in a
 loop that neither side can win, and say so.
+
+It must never take our own writes for someone else's. Three ways we recognise them:
+
+- a write that was answered is remembered with the object version it was based on; a
+  cache still showing that version has not caught up with it yet; any other change seen
+  right after our write is checked with a read from the API server itself, since a
+  cache may show an even older version;
+- a write whose answer was lost (the connection broke after the API server applied it)
+  is resolved by the controller with a fresh read (``Controller``);
+- if that read fails too, the write is *unanswered*: the next read that shows exactly the
+  value we asked for is our write arriving, not another writer.
 """
 
 from __future__ import annotations
@@ -15,6 +26,35 @@ CONFLICT_WINDOW = 600.0  # seconds in which repeated outside changes mean a figh
 CONFLICT_CHANGES = 2  # outside changes within the window that make us step back
 
 
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    """A write of ours whose outcome is unknown: ``before`` -> ``replicas`` at ``at``."""
+
+    replicas: int
+    before: int
+    at: float
+    reason: str = ""  # the decision's rescale reason, for the event once confirmed
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one read of the replicas tells about writers.
+
+    ``external``: the message when someone else changed them. ``confirmed``: an
+    unanswered write of ours that this read shows applied (reported once), so the
+    controller can count the scale event that did happen.
+    """
+
+    external: str | None = None
+    confirmed: Unanswered | None = None
+    # The read is older than our last write (a watch cache behind): a write based on it
+    # would be refused (409), and its count is not news.
+    stale: bool = False
+    # Changed right after our own write: a cache behind it, or another writer. Only a
+    # read from the API server itself can tell (``observe(..., verified=True)``).
+    doubtful: bool = False
+
+
 @dataclass(slots=True)
 class _Seen:
     replicas: int
@@ -23,6 +63,8 @@ class _Seen:
     # The object version our last write was based on: seeing it again means a cache that
     # has not caught up with the write yet, not another writer.
     read_version: str = ""
+    # Our last write, if its outcome is still unknown.
+    unanswered: Unanswered | None = None
 
 
 class WriterGuard:
@@ -31,34 +73,58 @@ class WriterGuard:
         self.changes = changes
         self._seen: dict[str, _Seen] = {}
 
-    def observe(self, key: str, replicas: int, *, now: float, version: str = "") -> str | None:
-        """Record the replicas read this sync; a message when someone else changed them."""
+    def observe(
+        self, key: str, replicas: int, *, now: float, version: str = "", verified: bool = False
+    ) -> Observation:
+        """Record the replicas read this sync: who changed them, if they changed.
+
+        ``verified``: read from the API server itself, not a cache that may lag.
+        """
         seen = self._seen.get(key)
         if seen is None:
             self._seen[key] = _Seen(replicas, ours=False)
-            return None
+            return Observation()
         if replicas == seen.replicas:
-            return None
+            return Observation()
         if seen.ours and version and version == seen.read_version:
-            return None  # the same object we wrote over: a cache lagging behind our write
+            return Observation(stale=True)  # the object we wrote over: a cache behind us
+        if seen.ours and not verified:
+            return Observation(doubtful=True)  # nothing recorded until the API server says
+        pending, seen.unanswered = seen.unanswered, None
+        if pending is not None and replicas == pending.replicas:
+            seen.replicas, seen.ours, seen.read_version = replicas, True, ""
+            return Observation(confirmed=pending)
         before = seen.replicas
         seen.replicas, seen.ours = replicas, False
         seen.changes = [t for t in seen.changes if t > now - self.window] + [now]
-        return f"replicas changed from {before} to {replicas} by another writer"
+        message = f"replicas changed from {before} to {replicas} by another writer"
+        return Observation(external=message)
 
-    def held_until(self, key: str, *, now: float) -> float | None:
-        """When writes may resume, if another writer keeps changing this target."""
+    def held_until(self, key: str, *, now: float) -> tuple[float, int] | None:
+        """When writes may resume, and the outside changes that stopped them, if another
+        writer keeps changing this target (the time moves only with a new change, so a
+        message built from it stays the same from sync to sync)."""
         seen = self._seen.get(key)
         if seen is None:
             return None
         recent = [t for t in seen.changes if t > now - self.window]
         if len(recent) < self.changes:
             return None
-        return recent[-1] + self.window
+        return recent[-1] + self.window, len(recent)
 
     def wrote(self, key: str, replicas: int, *, read_version: str = "") -> None:
+        """Our write of ``replicas`` was applied (answered, or confirmed by a fresh read)."""
         seen = self._seen.setdefault(key, _Seen(replicas, ours=True))
         seen.replicas, seen.ours, seen.read_version = replicas, True, read_version
+        seen.unanswered = None
+
+    def unanswered(
+        self, key: str, replicas: int, *, before: int, now: float, reason: str = ""
+    ) -> None:
+        """We asked for ``replicas`` (the target had ``before``) and cannot tell whether
+        it was applied."""
+        seen = self._seen.setdefault(key, _Seen(before, ours=False))
+        seen.unanswered = Unanswered(replicas, before, now, reason)
 
     def forget(self, keys: set[str]) -> None:
         for key in [k for k in self._seen if k not in keys]:

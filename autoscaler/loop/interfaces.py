@@ -95,6 +95,11 @@ class ScaleState:
 class ScaleClient(Protocol):
     def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState: ...
 
+    def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
+        """The scale as the API server has it now, never from a cache: what resolves a
+        write whose answer was lost."""
+        ...
+
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None: ...
 
 

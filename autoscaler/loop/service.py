@@ -184,6 +184,12 @@ def log_outcome(outcome: Outcome) -> None:
         log.warning("no decision for %s: %s", target.ref, outcome.decision.error, extra=fields)
     else:
         log.debug("kept %s at %s", target.ref, outcome.current, extra=fields)
+    if outcome.note is not None and outcome.note[0] not in QUIET_NOTES:
+        log.info("%s: %s", *outcome.note, extra=fields)
+
+
+# Notes repeated at every sync while they last, already in the status and events.
+QUIET_NOTES = frozenset({"RolloutInProgress"})
 
 
 class Service:

@@ -78,6 +78,9 @@ class ClusterEdges:
             selector=selector_for(ref.name),
         )
 
+    def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
+        return self.get_scale(namespace, ref)  # no cache in the simulator
+
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
         self._known(ref.name)
         self._cluster.scale(ref.name, replicas)

@@ -2,7 +2,8 @@
 
 `Upstream` runs `http.server` in a daemon thread on 127.0.0.1 and answers three kinds of path:
 the Pod ``/api/v1/namespaces/default/pods/x`` (Kubernetes-like JSON), ``/stream`` (a chunked
-watch-like stream of JSON lines) and anything else (an echo of the request as JSON).
+watch-like stream of JSON lines) and anything else (an echo of the request as JSON). Every
+request it handled is in ``received``, so a test can tell what reached it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     release: threading.Event
+    received: list[tuple[str, str, bytes]]  # (method, path, body) of every request handled
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A cut stream breaks the handler's pipe: expected here, so stay quiet."""
@@ -58,6 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.received.append((self.command, self.path, body))
         url = urlsplit(self.path)
         if url.path == POD_PATH:
             self._json(POD)
@@ -101,6 +104,8 @@ class Upstream:
     def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.release = threading.Event()
+        self._server.received = []
+        self.received = self._server.received
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.release = self._server.release

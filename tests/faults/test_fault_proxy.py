@@ -38,6 +38,7 @@ from autoscaler.faults import (
     FaultProxyThread,
     FaultRule,
     Latency,
+    LostResponse,
     RuleError,
     RuleSet,
     WatchDisconnect,
@@ -256,6 +257,56 @@ def test_control_api_adds_lists_counts_and_clears_rules(proxy: FaultProxy) -> No
     control(proxy, "POST", "/rules", {"kind": "drop", "path": "^/never"})
     assert control(proxy, "DELETE", "/rules") == (200, {"removed": 1})
     assert control(proxy, "GET", "/nowhere")[0] == 404
+
+
+def test_a_lost_response_reaches_the_upstream_but_never_the_client(
+    proxy: FaultProxy, upstream: Upstream
+) -> None:
+    proxy.add_rule(LostResponse(), method="PATCH", max_count=1)
+    conn = connect(proxy)
+    conn.request("PATCH", POD_PATH, body=b'{"spec": {"replicas": 3}}')
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        conn.getresponse()
+    conn.close()
+    assert upstream.received == [("PATCH", POD_PATH, b'{"spec": {"replicas": 3}}')]
+    assert get(proxy, POD_PATH)[0] == 200  # the rule is spent: the next request is answered
+    lost, read = proxy.exchanges()
+    assert (lost.method, lost.fault, lost.upstream_status, lost.applied) == (
+        "PATCH",
+        "lost_response",
+        200,
+        True,
+    )
+    assert lost.body == '{"spec": {"replicas": 3}}'
+    assert (read.method, read.fault, read.upstream_status) == ("GET", None, 200)
+
+
+def test_the_loop_api_client_reports_a_lost_write_answer_as_unavailable_once(
+    proxy: FaultProxy, upstream: Upstream
+) -> None:
+    from autoscaler.kube.api import Api
+    from autoscaler.kube.errors import Unavailable
+
+    proxy.add_rule(LostResponse(), method="PATCH", max_count=1)
+    with k8s.ApiClient(k8s.Configuration(host=proxy.url)) as api_client:
+        api = Api(api_client)
+        with pytest.raises(Unavailable, match="unreachable"):
+            api.call("PATCH", POD_PATH, body={"a": 1}, content_type="application/merge-patch+json")
+    # Sent once: a write is never retried by the HTTP library behind our back.
+    assert [m for m, _, _ in upstream.received] == ["PATCH"]
+
+
+def test_the_exchange_log_names_faults_and_upstream_answers(proxy: FaultProxy) -> None:
+    proxy.add_rule(Error(status=500), method="GET", path="^/broken", max_count=1)
+    assert get(proxy, "/broken")[0] == 500
+    assert get(proxy, "/fine")[0] == 200
+    assert rule_from_json({"kind": "lost_response", "method": "PATCH"}).fault == LostResponse()
+    status, doc = control(proxy, "GET", "/exchanges")
+    assert status == 200
+    assert [(e["target"], e["fault"], e["upstream_status"]) for e in doc["exchanges"]] == [
+        ("/broken", "error", None),
+        ("/fine", None, 200),
+    ]
 
 
 def test_an_unreachable_upstream_gives_502() -> None:

@@ -43,6 +43,9 @@ class FakeCluster:
         n = self.replicas[ref.name]
         return ScaleState(n, n, f"app={ref.name}")
 
+    def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
+        return self.get_scale(namespace, ref)
+
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
         if self.conflict_on_write:
             raise Conflict("the object has been modified")
@@ -165,6 +168,9 @@ class NoSelector:
     def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState:
         return replace(self.cluster.get_scale(namespace, ref), selector="")
 
+    def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
+        return self.get_scale(namespace, ref)
+
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
         self.cluster.set_replicas(namespace, ref, replicas)
 
@@ -272,11 +278,14 @@ def test_our_own_write_seen_late_by_a_cache_is_not_another_writer() -> None:
     from autoscaler.loop.guards import WriterGuard
 
     guard = WriterGuard()
-    assert guard.observe("w", 2, now=0, version="7") is None
+    assert guard.observe("w", 2, now=0, version="7").external is None
     guard.wrote("w", 4, read_version="7")
-    assert guard.observe("w", 2, now=15, version="7") is None  # the cache still shows v7
-    assert guard.observe("w", 4, now=30, version="9") is None  # our write arrived
-    assert guard.observe("w", 2, now=45, version="12") is not None  # someone reset it
+    assert guard.observe("w", 2, now=15, version="7").external is None  # the cache shows v7
+    assert guard.observe("w", 4, now=30, version="9").external is None  # our write arrived
+    # Another count right after ours: a cache even further behind, or someone else; the
+    # guard says so only for a read from the API server itself.
+    assert guard.observe("w", 2, now=45, version="12").doubtful
+    assert guard.observe("w", 2, now=45, version="12", verified=True).external is not None
 
 
 def test_outcomes_carry_the_history_kept_and_an_incomplete_list_keeps_memory() -> None:

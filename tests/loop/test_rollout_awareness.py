@@ -193,6 +193,9 @@ class RollingCluster:
     def get_scale(self, namespace: str, ref: TargetRef) -> ScaleState:
         return ScaleState(8, len(self.cpu), "app=web", self.rollout)
 
+    def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
+        return self.get_scale(namespace, ref)
+
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
         self.writes.append(replicas)
 

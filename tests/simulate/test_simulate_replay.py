@@ -138,6 +138,9 @@ class Replay:
         s = self._now()
         return ScaleState(s.current_replicas, s.status_replicas, f"app={ref.name}")
 
+    def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
+        return self.get_scale(namespace, ref)
+
     def set_replicas(self, namespace: str, ref: TargetRef, replicas: int) -> None:
         self.writes.append(replicas)
 
