@@ -203,10 +203,12 @@ def simulate(
         bound = [sum(1 for p in cluster.pods(n) if p.bound) for n in names]
         cluster.step(plan.step)
         if index >= warm:
+            # Counted, not ``now - EPOCH``: at 1.7e9 s a float keeps 0.1 s only roughly.
+            t = plan.sync_phase + (index - warm) * plan.step
             for result, outcome, name, pods in zip(results, outcomes, names, bound, strict=True):
-                _record(result, plan, cluster, name, now - EPOCH, outcome.decision, pods)
+                _record(result, plan, cluster, name, t, outcome.decision, pods)
                 if outcome.patched and outcome.current is not None:
-                    change = ScaleChange(now - EPOCH, outcome.current, cluster.replicas(name))
+                    change = ScaleChange(t, outcome.current, cluster.replicas(name))
                     result.changes.append(change)
         if progress is not None and (index + 1) % every == 0:
             progress((index + 1) / total)
