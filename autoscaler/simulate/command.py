@@ -55,7 +55,7 @@ def _positive(text: str) -> float:
     return value
 
 
-def _phase(text: str) -> float:
+def _non_negative(text: str) -> float:
     """``0`` or a duration."""
     return 0.0 if text.strip() in ("0", "0s") else duration(text)
 
@@ -63,21 +63,38 @@ def _phase(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg = parser.add_argument
     arg("policies", nargs="*", metavar="POLICY", help="policy file or folder, or hpa-default")
-    arg("--trace", metavar="FILE", help="CSV trace, timestamp_seconds,value (default: scenario)")
+    arg(
+        "--trace", metavar="FILE", help="CSV trace, timestamp_seconds,value (default: the scenario)"
+    )
     arg("--trace-kind", choices=["count", "rate"], default="count", help="values are (count)")
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--scale", type=_positive, metavar="K", help="multiply the trace's rates")
-    scale.add_argument("--peak", type=_positive, metavar="RPS", help="scale the peak to RPS")
-    arg("--offset", type=duration, default=0.0, metavar="D", help="start D into the trace")
-    arg("--scenario", metavar="FILE", help="pod model (and load) per workload, as sim run reads")
+    scale.add_argument(
+        "--peak",
+        type=_positive,
+        metavar="RPS",
+        help="scale the peak to RPS (a count trace: maxReplicas x pod rps / 2)",
+    )
+    arg("--offset", type=_non_negative, default=0.0, metavar="D", help="start D into the trace")
+    arg(
+        "--scenario",
+        metavar="FILE",
+        help="pod model (and load) per workload (default: the bundled one)",
+    )
     arg("--step", type=duration, default=15.0, metavar="D", help="sync period (15s)")
     arg("--duration", type=duration, metavar="D", help="(default: the trace, or 1d)")
     arg("--warmup", type=duration, default=600.0, metavar="D", help="unrecorded settling (10m)")
     arg("--replicas", type=int, metavar="N", help="initial replicas (scenario or minReplicas)")
-    arg("--slow-ms", type=_positive, default=250.0, metavar="MS", help="slow request (250)")
+    arg(
+        "--slow-ms",
+        type=_positive,
+        default=250.0,
+        metavar="MS",
+        help="slower is slow, for the SLO figures (250)",
+    )
     arg("--pod", choices=["fast", "slow"], help="pod start-up: Ready 12 s or 45 s after binding")
     arg("--seed", type=int, default=0, metavar="N", help="pod names and sync phase (0)")
-    arg("--sync-phase", type=_phase, metavar="D", help="syncs D into each step (from --seed)")
+    arg("--sync-phase", type=_non_negative, metavar="D", help="syncs D into each step (from --seed)")
     arg("--compare", action="store_true", help="each policy alone, plus its hpa-default")
     arg(
         "--out",

@@ -102,10 +102,12 @@ def slo_miss_minutes(
                 window[slot] += rate * (edge - start)
             window[3] += edge - start
             start = edge
-    return sum(
-        seconds / 60
-        for total, lost, late, seconds in windows.values()
-        if lost > 0 or late > SLOW_SHARE * total
+    return float(
+        sum(
+            seconds / 60
+            for total, lost, late, seconds in windows.values()
+            if lost > 0 or late > SLOW_SHARE * total
+        )
     )
 
 
