@@ -94,7 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     arg("--pod", choices=["fast", "slow"], help="pod start-up: Ready 12 s or 45 s after binding")
     arg("--seed", type=int, default=0, metavar="N", help="pod names and sync phase (0)")
-    arg("--sync-phase", type=_non_negative, metavar="D", help="syncs D into each step (from --seed)")
+    arg("--sync-phase", type=_non_negative, metavar="D", help="syncs D into a step (--seed)")
     arg("--compare", action="store_true", help="each policy alone, plus its hpa-default")
     arg(
         "--out",
