@@ -89,14 +89,14 @@ class Plan:
 
 
 def seeded_phase(seed: int, step: float) -> float:
-    """A sync phase in ``[0, step)`` that depends on ``seed`` only, rounded to 0.1 s.
+    """A sync phase in ``[0, step)`` that depends on ``seed`` only, in whole 0.1 s.
 
     The uniform fraction is the standard normal of :func:`standard_normal` through the
     normal CDF, so the same seed gives the same phase on every machine.
     """
     z = standard_normal(seed, 0x5EED)
     fraction = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-    return min(round(step * fraction, 1), math.floor(step * 10 - 1) / 10)
+    return math.floor(step * fraction * 10) / 10
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ def test_the_phase_is_a_pure_function_of_the_seed_within_one_step() -> None:
     assert phases == [seeded_phase(seed, 15.0) for seed in range(20)]
     assert all(0.0 <= p < 15.0 for p in phases)
     assert len(set(phases)) > 10
-    assert all(0.0 <= seeded_phase(seed, 0.5) < 0.5 for seed in range(20))
+    assert all(0.0 <= seeded_phase(seed, step) < step for seed in range(20) for step in (0.05, 0.5))
 
 
 def test_the_engine_records_from_the_phase_and_repeats_itself() -> None:
