@@ -48,6 +48,7 @@ def test_with_no_arguments_it_compares_the_example_with_hpa_default_on_a_real_da
     assert header.split()[:3] == ["policy", "SLO-miss", "min"]
     assert [row.split()[0] for row in rows] == ["web", "hpa-default"]
     assert "web vs hpa-default: better: SLO-miss minutes" in out
+    assert "scaled to a peak" not in out  # the scenario describes web: its own rates
     # The demo draws its chart without being asked: there is nothing else to look at.
     assert "Wrote simulate-demo/report.json, simulate-demo/chart.png." in out
     assert (tmp_path / "simulate-demo" / "chart.png").read_bytes()[:4] == b"\x89PNG"
