@@ -181,8 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="replay a traffic trace through the real loop in virtual time (no cluster)",
         description="Replay a trace through the control loop on the simulator's pod model "
-        "and report cost, under-provisioning, drops and flaps. Without POLICY: the bundled "
-        "example against hpa-default on a day of real traffic.",
+        "and report SLO-miss minutes, dropped and slow requests, cost and flaps, each policy "
+        "against its hpa-default (docs/simulate.md). Without POLICY: the bundled example "
+        "against hpa-default on a day of real traffic, chart in simulate-demo/.",
     )
     simulate_arguments(simulate)
     simulate.set_defaults(handler=_simulate)

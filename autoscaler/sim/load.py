@@ -193,6 +193,59 @@ class TraceLoad:
         index = bisect_right(times, when) - 1
         return 0.0 if index < 0 else self.trace.rates[index] * self.scale
 
+    def mean(self, start: float, end: float) -> float:
+        """The exact mean rate over ``[start, end)`` (``end > start``) without ``loop``:
+        each trace step weighs by how much of the interval it covers."""
+        times, rates = self.trace.times, self.trace.rates
+        low, high = start + self.time_offset, end + self.time_offset
+        index = bisect_right(times, low) - 1
+        total, edge = 0.0, low
+        while edge < high:
+            following = times[index + 1] if index + 1 < len(times) else math.inf
+            upper = min(following, high)
+            if index >= 0:
+                total += rates[index] * (upper - edge)
+            edge, index = upper, index + 1
+        return total * self.scale / (end - start)
+
+
+@dataclass(frozen=True, slots=True)
+class Scaled:
+    """``load`` times ``factor`` (``--scale``, or ``--peak`` once the peak is known)."""
+
+    load: LoadShape
+    factor: float
+
+    def rate(self, t: float) -> float:
+        return self.load.rate(t) * self.factor
+
+
+# The width of the slices a shape without an exact mean is sampled in (seconds).
+MEAN_RESOLUTION = 1.0
+
+
+def mean_rate(shape: LoadShape, start: float, end: float) -> float:
+    """The mean rate of ``shape`` over ``[start, end)``: offered requests / seconds.
+
+    Exact for constant, step-hold trace and scaled shapes (a trace step that a sync
+    interval straddles counts in proportion to the overlap); any other shape is
+    sampled at the midpoints of slices of at most :data:`MEAN_RESOLUTION` seconds.
+    ``end <= start`` gives the rate at ``start``. Worked example: a trace at 100 rps
+    until t = 60 and 300 rps from then has a mean of 200 over ``[52.5, 67.5)``
+    (``test_the_mean_of_a_trace_weighs_each_step_by_its_overlap``).
+    """
+    if end <= start:
+        return shape.rate(start)
+    if isinstance(shape, Constant):
+        return shape.rps
+    if isinstance(shape, Scaled):
+        return mean_rate(shape.load, start, end) * shape.factor
+    if isinstance(shape, TraceLoad) and not shape.loop:
+        return shape.mean(start, end)
+    slices = max(1, math.ceil((end - start) / MEAN_RESOLUTION))
+    width = (end - start) / slices
+    return sum(shape.rate(start + (i + 0.5) * width) for i in range(slices)) / slices
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServeResult:

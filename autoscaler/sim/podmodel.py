@@ -84,6 +84,19 @@ class PodModel:
         return max(0.0, self.cpu_limit_milli - self.idle_cpu_milli) / self.cpu_per_request_milli
 
 
+# Start-up speeds a benchmark or ``autoscaler simulate --pod`` picks by name:
+# (schedule_delay, ready_delay), from bound to Running and from Running to Ready.
+# "fast" is the default model (Ready 12 s after binding); "slow" is Ready after 45 s,
+# as many real pods are (a JVM, a cache to warm, a cautious readiness probe).
+POD_STARTS: dict[str, tuple[float, float]] = {"fast": (2.0, 10.0), "slow": (5.0, 40.0)}
+
+
+def with_start(model: PodModel, speed: str) -> PodModel:
+    """``model`` with the start-up delays of ``speed`` (a key of :data:`POD_STARTS`)."""
+    schedule, ready = POD_STARTS[speed]
+    return dataclasses.replace(model, schedule_delay=schedule, ready_delay=ready)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PodState:
     """One pod at one moment.

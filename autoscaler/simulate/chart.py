@@ -23,7 +23,14 @@ from autoscaler.simulate.report import same_decisions
 from autoscaler.simulate.setup import SetupError
 
 _POINTS = 1200
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
+# Twenty distinct colours (matplotlib's tab10, then its light shades), one per run in
+# the table's order; only a comparison of more than twenty runs reuses one.
+_COLOURS = (
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+    "#aec7e8", "#ff9896", "#98df8a", "#c5b0d5", "#ffbb78",
+    "#c49c94", "#f7b6d2", "#9edae5", "#dbdb8d", "#c7c7c7",
+)  # fmt: skip
 
 
 def _binned(values: Sequence[float | None], size: int) -> list[float]:

@@ -16,17 +16,20 @@ import json
 import math
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from autoscaler.loop.interfaces import Target
     from autoscaler.sim.load import LoadShape
+    from autoscaler.sim.scenario import Scenario
     from autoscaler.simulate.backtest import Backtest
     from autoscaler.simulate.engine import Plan, RunResult, Subject
 
 EXAMPLE_POLICY = "simulate-policy.yaml"
 EXAMPLE_SCENARIO = "simulate-scenario.yaml"
+DEMO_OUT = "simulate-demo"  # where the demo (no POLICY) writes its report and chart
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -52,23 +55,52 @@ def _positive(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    """``0`` or a duration."""
+    return 0.0 if text.strip() in ("0", "0s") else duration(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg = parser.add_argument
     arg("policies", nargs="*", metavar="POLICY", help="policy file or folder, or hpa-default")
-    arg("--trace", metavar="FILE", help="CSV trace, timestamp_seconds,value (default: scenario)")
+    arg(
+        "--trace", metavar="FILE", help="CSV trace, timestamp_seconds,value (default: the scenario)"
+    )
     arg("--trace-kind", choices=["count", "rate"], default="count", help="values are (count)")
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--scale", type=_positive, metavar="K", help="multiply the trace's rates")
-    scale.add_argument("--peak", type=_positive, metavar="RPS", help="scale the peak to RPS")
-    arg("--offset", type=duration, default=0.0, metavar="D", help="start D into the trace")
-    arg("--scenario", metavar="FILE", help="pod model (and load) per workload, as sim run reads")
+    scale.add_argument(
+        "--peak",
+        type=_positive,
+        metavar="RPS",
+        help="scale the peak to RPS (a count trace: maxReplicas x pod rps / 2)",
+    )
+    arg("--offset", type=_non_negative, default=0.0, metavar="D", help="start D into the trace")
+    arg(
+        "--scenario",
+        metavar="FILE",
+        help="pod model (and load) per workload (default: the bundled one)",
+    )
     arg("--step", type=duration, default=15.0, metavar="D", help="sync period (15s)")
     arg("--duration", type=duration, metavar="D", help="(default: the trace, or 1d)")
     arg("--warmup", type=duration, default=600.0, metavar="D", help="unrecorded settling (10m)")
     arg("--replicas", type=int, metavar="N", help="initial replicas (scenario or minReplicas)")
-    arg("--slow-ms", type=_positive, default=250.0, metavar="MS", help="slow request (250)")
-    arg("--compare", action="store_true", help="each policy alone, plus hpa-default")
-    arg("--out", metavar="DIR", help="write report.json and chart.png there")
+    arg(
+        "--slow-ms",
+        type=_positive,
+        default=250.0,
+        metavar="MS",
+        help="slower is slow, for the SLO figures (250)",
+    )
+    arg("--pod", choices=["fast", "slow"], help="pod start-up: Ready 12 s or 45 s after binding")
+    arg("--seed", type=int, default=0, metavar="N", help="pod names and sync phase (0)")
+    arg("--sync-phase", type=_non_negative, metavar="D", help="syncs D into a step (--seed)")
+    arg("--compare", action="store_true", help="each policy alone, plus its hpa-default")
+    arg(
+        "--out",
+        metavar="DIR",
+        help=f"write report.json and chart.png there ({DEMO_OUT} in the demo)",
+    )
     arg("--snapshots", metavar="FILE", help="write every snapshot (autoscaler decide input)")
     past = parser.add_argument_group(
         "backtest",
@@ -92,6 +124,18 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     started = time.perf_counter()
     bar = _ProgressBar(err) if err.isatty() else None
+    if not args.policies and args.out is None:
+        # The demo draws its chart (there is nothing else to look at), where it can.
+        from importlib.util import find_spec
+
+        if find_spec("matplotlib") is not None:
+            args.out = DEMO_OUT
+        else:
+            print(
+                "autoscaler simulate: no chart: matplotlib is not installed "
+                "(pip install 'podscale[simulate]')",
+                file=err,
+            )
     try:
         if bar is not None and args.prometheus:
             bar.status(f"querying {args.prometheus} ...")
@@ -99,12 +143,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             from autoscaler.simulate.chart import require_matplotlib
 
             require_matplotlib()
-        plan, groups, trace, past = _prepare(args)
-        results, snapshots = _simulate(plan, groups, bar=bar, record=bool(args.snapshots))
+        prepared = _prepare(args)
+        plan = prepared.plan
+        results, snapshots = _simulate(plan, prepared.groups, bar=bar, record=bool(args.snapshots))
         summaries = [summarize(r, plan=plan) for r in results]
         if bar is not None and args.out:
             bar.status("writing report.json and chart.png ...")
-        written = _write(args, plan, results, trace, snapshots, summaries, past)
+        written = _write(args, prepared, results, snapshots, summaries)
     except SetupError as exc:
         print(f"autoscaler simulate: {exc}", file=err)
         return 2
@@ -114,54 +159,64 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         if bar is not None:
             bar.clear()
-    note = past.note() if past is not None else None
     seconds = time.perf_counter() - started
-    _print(out, plan, results, trace, summaries, written, seconds, note=note)
+    _print(out, prepared, results, summaries, written, seconds)
     return 0
 
 
-def _prepare(
-    args: argparse.Namespace,
-) -> tuple[Plan, list[list[Subject]], str, Backtest | None]:
+@dataclass
+class _Prepared:
+    """What ``_prepare`` makes of the arguments; ``notes`` are said under the first line."""
+
+    plan: Plan
+    groups: list[list[Subject]]
+    trace: str
+    past: Backtest | None
+    notes: list[str]
+
+
+def _prepare(args: argparse.Namespace) -> _Prepared:
     from autoscaler.core.model import Settings
+    from autoscaler.sim.load import Scaled
     from autoscaler.simulate import setup
-    from autoscaler.simulate.engine import Plan
+    from autoscaler.simulate.engine import Plan, seeded_phase
 
     _backtest_flags(args)
     paths, named_baseline = setup.split_policies(args.policies)
-    scenario_path, compare = args.scenario, args.compare or named_baseline
+    compare = args.compare or named_baseline
     if not args.policies:  # the bundled demo: the example policy against hpa-default
         paths, compare = [setup.bundled(EXAMPLE_POLICY)], True
-        scenario_path = scenario_path or setup.bundled(EXAMPLE_SCENARIO)
     if not paths:
         raise setup.SetupError("hpa-default needs a POLICY to take its metrics from")
     if args.replicas is not None and args.replicas < 0:
         raise setup.SetupError(f"--replicas must be >= 0 (got {args.replicas})")
+    if args.sync_phase is not None and args.sync_phase >= args.step:
+        raise setup.SetupError(
+            f"--sync-phase must be shorter than --step ({args.sync_phase:g}s >= {args.step:g}s)"
+        )
     targets = setup.load_targets(paths)
+    own_scenario = args.scenario is not None or bool(args.trace or args.prometheus)
+    scenario_path = args.scenario
+    if scenario_path is None and not (args.trace or args.prometheus):
+        scenario_path = setup.bundled(EXAMPLE_SCENARIO)  # the default scenario
     scenario = setup.read_scenario(scenario_path)
-    load: LoadShape
-    past = None
-    if args.prometheus:
-        past = _backtest(args, targets[0])
-        load = past.load(offset=args.offset)
-        trace = past.label()
-    elif args.trace:
-        load = setup.trace_load(args.trace, kind=args.trace_kind, offset=args.offset)
-        trace = Path(args.trace).name
-    else:
-        load = setup.scenario_load(scenario, targets[0])
-        trace = f"scenario {Path(scenario_path).name}" if scenario_path else "scenario"
-    if args.duration:
-        length = args.duration
-    elif args.trace or args.policies or args.prometheus:
-        length = setup.default_duration(load)
-    else:  # the demo: one day of the scenario's trace
-        length = setup.DAY
+    subjects = setup.subjects(
+        targets, scenario=scenario, replicas=args.replicas, baseline=compare, pod=args.pod
+    )
+    load, trace, past = _load(args, targets[0], scenario, scenario_path)
+    notes = [] if past is None or past.note() is None else [str(past.note())]
+    length = args.duration or (
+        setup.default_duration(load) if own_scenario else setup.DAY  # the default scenario: a day
+    )
     if args.scale is not None:
-        load = setup.Scaled(load, args.scale)
+        load = Scaled(load, args.scale)
     elif args.peak is not None:
         load = setup.scale_to_peak(load, peak=args.peak, duration=length, step=args.step)
-    subjects = setup.subjects(targets, scenario=scenario, replicas=args.replicas, baseline=compare)
+    elif _needs_peak(args, targets[0], scenario):
+        peak = setup.derived_peak(subjects[0])
+        load = setup.scale_to_peak(load, peak=peak, duration=length, step=args.step)
+        notes.append(_peak_note(args, subjects[0], peak))
+    phase = args.sync_phase if args.sync_phase is not None else seeded_phase(args.seed, args.step)
     plan = Plan(
         load=load,
         duration=length,
@@ -169,12 +224,52 @@ def _prepare(
         warmup=args.warmup,
         settings=Settings(),
         slow_ms=args.slow_ms,
+        seed=args.seed,
+        sync_phase=phase,
     )
     workloads = [t.ref.name for t in targets]
     if not compare and len(set(workloads)) < len(workloads):
         raise setup.SetupError("two policies scale the same workload: add --compare")
     groups = [[s] for s in subjects] if compare else [subjects]
-    return plan, groups, trace, past
+    return _Prepared(plan, groups, trace, past, notes)
+
+
+def _load(
+    args: argparse.Namespace, target: Target, scenario: Scenario | None, scenario_path: str | None
+) -> tuple[LoadShape, str, Backtest | None]:
+    """The load before scaling, what to call it, and the backtest it came from."""
+    from autoscaler.simulate import setup
+
+    if args.prometheus:
+        past = _backtest(args, target)
+        return past.load(offset=args.offset), past.label(), past
+    if args.trace:
+        played = setup.trace_load(args.trace, kind=args.trace_kind, offset=args.offset)
+        return played, Path(args.trace).name, None
+    load = setup.scenario_load(scenario, target)
+    return load, f"scenario {Path(str(scenario_path)).name}", None
+
+
+def _needs_peak(args: argparse.Namespace, target: Target, scenario: Scenario | None) -> bool:
+    """Whether the load's own rates mean nothing to the policy, so a peak is derived:
+    a count trace (a web server's requests per minute are a few per second), or the
+    default scenario's trace for a workload the scenario does not describe."""
+    from autoscaler.simulate import setup
+
+    if args.prometheus:
+        return False
+    if args.trace:
+        return bool(args.trace_kind == "count")
+    return args.scenario is None and not setup.describes(scenario, target)
+
+
+def _peak_note(args: argparse.Namespace, subject: Subject, peak: float) -> str:
+    where = "The trace counts requests" if args.trace else "The default scenario's trace"
+    return (
+        f"{where}; scaled to a peak of {peak:,.0f} rps, half of what maxReplicas "
+        f"({subject.target.policy.max_replicas}) pods of {subject.model.capacity_rps:g} rps "
+        "serve. Give --peak RPS, or --scale 1 for the trace's own rates."
+    )
 
 
 def _backtest(args: argparse.Namespace, target: Target) -> Backtest:
@@ -232,15 +327,14 @@ def _simulate(
 
 def _write(
     args: argparse.Namespace,
-    plan: Plan,
+    prepared: _Prepared,
     results: list[RunResult],
-    trace: str,
     snapshots: list[dict[str, Any]],
     summaries: list[dict[str, Any]],
-    past: Backtest | None = None,
 ) -> list[str]:
     from autoscaler.simulate.report import report_document
 
+    plan, trace, past = prepared.plan, prepared.trace, prepared.past
     written = []
     if args.snapshots:
         Path(args.snapshots).write_text(json.dumps(snapshots) + "\n", encoding="utf-8")
@@ -249,6 +343,9 @@ def _write(
         folder = Path(args.out)
         folder.mkdir(parents=True, exist_ok=True)
         document = report_document(results, plan=plan, trace=trace, summaries=summaries)
+        document["notes"] = prepared.notes
+        document["verdicts"] = list(_verdicts(results, summaries))
+        document["warnings"] = _warnings(plan, results, summaries)
         if past is not None:
             document["backtest"] = past.document()
         (folder / "report.json").write_text(json.dumps(document) + "\n", encoding="utf-8")
@@ -261,29 +358,56 @@ def _write(
     return written
 
 
+def _verdicts(results: list[RunResult], summaries: list[dict[str, Any]]) -> list[str]:
+    """One line per policy that has an hpa-default baseline among the runs."""
+    from autoscaler.simulate.verdict import verdict
+
+    by_label = {r.subject.label: s for r, s in zip(results, summaries, strict=True)}
+    return [
+        verdict(r.subject.baseline_of, r.subject.label, by_label[r.subject.baseline_of], s)
+        for r, s in zip(results, summaries, strict=True)
+        if r.subject.baseline_of is not None and r.subject.baseline_of in by_label
+    ]
+
+
+def _warnings(plan: Plan, results: list[RunResult], summaries: list[dict[str, Any]]) -> list[str]:
+    from autoscaler.simulate.checks import all_warnings
+
+    subjects = [r.subject for r in results]
+    return list(all_warnings(subjects, summaries, settings=plan.settings))
+
+
 def _print(
     out: TextIO,
-    plan: Plan,
+    prepared: _Prepared,
     results: list[RunResult],
-    trace: str,
     summaries: list[dict[str, Any]],
     written: list[str],
     seconds: float,
-    *,
-    note: str | None = None,
 ) -> None:
     from autoscaler.simulate.report import format_table, same_decisions
 
+    plan = prepared.plan
     offered = results[0].series.offered
     out.write(
-        f"Simulated {_hours(plan.duration)} of {trace} in {plan.step:g} s steps "
-        f"(peak {max(offered):,.0f} rps, mean {sum(offered) / len(offered):,.0f} rps) "
-        f"in {seconds:.1f} s.\n"
+        f"Simulated {_hours(plan.duration)} of {prepared.trace} in {plan.step:g} s steps "
+        f"(peak {max(offered):,.0f} rps, mean {sum(offered) / len(offered):,.0f} rps; "
+        f"syncs {plan.sync_phase:g} s into each step) in {seconds:.1f} s.\n"
     )
-    out.write(f"{note}\n\n" if note else "\n")
+    out.write("".join(f"{note}\n" for note in prepared.notes) + "\n")
     out.write(format_table([r.subject.label for r in results], summaries))
     for label, earlier in same_decisions(results).items():
         out.write(f"{label} took the same decisions as {earlier} at every step.\n")
+    out.write(
+        f"SLO-miss min: minutes with a dropped request or over 1 % of requests slower than "
+        f"{plan.slow_ms:g} ms; under-prov min is a diagnostic (each policy's own target).\n"
+    )
+    verdicts = _verdicts(results, summaries)
+    if verdicts:
+        out.write("\n" + "".join(f"{line}\n" for line in verdicts))
+    warned = _warnings(plan, results, summaries)
+    if warned:
+        out.write("\n" + "".join(f"Warning: {line}.\n" for line in warned))
     if written:
         out.write("\nWrote " + ", ".join(written) + ".\n")
     else:

@@ -8,6 +8,17 @@ report compares policies on the trace rather than on their start from minReplica
 
 Runs are deterministic: the clock starts at a fixed virtual epoch, the cluster's
 random pod names come from ``seed``, and nothing reads the wall clock.
+
+Sync phase. A real controller syncs every 15 s from whenever it started, not on the
+trace's minute or five-minute boundaries. ``Plan.sync_phase`` (``0 <= phase < step``)
+moves every sync that many seconds after the step's start in trace time, so the
+first recorded sync is at ``t = phase``. Over each interval the cluster serves the
+load's *mean* over that interval (:func:`~autoscaler.sim.load.mean_rate`), so an
+interval that straddles a trace step carries each part in proportion, and the metric
+the next sync reads mixes the old and the new load as a real rate would. (Sampling
+the load at each interval's start instead would move the trace's steps onto the
+sync grid, and the phase would change nothing.) :func:`seeded_phase` gives the
+phase ``autoscaler simulate`` uses: a pure function of the seed.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from autoscaler.loop.controller import Controller
 from autoscaler.loop.interfaces import Target
 from autoscaler.sim.clock import ManualClock
 from autoscaler.sim.cluster import InMemoryCluster, Workload
-from autoscaler.sim.load import LoadShape
+from autoscaler.sim.load import LoadShape, mean_rate, standard_normal
 from autoscaler.sim.podmodel import PodModel
 from autoscaler.simulate.adapters import ClusterEdges
 
@@ -51,6 +62,8 @@ class Subject:
     replicas: int = 1
     # The pods' container; by default the one a ContainerResource metric names, else "app".
     container: str | None = None
+    # For an hpa-default baseline, the label of the policy it was built from.
+    baseline_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +79,24 @@ class Plan:
     settings: Settings = field(default_factory=Settings)
     slow_ms: float = 250.0
     seed: int = 0
+    sync_phase: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sync_phase < self.step:
+            raise ValueError(
+                f"sync_phase must be in [0, step) = [0, {self.step:g}) (got {self.sync_phase:g})"
+            )
+
+
+def seeded_phase(seed: int, step: float) -> float:
+    """A sync phase in ``[0, step)`` that depends on ``seed`` only, in whole 0.1 s.
+
+    The uniform fraction is the standard normal of :func:`standard_normal` through the
+    normal CDF, so the same seed gives the same phase on every machine.
+    """
+    z = standard_normal(seed, 0x5EED)
+    fraction = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+    return math.floor(step * fraction * 10) / 10
 
 
 @dataclass(slots=True)
@@ -102,14 +133,24 @@ class RunResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _FromStart:
-    """``load`` on the cluster's clock; during warm-up the first rate holds."""
+class _IntervalMean:
+    """``load`` on the cluster's clock, as the cluster serves it over one sync interval:
+    ``rate(t)`` is the mean of ``load`` over ``[t, t + step)`` in load time
+    (``t - origin``); during warm-up (negative load time) the first rate holds."""
 
     load: LoadShape
     origin: float
+    step: float
 
     def rate(self, t: float) -> float:
-        return self.load.rate(max(0.0, t - self.origin))
+        start = t - self.origin
+        end = start + self.step
+        if end <= 0:
+            return self.load.rate(0.0)
+        if start >= 0:
+            return mean_rate(self.load, start, end)
+        held = -start * self.load.rate(0.0)
+        return (held + end * mean_rate(self.load, 0.0, end)) / self.step
 
 
 def simulate(
@@ -129,9 +170,9 @@ def simulate(
         raise ValueError("two policies scale the same workload; simulate them with --compare")
     warm = math.ceil(plan.warmup / plan.step)
     steps = max(1, math.ceil(plan.duration / plan.step))
-    clock = ManualClock(EPOCH - warm * plan.step)
+    clock = ManualClock(EPOCH + plan.sync_phase - warm * plan.step)
     cluster = InMemoryCluster(clock, seed=plan.seed)
-    load = _FromStart(plan.load, EPOCH)
+    load = _IntervalMean(plan.load, EPOCH, plan.step)
     for subject, name in zip(subjects, names, strict=True):
         workload = Workload(
             name=name,
@@ -162,10 +203,12 @@ def simulate(
         bound = [sum(1 for p in cluster.pods(n) if p.bound) for n in names]
         cluster.step(plan.step)
         if index >= warm:
+            # Counted, not ``now - EPOCH``: at 1.7e9 s a float keeps 0.1 s only roughly.
+            t = plan.sync_phase + (index - warm) * plan.step
             for result, outcome, name, pods in zip(results, outcomes, names, bound, strict=True):
-                _record(result, plan, cluster, name, now - EPOCH, outcome.decision, pods)
+                _record(result, plan, cluster, name, t, outcome.decision, pods)
                 if outcome.patched and outcome.current is not None:
-                    change = ScaleChange(now - EPOCH, outcome.current, cluster.replicas(name))
+                    change = ScaleChange(t, outcome.current, cluster.replicas(name))
                     result.changes.append(change)
         if progress is not None and (index + 1) % every == 0:
             progress((index + 1) / total)

@@ -1,13 +1,28 @@
 """What a simulation says: a summary per policy, a terminal table, a JSON document.
 
-Definitions (each figure is over the recorded steps, warm-up excluded):
+Definitions (each figure is over the recorded steps, warm-up excluded; every column
+is defined for users in docs/simulate.md):
+
+The headline, the SLO figures, come from the served traffic alone, so no policy
+setting can move them (the same ruler for every policy):
+
+- ``sloMissMinutes``: minutes (60 s windows from the first recorded step) in which a
+  request was dropped, or more than 1 % (:data:`SLOW_SHARE`) of the requests took
+  longer than ``slowMs``;
+- ``badRequests``: ``droppedRequests + slowRequests``;
+- ``droppedRequests``: offered beyond ready capacity; ``slowRequests``: served ones
+  slower than ``slowMs`` (the model's latency is exponential around its mean, which
+  depends on the pods' utilization only).
+
+The rest:
 
 - ``replicaHours``: pods bound to a node (starting, ready or terminating: all hold their
   requests) times hours; ``cpuCoreHours`` the same weighted by the pod's CPU request.
-- ``underProvisionedMinutes``: time when demand exceeded the ready pods' capacity, or
-  a metric was above its target by more than the scale-up tolerance.
-- ``droppedRequests``: offered beyond ready capacity; ``slowRequests``: served ones
-  slower than ``slowMs`` (the model's latency is exponential around its mean).
+- ``underProvisionedMinutes`` (a diagnostic, not a score): time when demand exceeded
+  the ready pods' capacity, or a metric was above its target by more than the policy's
+  own scale-up tolerance; a policy with a looser tolerance or a higher target scores
+  lower on it without serving any better.
+- ``atMaxReplicasMinutes``: time with ``spec.replicas`` at the policy's maxReplicas.
 - ``flaps``: scale events reversing the previous one's direction within the
   controller's downscale stabilization window (the same window for every policy).
 - ``worstRecoverySeconds``: the longest stretch of demand above ready capacity, i.e.
@@ -23,6 +38,10 @@ from typing import Any
 
 from autoscaler.core.model import Settings
 from autoscaler.simulate.engine import Plan, RunResult
+from autoscaler.simulate.verdict import count
+
+# A minute misses the SLO when more than this share of its requests is slow.
+SLOW_SHARE = 0.01
 
 
 def summarize(result: RunResult, *, plan: Plan) -> dict[str, Any]:
@@ -35,12 +54,17 @@ def summarize(result: RunResult, *, plan: Plan) -> dict[str, Any]:
     over = [x is not None and x > 1 + tolerance for x in s.ratio]
     offered = sum(s.offered) * step
     dropped = sum(s.dropped) * step
+    slow = sum(s.slow) * step
     replica_hours = sum(s.pods) * step / 3600
+    at_max = sum(r >= subject.target.policy.max_replicas for r in s.replicas)
     return {
+        "sloMissMinutes": slo_miss_minutes(s.offered, s.dropped, s.slow, step=step),
+        "badRequests": dropped + slow,
+        "recordedMinutes": len(s.t) * step / 60,
         "offeredRequests": offered,
         "servedRequests": sum(s.served) * step,
         "droppedRequests": dropped,
-        "slowRequests": sum(s.slow) * step,
+        "slowRequests": slow,
         "droppedPercent": 100 * dropped / offered if offered else 0.0,
         "replicaHours": replica_hours,
         "cpuCoreHours": replica_hours * subject.model.cpu_request_milli / 1000,
@@ -52,7 +76,39 @@ def summarize(result: RunResult, *, plan: Plan) -> dict[str, Any]:
         "peakReplicas": max(s.replicas, default=0),
         "meanReadyReplicas": sum(s.ready) / len(s.ready) if s.ready else 0.0,
         "worstRecoverySeconds": _longest_run(short) * step,
+        "atMaxReplicasMinutes": at_max * step / 60,
     }
+
+
+def slo_miss_minutes(
+    offered: Sequence[float], dropped: Sequence[float], slow: Sequence[float], *, step: float
+) -> float:
+    """Minutes with a dropped request or more than 1 % slow requests (rates per step).
+
+    The run is cut into 60 s windows from its first step; a step's requests fall into
+    the windows its interval overlaps, in proportion. A missed window counts its length
+    (a last, shorter window counts its fraction of a minute). With 15 s steps a minute
+    is four steps: one step that drops a single request misses the whole minute
+    (``test_one_dropped_request_misses_its_whole_minute``).
+    """
+    windows: dict[int, list[float]] = {}  # minute -> [offered, dropped, slow, seconds]
+    for index, rates in enumerate(zip(offered, dropped, slow, strict=True)):
+        start, end = index * step, (index + 1) * step
+        while start < end:
+            minute = math.floor(start / 60 + 1e-9)
+            edge = min(end, (minute + 1) * 60.0)
+            window = windows.setdefault(minute, [0.0, 0.0, 0.0, 0.0])
+            for slot, rate in enumerate(rates):
+                window[slot] += rate * (edge - start)
+            window[3] += edge - start
+            start = edge
+    return float(
+        sum(
+            seconds / 60
+            for total, lost, late, seconds in windows.values()
+            if lost > 0 or late > SLOW_SHARE * total
+        )
+    )
 
 
 def count_flaps(result: RunResult, *, window: float) -> int:
@@ -96,6 +152,9 @@ def report_document(
         "durationSeconds": plan.duration,
         "warmupSeconds": plan.warmup,
         "slowMs": plan.slow_ms,
+        "slowShare": SLOW_SHARE,
+        "syncPhaseSeconds": plan.sync_phase,
+        "seed": plan.seed,
         "settings": {
             "tolerance": settings.tolerance,
             "cpuInitializationPeriod": settings.cpu_initialization_period,
@@ -111,6 +170,7 @@ def _run_document(result: RunResult, summary: dict[str, Any]) -> dict[str, Any]:
     model = subject.model
     return {
         "label": subject.label,
+        "baselineOf": subject.baseline_of,
         "source": subject.target.source,
         "target": f"{subject.target.namespace}/{subject.target.ref}",
         "pod": {
@@ -144,17 +204,20 @@ def _round(value: Any) -> Any:
     return value
 
 
+# The SLO figures lead; the metric-vs-target time comes last, as a diagnostic.
 _COLUMNS = (
     ("policy", "label"),
-    ("replica-h", "replicaHours"),
-    ("cpu-h", "cpuCoreHours"),
-    ("under-prov min", "underProvisionedMinutes"),
+    ("SLO-miss min", "sloMissMinutes"),
+    ("dropped+slow", "badRequests"),
     ("dropped", "droppedRequests"),
     ("slow", "slowRequests"),
+    ("replica-h", "replicaHours"),
+    ("cpu-h", "cpuCoreHours"),
     ("scale events", "scaleEvents"),
     ("flaps", "flaps"),
     ("peak", "peakReplicas"),
     ("worst recovery", "worstRecoverySeconds"),
+    ("under-prov min", "underProvisionedMinutes"),
 )
 
 
@@ -176,23 +239,15 @@ def format_table(labels: Sequence[str], summaries: Sequence[dict[str, Any]]) -> 
 
 def _cell(key: str, summary: dict[str, Any]) -> str:
     value = summary[key]
-    if key in ("droppedRequests", "slowRequests"):
+    if key in ("badRequests", "droppedRequests", "slowRequests"):
         offered = summary["offeredRequests"]
         share = 100 * value / offered if offered else 0.0
-        return f"{_count(value)} ({share:.2f}%)"
+        return f"{count(value)} ({share:.2f}%)"
     if key == "worstRecoverySeconds":
         return _duration(value)
     if isinstance(value, int):
         return str(value)
     return f"{value:,.1f}"
-
-
-def _count(value: float) -> str:
-    if value >= 1e6:
-        return f"{value / 1e6:.1f}M"
-    if value >= 1e4:
-        return f"{value / 1e3:.0f}k"
-    return f"{value:,.0f}"
 
 
 def _duration(seconds: float) -> str:

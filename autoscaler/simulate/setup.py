@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from autoscaler.loop.interfaces import Target
 from autoscaler.loop.targets import targets_from_files
-from autoscaler.sim.load import LoadShape, TraceLoad
-from autoscaler.sim.podmodel import PodModel
+from autoscaler.sim.load import LoadShape, Scaled, TraceLoad
+from autoscaler.sim.podmodel import PodModel, with_start
 from autoscaler.sim.scenario import Scenario, ScenarioError, Setup, load_scenario
 from autoscaler.sim.traces import TraceError, TraceKind, read_trace
 from autoscaler.simulate.baseline import NAME as BASELINE
@@ -26,17 +26,6 @@ DAY = 86_400.0
 
 class SetupError(Exception):
     """Inputs that cannot be simulated; the message is one line."""
-
-
-@dataclass(frozen=True, slots=True)
-class Scaled:
-    """``load`` times ``factor``."""
-
-    load: LoadShape
-    factor: float
-
-    def rate(self, t: float) -> float:
-        return self.load.rate(t) * self.factor
 
 
 def load_targets(paths: Sequence[str]) -> list[Target]:
@@ -113,27 +102,55 @@ def subjects(
     scenario: Scenario | None,
     replicas: int | None,
     baseline: bool,
+    pod: str | None = None,
 ) -> list[Subject]:
-    """One subject per target, plus the ``hpa-default`` baseline of the first one.
+    """One subject per target, each followed (with ``baseline``) by its own ``hpa-default``.
 
+    A baseline keeps its policy's metrics, targets and bounds with the HPA's default
+    behavior; with one policy it is labelled ``hpa-default``, with several
+    ``hpa-default (LABEL)``, so that each row of the table says what it stands for.
     The pod model and initial replicas come from the scenario's workload of the same
     name (or its only workload); without one, the default pod model and minReplicas.
+    ``pod`` (``fast`` or ``slow``) replaces the model's start-up delays.
     """
-    chosen = list(targets)
-    if baseline:
-        chosen.append(hpa_default_target(targets[0]))
-    names = [t.name for t in chosen]
+    names = [t.name for t in targets]
     out = []
-    for target in chosen:
-        setup = _workload(scenario, target.ref.name)
-        model = PodModel() if setup is None else setup.workload.model
-        kind = "Deployment" if setup is None else setup.workload.kind
-        start = replicas if replicas is not None else None
-        if start is None:
-            start = setup.replicas if setup is not None else max(1, target.policy.min_replicas)
+    for target in targets:
         label = target.name if names.count(target.name) == 1 else target.key
-        out.append(Subject(label=label, target=target, model=model, kind=kind, replicas=start))
+        out.append(_subject(target, label, scenario=scenario, replicas=replicas, pod=pod))
+        if baseline:
+            twin = hpa_default_target(target)
+            named = BASELINE if len(targets) == 1 else f"{BASELINE} ({label})"
+            made = _subject(twin, named, scenario=scenario, replicas=replicas, pod=pod)
+            out.append(replace(made, baseline_of=label))
     return out
+
+
+def _subject(
+    target: Target, label: str, *, scenario: Scenario | None, replicas: int | None, pod: str | None
+) -> Subject:
+    setup = _workload(scenario, target.ref.name)
+    model = PodModel() if setup is None else setup.workload.model
+    if pod is not None:
+        model = with_start(model, pod)
+    kind = "Deployment" if setup is None else setup.workload.kind
+    start = replicas
+    if start is None:
+        start = setup.replicas if setup is not None else max(1, target.policy.min_replicas)
+    return Subject(label=label, target=target, model=model, kind=kind, replicas=start)
+
+
+def derived_peak(subject: Subject) -> float:
+    """The peak a trace is scaled to when its rates mean nothing to the policy: half of
+    what ``maxReplicas`` pods serve, so the policy has room to scale both ways."""
+    return 0.5 * subject.target.policy.max_replicas * subject.model.capacity_rps
+
+
+def describes(scenario: Scenario | None, target: Target) -> bool:
+    """Whether ``scenario`` has a workload named as ``target``'s."""
+    return scenario is not None and any(
+        setup.workload.name == target.ref.name for setup in scenario.workloads
+    )
 
 
 def split_policies(args: Sequence[str]) -> tuple[list[str], bool]:

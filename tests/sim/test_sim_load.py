@@ -15,9 +15,11 @@ from autoscaler.sim.load import (
     FlashCrowd,
     Noisy,
     Ramp,
+    Scaled,
     Step,
     Trace,
     TraceLoad,
+    mean_rate,
     serve,
 )
 from autoscaler.sim.podmodel import PodModel
@@ -113,3 +115,32 @@ def test_a_looping_trace_repeats_every_period() -> None:
 def test_a_trace_refuses_unsorted_times() -> None:
     with pytest.raises(ValueError):
         Trace((0.0, 0.0), (1.0, 1.0))
+
+
+def test_the_mean_of_a_trace_weighs_each_step_by_its_overlap() -> None:
+    load = TraceLoad(trace=Trace((0.0, 60.0), (100.0, 300.0)))
+    assert mean_rate(load, 52.5, 67.5) == 200.0
+    assert mean_rate(load, 0.0, 15.0) == 100.0 and mean_rate(load, 60.0, 600.0) == 300.0
+    assert mean_rate(Scaled(load, 2.0), 52.5, 67.5) == 400.0
+    assert mean_rate(TraceLoad(trace=load.trace, time_offset=-30.0), 0.0, 60.0) == 50.0
+
+
+@given(
+    start=st.floats(min_value=-100.0, max_value=400.0),
+    length=st.floats(min_value=0.5, max_value=300.0),
+)
+def test_a_trace_mean_is_its_integral_over_the_interval(start: float, length: float) -> None:
+    load = TraceLoad(trace=Trace((0.0, 60.0, 120.0, 300.0), (1.0, 5.0, 2.0, 7.0)), scale=3.0)
+    # The step-hold integral, slice by slice (0.01 s slices, exact at these breakpoints).
+    slices = round(length * 100)
+    width = length / slices
+    numeric = sum(load.rate(start + (i + 0.5) * width) for i in range(slices)) / slices
+    assert mean_rate(load, start, start + length) == pytest.approx(numeric, abs=0.05)
+
+
+def test_other_shapes_are_sampled_in_one_second_slices() -> None:
+    ramp = Ramp(start_rps=0.0, end_rps=100.0, start=0.0, duration=100.0)
+    assert mean_rate(ramp, 10.0, 20.0) == pytest.approx(15.0)
+    assert mean_rate(Constant(7.0), 0.0, 15.0) == 7.0
+    assert mean_rate(Step(before=1.0, after=3.0, at=5.0), 0.0, 10.0) == 2.0
+    assert mean_rate(ramp, 30.0, 30.0) == 30.0

@@ -16,6 +16,7 @@ from autoscaler.sim.podmodel import (
     delete,
     deletion_rank,
     new_pod,
+    with_start,
 )
 
 MODEL = PodModel(schedule_delay=3.0, ready_delay=7.0, termination_grace=20.0)
@@ -98,3 +99,14 @@ def test_manual_clock_moves_forward_only() -> None:
         clock.advance(-1.0)
     with pytest.raises(ValueError):
         clock.set(19.0)
+
+
+@pytest.mark.parametrize(("speed", "ready_after"), [("fast", 12.0), ("slow", 45.0)])
+def test_a_start_speed_sets_the_time_from_binding_to_ready(speed: str, ready_after: float) -> None:
+    model = with_start(PodModel(capacity_rps=80.0), speed)
+    pod = bind(new_pod(name="p", now=0.0), now=100.0)
+    before = advance(pod, 100.0 + ready_after - 0.1, model)
+    after = advance(pod, 100.0 + ready_after, model)
+    assert before is not None and not before.ready
+    assert after is not None and after.ready and after.ready_since == 100.0 + ready_after
+    assert model.capacity_rps == 80.0  # only the delays change

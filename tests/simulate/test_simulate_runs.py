@@ -37,14 +37,21 @@ def trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_trace(tmp_path_factory.mktemp("trace"))
 
 
-def test_with_no_arguments_it_compares_the_example_with_hpa_default_on_a_real_day() -> None:
+def test_with_no_arguments_it_compares_the_example_with_hpa_default_on_a_real_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     code, out, err = simulate()
     assert (code, err) == (0, "")
     assert "Simulated 1 d of scenario simulate-scenario.yaml" in out
-    header, _, *rows = out.split("\n\n")[1].splitlines()
-    assert header.split()[:3] == ["policy", "replica-h", "cpu-h"]
+    header, _, *rows = out.split("\n\n")[1].splitlines()[:4]
+    assert header.split()[:3] == ["policy", "SLO-miss", "min"]
     assert [row.split()[0] for row in rows] == ["web", "hpa-default"]
-    assert "--out DIR" in out
+    assert "web vs hpa-default: better: SLO-miss minutes" in out
+    assert "scaled to a peak" not in out  # the scenario describes web: its own rates
+    # The demo draws its chart without being asked: there is nothing else to look at.
+    assert "Wrote simulate-demo/report.json, simulate-demo/chart.png." in out
+    assert (tmp_path / "simulate-demo" / "chart.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_same_inputs_give_the_same_report_byte_for_byte(trace: Path, tmp_path: Path) -> None:
@@ -106,5 +113,5 @@ def test_other_input_mistakes_are_one_line_too(tmp_path: Path) -> None:
     assert (code, out) == (2, "") and err.count("\n") == 1 and "missing.yaml" in err
     code, _, err = simulate("hpa-default")
     assert code == 2 and "needs a POLICY" in err
-    code, _, err = simulate(POLICY)  # no trace and no scenario
-    assert code == 2 and "no traffic" in err
+    code, _, err = simulate(POLICY, "--sync-phase", "15s")
+    assert code == 2 and "--sync-phase must be shorter than --step" in err

@@ -38,5 +38,9 @@ def test_out_says_in_one_line_how_to_get_the_chart_before_simulating(tmp_path: P
 @pytest.mark.usefixtures("no_matplotlib")
 def test_without_out_the_simulation_needs_no_matplotlib() -> None:
     code, out, err = simulate("--duration", "2h")
-    assert (code, err) == (0, "")
+    assert code == 0
+    assert err == (
+        "autoscaler simulate: no chart: matplotlib is not installed "
+        "(pip install 'podscale[simulate]')\n"
+    )
     assert "Simulated 2 h" in out
