@@ -129,9 +129,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from autoscaler.kube.pods import KubePods
     from autoscaler.kube.scale import KubeScales
     from autoscaler.loop.controller import Controller
-    from autoscaler.loop.interfaces import LoopError
     from autoscaler.loop.policies import Policies
     from autoscaler.loop.service import Service, serve_http
+    from autoscaler.ports import LoopError
     from autoscaler.telemetry import setup_logging
 
     try:

@@ -54,7 +54,7 @@ from testbed_fixture import (  # noqa: E402
 )
 
 from autoscaler.kube.api import Api, connect  # noqa: E402
-from autoscaler.loop.interfaces import LoopError  # noqa: E402
+from autoscaler.ports import LoopError  # noqa: E402
 from autoscaler.sim.manifests import cpu_hpa_spec, deployment_manifest  # noqa: E402
 
 EXE = str(Path(sys.executable).parent / "autoscaler")

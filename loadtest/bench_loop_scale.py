@@ -56,7 +56,7 @@ from procstat import cpu_seconds, rss_mib
 from testbed_fixture import Testbed, TestbedError, stop_controller_manager
 
 from autoscaler.kube.api import Api
-from autoscaler.loop.interfaces import Conflict, LoopError
+from autoscaler.ports import Conflict, LoopError
 
 PER_NAMESPACE = 500
 PERIOD = 15.0

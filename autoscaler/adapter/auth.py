@@ -263,7 +263,7 @@ class KubeReviewer:
         return bool(status.get("allowed"))
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        from autoscaler.kube.errors import LoopError
+        from autoscaler.ports import LoopError
 
         try:
             answer = self.api.call("POST", path, body=body)

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from autoscaler.adapter import schemas
-from autoscaler.metrics import promql
 from autoscaler.metrics.declarations import MetricDeclaration
 from autoscaler.metrics.prometheus import (
     NO_DATA,
@@ -40,6 +39,7 @@ from autoscaler.metrics.prometheus import (
     QueryRunner,
     stamped_query,
 )
+from autoscaler.selectors import Requirement
 
 log = logging.getLogger("autoscaler.adapter")
 
@@ -62,7 +62,7 @@ class CacheSettings:
 class Key:
     namespace: str
     metric: str
-    selector: str  # canonical form, see autoscaler.metrics.selectors.canonical
+    selector: str  # canonical form, see autoscaler.selectors.canonical
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class Entry:
 
     key: Key
     declaration: MetricDeclaration
-    requirements: tuple[promql.Requirement, ...]
+    requirements: tuple[Requirement, ...]
     last_requested: float
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     body: bytes | None = None
@@ -158,7 +158,7 @@ class MetricCache:
         self.source.close()
 
     async def answer(
-        self, key: Key, declaration: MetricDeclaration, requirements: tuple[promql.Requirement, ...]
+        self, key: Key, declaration: MetricDeclaration, requirements: tuple[Requirement, ...]
     ) -> Answer:
         """The cached answer for ``key``; a new key waits (bounded) for its first value."""
         entry = self.entries.get(key)
@@ -173,7 +173,7 @@ class MetricCache:
         return self._render(entry)
 
     async def answer_direct(
-        self, key: Key, declaration: MetricDeclaration, requirements: tuple[promql.Requirement, ...]
+        self, key: Key, declaration: MetricDeclaration, requirements: tuple[Requirement, ...]
     ) -> Answer:
         """Query Prometheus for this one request (the per-request path, for comparison)."""
         entry = Entry(key, declaration, requirements, last_requested=0.0)
@@ -186,7 +186,7 @@ class MetricCache:
         self,
         key: Key,
         declaration: MetricDeclaration,
-        requirements: tuple[promql.Requirement, ...],
+        requirements: tuple[Requirement, ...],
         now: float,
     ) -> Entry:
         if len(self.entries) >= self.settings.max_entries:

@@ -170,7 +170,7 @@ def _collaborators(args: argparse.Namespace) -> dict[str, Any]:
     )
     reviewer = None
     if not args.insecure_dev:
-        from autoscaler.kube.errors import LoopError
+        from autoscaler.ports import LoopError
 
         try:
             reviewer = KubeReviewer(_cluster_api(args.kubeconfig))
@@ -223,7 +223,7 @@ AUTHENTICATION_CONFIG = (
 def front_proxy_settings(api: Any) -> tuple[str, list[str]] | None:
     """The front-proxy CA (PEM) and allowed names the API server publishes for
     aggregated servers, or None when it publishes none (no aggregation layer)."""
-    from autoscaler.kube.errors import NotFound
+    from autoscaler.ports import NotFound
 
     try:
         data = api.call("GET", AUTHENTICATION_CONFIG).get("data") or {}
@@ -244,7 +244,7 @@ def _front_proxy_from_cluster(args: argparse.Namespace) -> str | None:
     as Kubernetes' own aggregated servers do (the RoleBinding to
     extension-apiserver-authentication-reader in deploy/ allows the read). Unreadable:
     one warning, and only bearer tokens authenticate."""
-    from autoscaler.kube.errors import LoopError
+    from autoscaler.ports import LoopError
 
     try:
         found = front_proxy_settings(_cluster_api(args.kubeconfig))

@@ -18,7 +18,7 @@ from autoscaler.adapter import schemas
 from autoscaler.adapter.auth import ASGIApp, Receive, Scope, Send
 from autoscaler.adapter.cache import Key, MetricCache
 from autoscaler.adapter.settings import AdapterSettings
-from autoscaler.metrics.selectors import SelectorError, canonical, parse_selector
+from autoscaler.selectors import SelectorError, canonical, parse_selector
 
 _VALUES: Final = schemas.PREFIX + "/namespaces/"
 _HEADERS: Final = [(b"content-type", schemas.JSON_TYPE.encode())]

@@ -20,7 +20,7 @@ from autoscaler.adapter.cache import Answer, Key, MetricCache
 from autoscaler.adapter.settings import AdapterSettings
 from autoscaler.adapter.upstream import Upstream
 from autoscaler.metrics import promql
-from autoscaler.metrics.selectors import SelectorError, canonical, parse_selector
+from autoscaler.selectors import Requirement, SelectorError, canonical, parse_selector
 
 _NAMESPACE: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
@@ -138,7 +138,7 @@ async def metric_value(
 
 
 @lru_cache(maxsize=4096)
-def _selector(text: str) -> tuple[tuple[promql.Requirement, ...], str]:
+def _selector(text: str) -> tuple[tuple[Requirement, ...], str]:
     """Parsed and canonical selector; cached since the HPA repeats the same few."""
     requirements = parse_selector(text)
     return requirements, canonical(requirements)

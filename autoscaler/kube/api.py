@@ -16,7 +16,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from autoscaler import __version__
-from autoscaler.kube.errors import Conflict, Forbidden, Gone, LoopError, NotFound, Unavailable
+from autoscaler.ports import Conflict, Forbidden, Gone, LoopError, NotFound, Unavailable
 
 JSON = dict[str, Any]
 TIMEOUT = (5.0, 30.0)  # connect, read

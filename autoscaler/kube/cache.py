@@ -5,7 +5,7 @@
 - workloads: one informer per kind the policies target (Deployments, StatefulSets,
   ReplicaSets, Argo Rollouts), read as their ``/scale`` would answer; a kind we cannot
   read that way falls back to GET ``/scale``, as does anything before its cache synced;
-  Deployments and Rollouts also report their rollout (``autoscaler.loop.rollouts``): a
+  Deployments and Rollouts also report their rollout (``autoscaler.kube.rollouts``): a
   Deployment in the middle of one costs a LIST of its ReplicaSets per sync, to tell its
   new revision's pods from the stable ones;
 - metrics.k8s.io cannot be watched, so PodMetrics are listed once per namespace and
@@ -26,32 +26,16 @@ from autoscaler.core.model import Pod, PodUsage
 from autoscaler.kube.api import JSON, Api
 from autoscaler.kube.informer import Informer
 from autoscaler.kube.pods import KubePods, pod_from_json, usage_from_json
+from autoscaler.kube.rollouts import argo_rollout, deployment_rollout, new_revision_hash
 from autoscaler.kube.scale import KubeScales
-from autoscaler.loop.interfaces import LoopError, NotFound, ScaleState, TargetRef
-from autoscaler.loop.rollouts import argo_rollout, deployment_rollout, new_revision_hash
-from autoscaler.metrics.promql import Requirement
-from autoscaler.metrics.selectors import SelectorError, parse_selector
+from autoscaler.ports import LoopError, NotFound, ScaleState, TargetRef
+from autoscaler.selectors import Requirement, SelectorError, matches, parse_selector
 
 
 class Labelled(NamedTuple):
     namespace: str
     labels: dict[str, str]
     pod: Pod
-
-
-def matches(requirements: tuple[Requirement, ...], labels: dict[str, str]) -> bool:
-    """Whether ``labels`` satisfy every requirement (Kubernetes label selector semantics)."""
-    for r in requirements:
-        present = r.key in labels
-        if r.operator == "In" and not (present and labels[r.key] in r.values):
-            return False
-        if r.operator == "NotIn" and present and labels[r.key] in r.values:
-            return False
-        if r.operator == "Exists" and not present:
-            return False
-        if r.operator == "DoesNotExist" and present:
-            return False
-    return True
 
 
 def _requirements(selector: str) -> tuple[Requirement, ...]:

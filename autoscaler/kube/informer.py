@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import urllib3
 
 from autoscaler.kube.api import JSON, Api
-from autoscaler.kube.errors import Gone, LoopError
+from autoscaler.ports import Gone, LoopError
 
 log = logging.getLogger("autoscaler.informer")
 T = TypeVar("T")

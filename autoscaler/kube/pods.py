@@ -8,7 +8,7 @@ from typing import Any
 from autoscaler.core.model import Container, Pod, PodUsage
 from autoscaler.core.quantity import QuantityError, to_milli
 from autoscaler.kube.api import Api
-from autoscaler.loop.interfaces import LoopError, NotFound
+from autoscaler.ports import LoopError, NotFound
 
 METRICS_SERVER_MISSING = (
     "metrics.k8s.io is not served (metrics-server not found): install metrics-server or "

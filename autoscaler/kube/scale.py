@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from autoscaler.kube.api import Api
-from autoscaler.loop.interfaces import LoopError, NotFound, ScaleState, TargetRef
+from autoscaler.ports import LoopError, NotFound, ScaleState, TargetRef
 
 
 class KubeScales:

@@ -30,7 +30,8 @@ from autoscaler.core.model import (
 )
 from autoscaler.core.rules import FALLBACK_REASON
 from autoscaler.loop.guards import Observation, Unanswered, WriterGuard
-from autoscaler.loop.interfaces import (
+from autoscaler.loop.scale_events import with_scale_event, without_new_events
+from autoscaler.ports import (
     LoopError,
     PodSource,
     ResourceMetricSource,
@@ -39,7 +40,6 @@ from autoscaler.loop.interfaces import (
     Target,
     Unavailable,
 )
-from autoscaler.loop.scale_events import with_scale_event, without_new_events
 
 
 class CustomMetricSource(Protocol):

@@ -25,9 +25,9 @@ from autoscaler.documents import (
 )
 from autoscaler.kube.api import JSON, Api
 from autoscaler.loop.controller import Outcome
-from autoscaler.loop.interfaces import LoopError, Target, TargetRef
 from autoscaler.policy.document import to_policy
 from autoscaler.policy.issues import format_path
+from autoscaler.ports import LoopError, Target, TargetRef
 
 GROUP_VERSION = "podscale.dev/v1alpha1"
 PLURAL = "scalingpolicies"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from autoscaler.core.model import MetricData
-from autoscaler.loop.interfaces import Target
 from autoscaler.metrics.declarations import MetricDeclaration
 from autoscaler.metrics.prometheus import MetricRequest, ObjectRef, PrometheusSource
-from autoscaler.metrics.promql import requirements
+from autoscaler.ports import Target
+from autoscaler.selectors import requirements
 
 
 class PrometheusMetrics:

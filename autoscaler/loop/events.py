@@ -17,7 +17,7 @@ from autoscaler.kube.api import JSON, Api
 from autoscaler.loop.controller import Outcome
 from autoscaler.loop.correlator import EventCorrelator, Occurrence
 from autoscaler.loop.crs import now_rfc3339
-from autoscaler.loop.interfaces import LoopError, NotFound, Target
+from autoscaler.ports import LoopError, NotFound, Target
 
 log = logging.getLogger("autoscaler.events")
 COMPONENT = "podscale"

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from autoscaler.kube.api import Api
-from autoscaler.loop.interfaces import Conflict, LoopError, NotFound
+from autoscaler.ports import Conflict, LoopError, NotFound
 
 log = logging.getLogger("autoscaler.leader")
 

@@ -21,8 +21,8 @@ from autoscaler.loop.crs import (
     write_status,
 )
 from autoscaler.loop.events import Event, EventRecorder, events_for
-from autoscaler.loop.interfaces import LoopError, NotFound, Target
 from autoscaler.loop.targets import FileTargets
+from autoscaler.ports import LoopError, NotFound, Target
 
 log = logging.getLogger("autoscaler.policies")
 CRD_RETRY_SECONDS = 60.0

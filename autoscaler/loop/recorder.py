@@ -14,7 +14,7 @@ from typing import TextIO
 
 from autoscaler.core.model import Decision, Snapshot
 from autoscaler.documents import decision_to_document, snapshot_to_document
-from autoscaler.loop.interfaces import Target
+from autoscaler.ports import Target
 
 
 class Recorder:

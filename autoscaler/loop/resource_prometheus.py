@@ -17,9 +17,9 @@ from typing import Any
 
 from autoscaler.core.model import PodUsage
 from autoscaler.core.quantity import to_milli
-from autoscaler.loop.interfaces import LoopError
 from autoscaler.metrics.prometheus import PrometheusSource, QueryError
 from autoscaler.metrics.promql import quote
+from autoscaler.ports import LoopError
 
 CPU = (
     "sum by (pod, container) (rate(container_cpu_usage_seconds_total"

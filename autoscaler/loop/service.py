@@ -26,8 +26,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from autoscaler.loop.controller import Controller, Outcome
-from autoscaler.loop.interfaces import Target
 from autoscaler.loop.target_metrics import TargetMetrics
+from autoscaler.ports import Target
 
 log = logging.getLogger("autoscaler.loop")
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from autoscaler.documents import DocumentError, policy_from_spec
-from autoscaler.loop.interfaces import Target, TargetRef
 from autoscaler.policy import load_policies
+from autoscaler.ports import Target, TargetRef
 
 
 @dataclass(slots=True)

@@ -45,6 +45,7 @@ from autoscaler.core.model import MetricData, PodUsage
 from autoscaler.core.quantity import to_milli
 from autoscaler.metrics import promql
 from autoscaler.metrics.declarations import MetricDeclaration
+from autoscaler.selectors import Requirement
 
 NO_DATA: Final = "NoData"
 STALE: Final = "MetricStale"
@@ -95,7 +96,7 @@ class MetricRequest:
     target: str
     namespace: str
     declaration: MetricDeclaration
-    selector: tuple[promql.Requirement, ...] = ()
+    selector: tuple[Requirement, ...] = ()
     described_object: ObjectRef | None = None
     pods: frozenset[str] | None = None
 

@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from autoscaler.policy.model import LabelSelector
+from autoscaler.selectors import Requirement
 
 NAMESPACE: Final = "namespace"
 SELECTOR: Final = "selector"
@@ -80,27 +80,6 @@ def regex_escape(value: str) -> str:
     non-ASCII, which therefore stays as is.
     """
     return "".join("\\" + c if c < "\x80" and not (c.isalnum() or c == "_") else c for c in value)
-
-
-@dataclass(frozen=True, slots=True)
-class Requirement:
-    """One selector requirement: ``key`` ``operator`` (In/NotIn/Exists/DoesNotExist) ``values``."""
-
-    key: str
-    operator: str
-    values: tuple[str, ...] = ()
-
-
-def requirements(selector: LabelSelector | None) -> tuple[Requirement, ...]:
-    """A Kubernetes LabelSelector as requirements (``matchLabels`` become single-value In)."""
-    if selector is None:
-        return ()
-    found = [Requirement(k, "In", (v,)) for k, v in (selector.match_labels or {}).items()]
-    for expression in selector.match_expressions or ():
-        found.append(
-            Requirement(expression.key, expression.operator, tuple(expression.values or ()))
-        )
-    return tuple(found)
 
 
 def render_matchers(selector: Iterable[Requirement]) -> str:

@@ -267,7 +267,7 @@ def _fallback(loaded: LoadedPolicy) -> list[Finding]:
     ]
 
 
-# The kinds whose rollouts the loop can see (autoscaler.loop.rollouts).
+# The kinds whose rollouts the loop can see (autoscaler.kube.rollouts).
 ROLLOUT_KINDS: Final = {("apps/v1", "Deployment"), ("argoproj.io/v1alpha1", "Rollout")}
 
 

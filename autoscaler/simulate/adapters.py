@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from autoscaler.core.model import EXTERNAL, OBJECT, PODS, MetricData, Pod, PodUsage
-from autoscaler.loop.interfaces import NotFound, ScaleState, Target, TargetRef
+from autoscaler.ports import NotFound, ScaleState, Target, TargetRef
 from autoscaler.sim.cluster import InMemoryCluster, SnapshotInputs
 from autoscaler.sim.load import MAX_UTILIZATION
 from autoscaler.sim.podmodel import PodModel

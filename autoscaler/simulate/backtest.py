@@ -43,9 +43,10 @@ from typing import Any, Final
 import requests
 
 from autoscaler.core.model import EXTERNAL, OBJECT, PODS
-from autoscaler.loop.interfaces import Target
 from autoscaler.metrics import promql
 from autoscaler.metrics.declarations import MetricDeclaration, load_declarations
+from autoscaler.ports import Target
+from autoscaler.selectors import requirements
 from autoscaler.sim.load import Trace, TraceLoad
 from autoscaler.simulate.adapters import metric_quantity
 from autoscaler.simulate.setup import SetupError
@@ -239,7 +240,7 @@ def derived_query(target: Target, declarations: Mapping[str, MetricDeclaration])
     try:
         rendered = declaration.template.render(
             namespace=target.namespace,
-            selector=promql.requirements(metric.selector),
+            selector=requirements(metric.selector),
             object_kind=described.kind if described else "",
             object_name=described.name if described else "",
         )

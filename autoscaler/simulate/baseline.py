@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from autoscaler.core.model import Policy
-from autoscaler.loop.interfaces import Target
+from autoscaler.ports import Target
 
 NAME = "hpa-default"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from autoscaler.loop.interfaces import Target
+    from autoscaler.ports import Target
     from autoscaler.sim.load import LoadShape
     from autoscaler.sim.scenario import Scenario
     from autoscaler.simulate.backtest import Backtest

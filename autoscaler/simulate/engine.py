@@ -36,7 +36,7 @@ from autoscaler.core.model import (
     Snapshot,
 )
 from autoscaler.loop.controller import Controller
-from autoscaler.loop.interfaces import Target
+from autoscaler.ports import Target
 from autoscaler.sim.clock import ManualClock
 from autoscaler.sim.cluster import InMemoryCluster, Workload
 from autoscaler.sim.load import LoadShape, mean_rate, standard_normal

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from autoscaler.loop.interfaces import Target
 from autoscaler.loop.targets import targets_from_files
+from autoscaler.ports import Target
 from autoscaler.sim.load import LoadShape, Scaled, TraceLoad
 from autoscaler.sim.podmodel import PodModel, with_start
 from autoscaler.sim.scenario import Scenario, ScenarioError, Setup, load_scenario

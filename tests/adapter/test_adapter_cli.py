@@ -71,7 +71,7 @@ class FakeApi:
 
     def call(self, method: str, path: str) -> dict[str, object]:
         from autoscaler.adapter.command import AUTHENTICATION_CONFIG
-        from autoscaler.kube.errors import NotFound
+        from autoscaler.ports import NotFound
 
         assert (method, path) == ("GET", AUTHENTICATION_CONFIG)
         if self.data is None:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autoscaler.adapter import openapi
-from autoscaler.metrics.selectors import SelectorError, canonical, parse_selector
+from autoscaler.selectors import SelectorError, canonical, parse_selector
 
 schema = schemathesis.openapi.from_dict(openapi.document(v3=True))
 

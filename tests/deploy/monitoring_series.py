@@ -28,8 +28,8 @@ from autoscaler.core.model import (
     Policy,
 )
 from autoscaler.loop.controller import Outcome
-from autoscaler.loop.interfaces import Target, TargetRef
 from autoscaler.loop.service import LoopMetrics
+from autoscaler.ports import Target, TargetRef
 
 CPU_50 = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=50))
 QUEUE_30 = MetricSpec(EXTERNAL, "queue_depth", MetricTarget(AVERAGE_VALUE, average_value=30_000))

@@ -47,7 +47,7 @@ from testbed_fixture import Sim, SimSilent, controller_manager, is_ready
 from testbed_fixture import start_sim as run_sim
 
 from autoscaler.kube.api import Api, connect
-from autoscaler.loop.interfaces import LoopError
+from autoscaler.ports import LoopError
 from autoscaler.sim.manifests import cpu_hpa_spec
 
 EXE = str(Path(sys.executable).parent / "autoscaler")

@@ -15,7 +15,7 @@ from autoscaler.core.model import RESOURCE, UTILIZATION, MetricSpec, MetricTarge
 from autoscaler.kube.api import Api, connect
 from autoscaler.kube.cache import CachedPods, CachedScales, NamespaceMetrics
 from autoscaler.loop.controller import Controller
-from autoscaler.loop.interfaces import NotFound, Target, TargetRef
+from autoscaler.ports import NotFound, Target, TargetRef
 
 CPU_50 = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=50))
 
@@ -144,7 +144,7 @@ def test_the_cache_survives_watch_cuts_and_api_errors(
 
 def test_api_calls_honour_a_short_retry_after_and_report_other_errors(testbed: Testbed) -> None:
     from autoscaler.faults import Error, FaultProxy, FaultProxyThread
-    from autoscaler.loop.interfaces import Unavailable
+    from autoscaler.ports import Unavailable
 
     proxy = FaultProxy(upstream=testbed.server, upstream_ca=testbed.env["TESTBED_CA_FILE"])
     with FaultProxyThread(proxy) as running:
@@ -168,7 +168,7 @@ def test_a_write_based_on_an_old_read_is_a_conflict_not_an_overwrite(
     testbed: Testbed, kubectl: Kubectl, namespace: str
 ) -> None:
     from autoscaler.kube.scale import KubeScales
-    from autoscaler.loop.interfaces import Conflict
+    from autoscaler.ports import Conflict
 
     kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("w", 2)))
     scales = KubeScales(Api(connect(str(testbed.kubeconfig))))

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from autoscaler.core.model import Settings
 from autoscaler.loop.controller import Controller
-from autoscaler.loop.interfaces import Target
 from autoscaler.policy import load_policies
+from autoscaler.ports import Target
 from autoscaler.sim.clock import ManualClock
 from autoscaler.sim.cluster import InMemoryCluster, Workload
 from autoscaler.sim.load import LoadShape

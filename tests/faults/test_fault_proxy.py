@@ -285,7 +285,7 @@ def test_the_loop_api_client_reports_a_lost_write_answer_as_unavailable_once(
     proxy: FaultProxy, upstream: Upstream
 ) -> None:
     from autoscaler.kube.api import Api
-    from autoscaler.kube.errors import Unavailable
+    from autoscaler.ports import Unavailable
 
     proxy.add_rule(LostResponse(), method="PATCH", max_count=1)
     with k8s.ApiClient(k8s.Configuration(host=proxy.url)) as api_client:

@@ -14,7 +14,7 @@ from test_loop_controller import NOW, FakeCluster, controller, target
 
 from autoscaler.loop.correlator import COMBINED, EventCorrelator, Occurrence
 from autoscaler.loop.events import Event, EventRecorder, events_for
-from autoscaler.loop.interfaces import NotFound
+from autoscaler.ports import NotFound
 
 ABOUT = ("podscale", "apps/v1", "Deployment", "default", "web", "")
 

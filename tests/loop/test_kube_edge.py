@@ -16,7 +16,7 @@ from autoscaler.kube.api import Api
 from autoscaler.kube.cache import KNOWN, CachedScales
 from autoscaler.kube.informer import Informer
 from autoscaler.kube.scale import KubeScales
-from autoscaler.loop.interfaces import LoopError, ScaleState, TargetRef, Unavailable
+from autoscaler.ports import LoopError, ScaleState, TargetRef, Unavailable
 
 
 @dataclass

@@ -22,7 +22,7 @@ from autoscaler.core.model import (
     Settings,
 )
 from autoscaler.loop.controller import Controller
-from autoscaler.loop.interfaces import Conflict, NotFound, ScaleState, Target, TargetRef
+from autoscaler.ports import Conflict, NotFound, ScaleState, Target, TargetRef
 
 NOW = 1_700_000_000.0
 CPU_50 = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=50))
@@ -220,7 +220,7 @@ def test_a_removed_policy_forgets_its_history() -> None:
 def test_source_errors_reach_the_decision() -> None:
     class NoMetricsServer(FakeCluster):
         def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
-            from autoscaler.loop.interfaces import LoopError
+            from autoscaler.ports import LoopError
 
             raise LoopError("metrics.k8s.io is not served (metrics-server not found)")
 
@@ -250,7 +250,7 @@ def test_another_writer_is_reported_then_not_fought_over() -> None:
 def test_fallback_replicas_after_consecutive_failed_reads() -> None:
     class NoMetrics(FakeCluster):
         def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
-            from autoscaler.loop.interfaces import LoopError
+            from autoscaler.ports import LoopError
 
             raise LoopError("metrics-server not found")
 

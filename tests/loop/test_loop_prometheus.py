@@ -14,11 +14,11 @@ from test_loop_controller import NOW, FakeCluster
 from autoscaler.core.model import Settings
 from autoscaler.loop.controller import Controller
 from autoscaler.loop.custom_metrics import PrometheusMetrics
-from autoscaler.loop.interfaces import LoopError
 from autoscaler.loop.resource_prometheus import PrometheusResourceMetrics
 from autoscaler.loop.targets import targets_from_files
 from autoscaler.metrics.declarations import load_declarations
 from autoscaler.metrics.prometheus import PrometheusSettings, PrometheusSource
+from autoscaler.ports import LoopError
 
 DECLARATIONS = """\
 apiVersion: podscale.dev/v1alpha1

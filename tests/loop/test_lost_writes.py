@@ -16,7 +16,7 @@ from test_loop_controller import CPU_50, NOW, FakeCluster, controller, target
 
 from autoscaler.core.model import Behavior, Policy, ScalingPolicy, ScalingRules
 from autoscaler.loop.guards import WriterGuard
-from autoscaler.loop.interfaces import ScaleState, Target, TargetRef, Unavailable
+from autoscaler.ports import ScaleState, Target, TargetRef, Unavailable
 
 # At most 4 more pods a minute: the rate limit reads the scale events of earlier writes,
 # so a write that happened must be counted even when its answer was lost.

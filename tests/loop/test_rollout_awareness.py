@@ -25,16 +25,15 @@ from autoscaler.core.model import (
     Settings,
     Snapshot,
 )
-from autoscaler.kube.cache import matches
-from autoscaler.loop.controller import Controller
-from autoscaler.loop.events import events_for
-from autoscaler.loop.interfaces import RolloutState, ScaleState, Target, TargetRef
-from autoscaler.loop.rollouts import (
+from autoscaler.kube.rollouts import (
     argo_rollout,
     deployment_rollout,
     new_revision_hash,
 )
-from autoscaler.metrics.selectors import parse_selector
+from autoscaler.loop.controller import Controller
+from autoscaler.loop.events import events_for
+from autoscaler.ports import RolloutState, ScaleState, Target, TargetRef
+from autoscaler.selectors import matches, parse_selector
 
 NOW = 1_700_000_000.0
 CPU_50 = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=50))

@@ -7,7 +7,7 @@ import pytest
 from autoscaler.core.model import Policy
 from autoscaler.loop.controller import Outcome
 from autoscaler.loop.crs import status_document
-from autoscaler.loop.interfaces import Target, TargetRef
+from autoscaler.ports import Target, TargetRef
 
 NOW = 1_700_000_000.0
 TARGET = Target("default", "web", TargetRef("apps/v1", "Deployment", "web"), Policy(5))

@@ -11,14 +11,13 @@ from prometheus_fixture import PromEnv
 
 from autoscaler.metrics.promql import (
     PromQLError,
-    Requirement,
     compile_template,
     quote,
     regex_escape,
     render_matchers,
-    requirements,
 )
 from autoscaler.policy.model import LabelSelector
+from autoscaler.selectors import Requirement, requirements
 
 pytestmark = pytest.mark.prometheus
 

@@ -17,7 +17,7 @@ from autoscaler.metrics.prometheus import (
     PrometheusSettings,
     PrometheusSource,
 )
-from autoscaler.metrics.promql import Requirement
+from autoscaler.selectors import Requirement
 
 pytestmark = pytest.mark.prometheus
 

@@ -34,7 +34,7 @@ from autoscaler.core.model import (
 from autoscaler.documents import decision_to_document, policy_from_spec
 from autoscaler.documents.write import policy_to_spec, snapshot_to_document
 from autoscaler.loop.controller import Controller
-from autoscaler.loop.interfaces import ScaleState, Target, TargetRef, Unavailable
+from autoscaler.ports import ScaleState, Target, TargetRef, Unavailable
 from autoscaler.sim.load import FlashCrowd
 from autoscaler.simulate.baseline import NAME, hpa_default_target
 from autoscaler.simulate.engine import Plan, Subject, simulate

@@ -1,9 +1,11 @@
-"""What the loop reads and writes, as small Protocols with our own error types.
+"""The bottom layer the loop and its edges share: small Protocols and our own errors.
 
 The loop sees the cluster and the metric sources only through these; the Kubernetes
 implementations live in ``autoscaler.kube``, in-memory ones in the simulator. Errors
-are ours (not the HTTP library's) so that the loop can tell a vanished target from a
-conflict from an outage without knowing which client produced them.
+are ours (not the HTTP library's) so that the loop, the adapter and the simulator can
+tell a vanished object from a conflict from an outage without knowing which client
+produced them; messages are one line for users. Nothing here imports another layer of
+Podscale's but the core's values (import-linter's layers contract).
 """
 
 from __future__ import annotations
@@ -12,10 +14,33 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from autoscaler.core.model import History, Pod, PodUsage, Policy
-from autoscaler.kube.errors import Conflict, Forbidden, LoopError, NotFound, Unavailable
 
 if TYPE_CHECKING:
     from autoscaler.policy.model import MetricSpec as SpecMetric
+
+
+class LoopError(Exception):
+    """A failed read or write at the edge; the message is one line for users."""
+
+
+class NotFound(LoopError):
+    """The object (or the API serving it) does not exist."""
+
+
+class Conflict(LoopError):
+    """The object changed since it was read (HTTP 409)."""
+
+
+class Gone(LoopError):
+    """HTTP 410: the resourceVersion to resume a watch from is too old: list again."""
+
+
+class Unavailable(LoopError):
+    """The API or source is unreachable, overloaded (429) or failing (5xx)."""
+
+
+class Forbidden(LoopError):
+    """The service account lacks a permission; the message names the verb and resource."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +81,7 @@ class Target:
 class RolloutState:
     """Whether the workload is between two revisions, and how to tell its stable pods.
 
-    Filled from the workload object by the watch caches (``autoscaler.loop.rollouts``);
+    Filled from the workload object by the watch caches (``autoscaler.kube.rollouts``);
     a plain GET of ``/scale`` cannot say, so that path leaves ``ScaleState.rollout`` None.
     At most one of ``stable_hash`` (Argo Rollouts names its stable ReplicaSet) and
     ``new_hash`` (a Deployment: every revision but the newest is stable) is set; with

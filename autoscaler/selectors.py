@@ -1,4 +1,6 @@
-"""``labelSelector`` query strings, parsed the way ``labels.Parse`` in apimachinery does.
+"""Label selectors, in one place: the requirement type, parsing, matching and rendering.
+
+``labelSelector`` query strings are parsed the way ``labels.Parse`` in apimachinery does.
 
 The HPA sends ``Selector.String()`` (requirements sorted by key, ``in`` values sorted),
 other clients may send any form of the grammar::
@@ -9,7 +11,7 @@ other clients may send any form of the grammar::
 Keys and values are validated as Kubernetes label keys and values, so a value can never
 carry a quote, brace or backslash into PromQL (the templates escape anyway: two fences).
 ``>``/``<`` parse but are refused: PromQL has no numeric label comparison. Results are
-:class:`~autoscaler.metrics.promql.Requirement` values (``=``/``==`` become a one-value
+:class:`Requirement` values (``=``/``==`` become a one-value
 ``In``, ``!=`` a one-value ``NotIn``) and :func:`canonical` gives the sorted string that
 keys the adapter's cache, so ``a=b,c in (y,x)`` and ``c in (x,y), a==b`` share an entry.
 """
@@ -17,15 +19,52 @@ keys the adapter's cache, so ``a=b,c in (y,x)`` and ``c in (x,y), a==b`` share a
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
-from autoscaler.metrics.promql import Requirement
+from autoscaler.policy.model import LabelSelector
 
 _NAME: Final = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z")
 _PREFIX: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _INTEGER: Final = re.compile(r"-?[0-9]+\Z")
 _TOKEN: Final = re.compile(r"\s*(==|!=|[=!(),<>]|[^\s=!(),<>]+)")
 _MAX_LENGTH: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One selector requirement: ``key`` ``operator`` (In/NotIn/Exists/DoesNotExist) ``values``."""
+
+    key: str
+    operator: str
+    values: tuple[str, ...] = ()
+
+
+def requirements(selector: LabelSelector | None) -> tuple[Requirement, ...]:
+    """A Kubernetes LabelSelector as requirements (``matchLabels`` become single-value In)."""
+    if selector is None:
+        return ()
+    found = [Requirement(k, "In", (v,)) for k, v in (selector.match_labels or {}).items()]
+    for expression in selector.match_expressions or ():
+        found.append(
+            Requirement(expression.key, expression.operator, tuple(expression.values or ()))
+        )
+    return tuple(found)
+
+
+def matches(requirements: tuple[Requirement, ...], labels: dict[str, str]) -> bool:
+    """Whether ``labels`` satisfy every requirement (Kubernetes label selector semantics)."""
+    for r in requirements:
+        present = r.key in labels
+        if r.operator == "In" and not (present and labels[r.key] in r.values):
+            return False
+        if r.operator == "NotIn" and present and labels[r.key] in r.values:
+            return False
+        if r.operator == "Exists" and not present:
+            return False
+        if r.operator == "DoesNotExist" and present:
+            return False
+    return True
 
 
 class SelectorError(ValueError):

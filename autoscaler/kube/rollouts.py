@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoscaler.loop.interfaces import RolloutState
+from autoscaler.ports import RolloutState
 
 JSON = dict[str, Any]
 DEPLOYMENT_HASH = "pod-template-hash"
