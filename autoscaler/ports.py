@@ -133,9 +133,18 @@ class PodSource(Protocol):
 
 
 class ResourceMetricSource(Protocol):
-    """metrics.k8s.io (or its Prometheus stand-in): per-pod usage samples."""
+    """metrics.k8s.io (or its Prometheus stand-in): per-pod usage samples.
+
+    ``namespace_wide``: ``usage`` answers for every pod of the namespace, not only those
+    the selector matches (the loop then keeps the target's own pods). ``new_sync`` is
+    called as each sync starts, so per-sync caches start afresh.
+    """
+
+    namespace_wide: bool
 
     def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]: ...
+
+    def new_sync(self) -> None: ...
 
 
 __all__ = [

@@ -251,6 +251,8 @@ class NamespaceMetrics:
         self.clock = clock
         self._cache: dict[str, tuple[float, list[tuple[dict[str, str], str, PodUsage]]]] = {}
 
+    namespace_wide = False  # filtered by the selector here
+
     def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
         cached = self._cache.get(namespace)
         if cached is None or self.clock() - cached[0] >= self.ttl:

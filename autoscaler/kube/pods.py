@@ -85,6 +85,11 @@ class KubePods:
         )
         return tuple(pod_from_json(item) for item in listing.get("items") or [])
 
+    namespace_wide = False  # metrics.k8s.io answers for the selector
+
+    def new_sync(self) -> None:
+        """Nothing cached between syncs."""
+
     def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
         return {name: usage for _, name, usage in usage_from_json(self.api, namespace, selector)}
 

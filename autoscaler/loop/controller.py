@@ -108,9 +108,8 @@ class Controller:
     def sync(self, targets: Sequence[Target], *, now: float, prune: bool = True) -> list[Outcome]:
         """Sync every target; ``prune=False`` when the list may be incomplete (a failed
         listing), so the memory of targets missing from it is kept for the next sync."""
-        new_sync = getattr(self.resource_metrics, "new_sync", None)
-        if new_sync is not None:  # per-sync caches of a source start afresh
-            new_sync()
+        if self.resource_metrics is not None:  # per-sync caches of a source start afresh
+            self.resource_metrics.new_sync()
         custom: Mapping[str, MetricData] = {}
         if self.custom_metrics is not None and targets:
             custom = self.custom_metrics.read_all(targets, now=now)
@@ -349,7 +348,7 @@ class Controller:
         if wants_resource and self.resource_metrics is not None and selector:
             try:
                 resource = self.resource_metrics.usage(target.namespace, selector)
-                if getattr(self.resource_metrics, "namespace_wide", False):
+                if self.resource_metrics.namespace_wide:
                     # Only the target's pods. (A selector-based source such as
                     # metrics.k8s.io is used as is: the HPA counts its extra samples too.)
                     resource = {pod: s for pod, s in resource.items() if pod in pods}

@@ -51,6 +51,9 @@ class PrometheusResourceMetrics:
         self.queries = 0
         self._cache: dict[str, tuple[float, dict[str, PodUsage]]] = {}
 
+    def new_sync(self) -> None:
+        """Its cache lives ``cache_seconds``, across syncs that close together."""
+
     def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
         """Every pod of the namespace; the loop keeps those of the target."""
         cached = self._cache.get(namespace)

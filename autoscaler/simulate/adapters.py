@@ -91,6 +91,11 @@ class ClusterEdges:
     def pods(self, namespace: str, selector: str) -> tuple[Pod, ...]:
         return self._inputs(selector.removeprefix("app=")).pods
 
+    namespace_wide = False
+
+    def new_sync(self) -> None:
+        """The simulated cluster is read afresh at every step."""
+
     def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
         return dict(self._inputs(selector.removeprefix("app=")).usage)
 

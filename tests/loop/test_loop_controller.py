@@ -67,6 +67,11 @@ class FakeCluster:
             for i in range(self.replicas[name])
         )
 
+    namespace_wide = False
+
+    def new_sync(self) -> None:
+        pass
+
     def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
         name = selector.removeprefix("app=")
         return {

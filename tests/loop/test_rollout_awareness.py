@@ -209,6 +209,11 @@ class RollingCluster:
     def pods(self, namespace: str, selector: str) -> tuple[Pod, ...]:
         return tuple(pod(name) for name, _ in self._matching(selector))
 
+    namespace_wide = False
+
+    def new_sync(self) -> None:
+        pass
+
     def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
         return {n: PodUsage(NOW - 5, 30, {"app": {"cpu": c}}) for n, c in self._matching(selector)}
 

@@ -147,6 +147,11 @@ class Replay:
     def pods(self, namespace: str, selector: str) -> tuple[Pod, ...]:
         return self._now().pods
 
+    namespace_wide = False
+
+    def new_sync(self) -> None:
+        pass
+
     def usage(self, namespace: str, selector: str) -> dict[str, PodUsage]:
         resource = self._now().metrics.resource
         if resource is None:
