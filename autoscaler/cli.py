@@ -31,8 +31,9 @@ def _decide(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
 
 
-DECIDE_MAX_INPUT_BYTES = 64 * 1024 * 1024
-"""``decide --max-input-bytes`` by default: within 1 GiB of memory (docs/decide.md)."""
+DECIDE_MAX_INPUT_BYTES = 32 * 1024 * 1024
+"""``decide --max-input-bytes`` by default: any input up to it is decided within 1 GiB of
+memory, the worst being a YAML snapshot of minimal pods (docs/decide.md, "Limits")."""
 
 
 def _byte_count(text: str) -> int:
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_byte_count,
         default=DECIDE_MAX_INPUT_BYTES,
         metavar="BYTES",
-        help="refuse larger input (default 64Mi; bytes, or a quantity such as 256Mi)",
+        help="refuse larger input (default 32Mi; bytes, or a quantity such as 128Mi)",
     )
     decide.set_defaults(handler=_decide)
 

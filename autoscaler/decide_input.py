@@ -13,6 +13,7 @@ input has been read.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -46,16 +47,22 @@ def read_input(file: str | None, *, max_bytes: int) -> tuple[str, bytes]:
         if file == "-":
             raw = sys.stdin.buffer.read(max_bytes + 1)
         else:
-            with open(file, "rb") as handle:  # bounded: FILE may be /dev/zero
-                raw = handle.read(max_bytes + 1)
+            with open(file, "rb") as handle:
+                if os.fstat(handle.fileno()).st_size > max_bytes:  # refused unread
+                    raise _too_large(name, max_bytes)
+                raw = handle.read(max_bytes + 1)  # bounded: FILE may be /dev/zero or grow
     except OSError as exc:
         raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:
-        raise InputError(
-            f"{name}: larger than {max_bytes:,} bytes (--max-input-bytes); refusing it "
-            "(split a list into smaller files, or raise the limit)"
-        )
+        raise _too_large(name, max_bytes)
     return name, raw
+
+
+def _too_large(name: str, max_bytes: int) -> InputError:
+    return InputError(
+        f"{name}: larger than {max_bytes:,} bytes (--max-input-bytes); refusing it "
+        "(split a list into smaller files, or raise the limit)"
+    )
 
 
 def read_snapshots(name: str, raw: bytes, *, now: float) -> tuple[Iterator[Snapshot], bool]:

@@ -191,3 +191,22 @@ def test_input_over_the_size_limit_is_refused_in_one_line(tmp_path: Path, stdin:
 def test_the_size_limit_takes_kubernetes_quantities(tmp_path: Path) -> None:
     code, err = decide(b"x" * 2048, tmp_path, "--max-input-bytes", "1Ki")
     assert code == 2 and "larger than 1,024 bytes" in err
+
+
+def test_an_endless_file_is_read_only_up_to_the_limit() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["decide", "/dev/zero", "--max-input-bytes", "1Ki"], out=out, err=err)
+    assert (code, out.getvalue()) == (2, "")
+    assert err.getvalue() == (
+        "autoscaler decide: /dev/zero: larger than 1,024 bytes (--max-input-bytes); refusing "
+        "it (split a list into smaller files, or raise the limit)\n"
+    )
+
+
+def test_a_limit_that_is_not_a_byte_count_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["decide", "-", "--max-input-bytes", "lots"])
+    assert exited.value.code == 2
+    assert "expected a number of bytes such as 64Mi, got 'lots'" in capsys.readouterr().err
