@@ -221,7 +221,7 @@ def main() -> int:
             met = met and ok
             outcome = "decided" if run.code == 0 else f"refused: {run.stderr[:90]}"
             baseline = baseline or run.peak_mib
-            factor = (run.peak_mib - baseline) * 1024 * 1024 / size
+            factor = max(0.0, run.peak_mib - baseline) * 1024 * 1024 / size
             print(
                 f"{case:<30} {size / MB:>6.1f} MB {run.code:>4} {run.seconds:>8.1f} "
                 f"{run.peak_mib:>6.0f} MiB {factor:>22.1f}x  {outcome}"

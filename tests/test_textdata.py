@@ -140,3 +140,24 @@ def test_the_fast_path_leaves_escaped_colons_to_the_full_parser() -> None:
     assert FastDocuments().snapshots((SNAPSHOT % pod).encode(), now=0) is not None
     escaped = '{"name": "a\\u003ab"}'
     assert FastDocuments().snapshots((SNAPSHOT % escaped).encode(), now=0) is None
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        pytest.param('"policy": {"maxReplicas": 3, "maxReplicas": 1}', id="policy"),
+        pytest.param(
+            '"policy": {"maxReplicas": 3}, "settings": {"tolerance": 0.1, "tolerance": 0.2}',
+            id="settings",
+        ),
+        pytest.param(
+            '"policy": {"maxReplicas": 3, "behavior": ' + _nested(MAX_DEPTH) + "}",
+            id="deep-policy",
+        ),
+    ],
+)
+def test_the_fast_path_refuses_a_policy_or_settings_the_full_parser_rejects(part: str) -> None:
+    text = '{"currentReplicas": 1, ' + part + "}"
+    assert FastDocuments().snapshots(text.encode(), now=0) is None
+    with pytest.raises(DataError):
+        load_json(text)

@@ -22,6 +22,7 @@ no string spells a colon as ``\\u003a`` (such input is left to the full parser).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -43,7 +44,7 @@ from autoscaler.documents import wire
 from autoscaler.documents.read import MILLI_UNITS, DocumentError, time
 from autoscaler.documents.snapshot import READY_STATUS, settings_from_document
 from autoscaler.documents.spec import policy_from_spec
-from autoscaler.textdata import DataError, NotJson, load_json
+from autoscaler.textdata import MAX_DEPTH, deeper_than
 
 
 class _Refused(Exception):
@@ -90,7 +91,7 @@ class FastDocuments:
             return None
         try:
             return self._snapshot(raw, now), wire.ENCODER.encode(raw).count(b":")
-        except (_Refused, DocumentError, QuantityError, DataError, NotJson):
+        except (_Refused, DocumentError, QuantityError, msgspec.MsgspecError, RecursionError):
             return None
 
     def _snapshot(self, raw: wire.Snapshot, default_now: float) -> Snapshot:
@@ -119,7 +120,7 @@ class FastDocuments:
         key = bytes(raw)
         policy = self._policies.get(key)
         if policy is None:
-            policy = policy_from_spec(load_json(key.decode(), root="snapshot.policy"))
+            policy = policy_from_spec(_plain(key))
             self._policies[key] = policy
         return policy
 
@@ -127,7 +128,7 @@ class FastDocuments:
         key = bytes(raw)
         settings = self._settings.get(key)
         if settings is None:
-            settings = settings_from_document(load_json(key.decode()), "settings")
+            settings = settings_from_document(_plain(key), "settings")
             self._settings[key] = settings
         return settings
 
@@ -204,6 +205,18 @@ class FastDocuments:
             },
             errors={} if raw.errors is unset else _messages(raw.errors),
         )
+
+
+def _plain(raw: bytes) -> Any:
+    """A policy or settings as plain data (parsed once per distinct one), refused when a
+    key repeats or it nests deeper than the full parser allows a snapshot's part."""
+    data = msgspec.json.decode(raw)
+    if wire.ENCODER.encode(data).count(b":") != raw.count(b":"):
+        raise _Refused  # msgspec kept the last of two equal keys
+    brackets = raw.count(b"[") + raw.count(b"{")  # nests no deeper than it has brackets
+    if brackets > MAX_DEPTH - 2 and deeper_than(data, MAX_DEPTH - 2):  # a list, a snapshot
+        raise _Refused
+    return data
 
 
 def _requests(

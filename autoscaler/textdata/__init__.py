@@ -17,6 +17,6 @@ JSON (PyYAML costs a batch of JSON 10 ms to import).
 from __future__ import annotations
 
 from autoscaler.textdata.errors import MAX_DEPTH, MAX_NODES, DataError
-from autoscaler.textdata.json_text import NotJson, load_json
+from autoscaler.textdata.json_text import NotJson, deeper_than, load_json
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "DataError", "NotJson", "load_json"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "DataError", "NotJson", "deeper_than", "load_json"]

@@ -10,7 +10,7 @@ MAX_DEPTH: Final = 64
 MAX_NODES: Final = 5_000_000
 """Values a reader may visit in one document, YAML aliases expanded."""
 
-_LONGEST_PATH: Final = 120  # a path 64 levels deep stays readable on one line
+_LONGEST_PATH: Final = 60  # past it a path is cut: a path 64 levels deep is unreadable
 
 
 class DataError(ValueError):
@@ -25,8 +25,8 @@ class DataError(ValueError):
     ) -> None:
         super().__init__(problem)
         self.problem = problem
-        if len(path) > _LONGEST_PATH:
-            path = path[: _LONGEST_PATH // 2] + "..." + path[-_LONGEST_PATH // 2 :]
+        if len(path) > _LONGEST_PATH:  # its start says where the nesting begins
+            path = path[:_LONGEST_PATH] + "..."
         self.path = path
         self.line = line
         self.column = column

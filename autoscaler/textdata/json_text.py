@@ -35,7 +35,7 @@ def load_json(text: str, *, root: str = "snapshot") -> Any:
         raise locate(text, root=root) from None
     except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
         raise NotJson(str(exc)) from None
-    if _deeper_than(data, MAX_DEPTH):
+    if deeper_than(data, MAX_DEPTH):
         raise locate(text, root=root)
     return data
 
@@ -47,7 +47,7 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _deeper_than(data: Any, limit: int) -> bool:
+def deeper_than(data: Any, limit: int) -> bool:
     """Whether collections nest more than ``limit`` levels (without recursing)."""
     if type(data) is not dict and type(data) is not list:
         return False
