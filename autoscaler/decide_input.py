@@ -115,7 +115,8 @@ def _snapshot(name: str, doc: Any, path: str, now: float) -> Snapshot:
 
 
 def _documents(name: str, docs: list[Any], is_list: bool, now: float) -> Iterator[Snapshot]:
-    for index, doc in enumerate(docs):
+    for index in range(len(docs)):
+        doc, docs[index] = docs[index], None  # freed once turned into a snapshot
         yield _snapshot(name, doc, _path(index, is_list), now)
 
 
