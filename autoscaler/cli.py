@@ -29,7 +29,27 @@ def _decide(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     global _exit_without_teardown
     _exit_without_teardown = True
-    return run_decide(args.file, explain=args.explain, out=out, err=err)
+    return run_decide(
+        args.file, explain=args.explain, out=out, err=err, max_bytes=args.max_input_bytes
+    )
+
+
+DECIDE_MAX_INPUT_BYTES = 32 * 1024 * 1024
+"""``decide --max-input-bytes`` by default: any input up to it is decided within 1 GiB of
+memory, the worst being a YAML snapshot of minimal pods (docs/decide.md, "Limits")."""
+
+
+def _byte_count(text: str) -> int:
+    """A positive number of bytes, plain or as a Kubernetes quantity (``64Mi``)."""
+    from autoscaler.core.quantity import QuantityError, to_milli
+
+    try:
+        count = to_milli(text) // 1000
+    except QuantityError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes such as 64Mi, got {text!r}")
+    return count
 
 
 # Set by commands that leave a large heap behind and nothing to clean up (``decide``).
@@ -129,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="explain",
         action="store_false",
         help="print JSON (the default when FILE is given)",
+    )
+    decide.add_argument(
+        "--max-input-bytes",
+        type=_byte_count,
+        default=DECIDE_MAX_INPUT_BYTES,
+        metavar="BYTES",
+        help="refuse larger input (default 32Mi; bytes, or a quantity such as 128Mi)",
     )
     decide.set_defaults(handler=_decide)
 

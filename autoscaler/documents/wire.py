@@ -3,6 +3,11 @@
 The structs only check types and shapes, in C, while decoding; what the values mean is
 ``fast.py``'s business. They live apart from it because msgspec reads these annotations
 at run time, which a compiled module would not keep.
+
+Every optional field defaults to ``UNSET`` and no struct takes unknown fields, so that
+encoding a decoded struct writes back exactly the keys the input had, once each. msgspec
+keeps the last of two equal keys; ``fast.py`` compares the colons of the input with
+those of the struct encoded again to see that none was dropped.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from typing import Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 Quantity = str | int | float
 Time = str | int | float
@@ -17,57 +23,60 @@ Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
 Ready = bool | Literal["True", "False", "Unknown"] | None
 
 
-class Container(msgspec.Struct, gc=False):
+class Container(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     name: str
-    requests: dict[str, Quantity] = {}
+    requests: dict[str, Quantity] | UnsetType = UNSET
 
 
-class InitContainer(msgspec.Struct, gc=False, rename="camel"):
-    name: str = ""
-    requests: dict[str, Quantity] = {}
-    restart_policy: str | None = None
+class InitContainer(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=True):
+    name: str | UnsetType = UNSET
+    requests: dict[str, Quantity] | UnsetType = UNSET
+    restart_policy: str | UnsetType | None = UNSET
 
 
-class Pod(msgspec.Struct, gc=False, rename="camel"):
+class Pod(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=True):
     name: str
-    phase: Phase = "Running"
-    ready: Ready = None
-    ready_since: Time | None = None
-    start_time: Time | None = None
-    deleting: bool | None = None
-    containers: list[Container] = []
-    init_containers: list[InitContainer] = []
+    phase: Phase | UnsetType = UNSET
+    ready: Ready | UnsetType = UNSET
+    ready_since: Time | UnsetType | None = UNSET
+    start_time: Time | UnsetType | None = UNSET
+    deleting: bool | UnsetType | None = UNSET
+    containers: list[Container] | UnsetType = UNSET
+    init_containers: list[InitContainer] | UnsetType = UNSET
 
 
-class Usage(msgspec.Struct, gc=False):
-    containers: dict[str, dict[str, Quantity]] = {}
-    timestamp: Time | None = None
-    window: int | float = 30
+class Usage(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    containers: dict[str, dict[str, Quantity]] | UnsetType = UNSET
+    timestamp: Time | UnsetType | None = UNSET
+    window: int | float | UnsetType = UNSET
 
 
-class Metrics(msgspec.Struct, gc=False):
-    resource: dict[str, Usage] | None = None
-    pods: dict[str, dict[str, Quantity]] = {}
-    object: dict[str, Quantity | None] = {}
-    external: dict[str, list[Quantity | None]] = {}
-    errors: dict[str, str] = {}
+class Metrics(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    resource: dict[str, Usage] | UnsetType | None = UNSET
+    pods: dict[str, dict[str, Quantity]] | UnsetType = UNSET
+    object: dict[str, Quantity | None] | UnsetType = UNSET
+    external: dict[str, list[Quantity | None]] | UnsetType = UNSET
+    errors: dict[str, str] | UnsetType = UNSET
 
 
-class Entry(msgspec.Struct, gc=False):
+class Entry(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     """A recommendation (time, replicas) or a scale event (time, change)."""
 
     time: Time
-    replicas: int | None = None
-    change: int | None = None
+    replicas: int | UnsetType | None = UNSET
+    change: int | UnsetType | None = UNSET
 
 
-class History(msgspec.Struct, gc=False, rename="camel"):
-    recommendations: list[Entry] = []
-    scale_up_events: list[Entry] = []
-    scale_down_events: list[Entry] = []
+class History(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=True):
+    recommendations: list[Entry] | UnsetType = UNSET
+    scale_up_events: list[Entry] | UnsetType = UNSET
+    scale_down_events: list[Entry] | UnsetType = UNSET
 
 
-NOT_GIVEN = msgspec.Raw()  # an absent raw field (empty; JSON null is b"null")
+class Rollout(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=True):
+    workload: str = ""
+    message: str = ""
+    stable_pods: list[Pod] | UnsetType = UNSET
 
 
 class Snapshot(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=True):
@@ -76,14 +85,17 @@ class Snapshot(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=T
 
     policy: msgspec.Raw
     current_replicas: int
-    now: Time | None = None
-    status_replicas: int | None = None
-    pods: list[Pod] = []
-    metrics: Metrics | None = None
-    history: History | None = None
-    settings: msgspec.Raw = NOT_GIVEN
-    name: str | None = None
-    description: str | None = None
+    now: Time | UnsetType | None = UNSET
+    status_replicas: int | UnsetType | None = UNSET
+    pods: list[Pod] | UnsetType = UNSET
+    metrics: Metrics | UnsetType | None = UNSET
+    history: History | UnsetType | None = UNSET
+    settings: msgspec.Raw | UnsetType = UNSET
+    rollout: Rollout | UnsetType | None = UNSET
+    failed_syncs: int | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
+    description: str | UnsetType | None = UNSET
 
 
-DECODER = msgspec.json.Decoder(list[Snapshot] | Snapshot)
+SNAPSHOT = msgspec.json.Decoder(Snapshot)
+ENCODER = msgspec.json.Encoder()
