@@ -101,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 _LIMIT_FLAGS = (
-    ("max-connections", int, "open connections, more are closed at once (512)"),
+    ("max-connections", int, "open connections, more are closed at once (256)"),
     ("handshake-timeout", float, "seconds to finish the TLS handshake (10)"),
     ("header-timeout", float, "seconds to send a request line and headers (10)"),
     ("keep-alive-timeout", int, "seconds an idle connection stays open (5)"),

@@ -6,9 +6,10 @@ TLS layer allocates a 256 KiB read buffer per connection when it wraps the socke
 sets no handshake or header deadline. 2,000 silent connections took an unguarded
 adapter from 72 MB to 687 MB (issue 11). The guard bounds both sides of that product:
 
-- **a cap**: at most ``max_connections`` connections are open; the next one is
-  closed as soon as it is accepted, before any TLS state exists for it (a few
-  microseconds, no allocation beyond the socket);
+- **a cap**: at most ``max_connections`` connections are open; beyond it the oldest
+  connection still waiting for its first request is closed to make room, or, when
+  none is waiting, the new one is closed as soon as it is accepted, before any TLS
+  state exists for it (no allocation beyond the socket);
 - **deadlines**: the TLS handshake must finish within ``handshake_timeout`` (from
   the accept; a client that connects and sends nothing is a slow handshake), and each
   request's line and headers within ``header_timeout`` (counted from the handshake,
@@ -35,6 +36,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +51,7 @@ REFUSAL_LOG_PERIOD = 10.0  # seconds between two "connections refused" warnings
 class Limits:
     """The guard's numbers (see :class:`autoscaler.adapter.serving.ServingLimits`)."""
 
-    max_connections: int = 512
+    max_connections: int = 256
     handshake_timeout: float = 10.0
     header_timeout: float = 10.0
     max_head_bytes: int = 16 * 1024
@@ -57,32 +59,52 @@ class Limits:
 
 @dataclass(slots=True)
 class ConnectionGuard:
-    """Counts open connections against the cap; one per server, used on its loop only."""
+    """Counts open connections against the cap; one per server, used on its loop only.
+
+    At the cap, a new connection takes the place of the oldest one that has not yet
+    sent a complete request (in its handshake or headers: the kind a flood is made
+    of), which is closed; when every open connection has made a request, the new one
+    is closed instead. So a flood of idle connections cannot lock out the aggregator's
+    new connections, and memory stays bounded by the cap either way.
+    """
 
     limits: Limits
     context: ssl.SSLContext | None = None
     open: int = 0
     refused: int = 0
+    evicted: int = 0
+    waiting: dict[Slot, Callable[[], None]] = field(default_factory=dict, repr=False)
     upgrades: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _last_warning: float = field(default=float("-inf"), repr=False)
 
-    def admit(self) -> Slot | None:
-        """A slot for a new connection, or None when the cap is reached (logged)."""
-        if self.open < self.limits.max_connections:
-            self.open += 1
-            return Slot(self)
-        self.refused += 1
+    def admit(self, close: Callable[[], None]) -> Slot | None:
+        """A slot for a new connection (``close`` ends it if evicted), or None: refused."""
+        if self.open >= self.limits.max_connections:
+            if not self.waiting:
+                self.refused += 1
+                self._warn()
+                return None
+            oldest, close_oldest = next(iter(self.waiting.items()))
+            oldest.release()
+            close_oldest()
+            self.evicted += 1
+            self._warn()
+        slot = Slot(self)
+        self.open += 1
+        self.waiting[slot] = close
+        return slot
+
+    def _warn(self) -> None:
         now = time.monotonic()
         if now - self._last_warning >= REFUSAL_LOG_PERIOD:
             self._last_warning = now
             log.warning(
-                "adapter: refusing connections: %d open, the cap (--max-connections) is %d; "
-                "%d refused so far",
-                self.open,
+                "adapter: at the cap of %d connections (--max-connections): %d closed while "
+                "waiting for a request, %d refused so far",
                 self.limits.max_connections,
+                self.evicted,
                 self.refused,
             )
-        return None
 
 
 class Slot:
@@ -93,8 +115,14 @@ class Slot:
     def __init__(self, guard: ConnectionGuard) -> None:
         self._guard: ConnectionGuard | None = guard
 
+    def settle(self) -> None:
+        """The connection sent a complete request: no longer a candidate for eviction."""
+        if self._guard is not None:
+            self._guard.waiting.pop(self, None)
+
     def release(self) -> None:
         if self._guard is not None:
+            self._guard.waiting.pop(self, None)
             self._guard.open -= 1
             self._guard = None
 
@@ -118,7 +146,7 @@ def guarded_protocol(base: type[Any], guard: ConnectionGuard) -> type[asyncio.Pr
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             assert isinstance(transport, asyncio.Transport)
-            self._slot = guard.admit()
+            self._slot = guard.admit(transport.abort)
             if self._slot is None:
                 transport.abort()
                 return
@@ -135,6 +163,9 @@ def guarded_protocol(base: type[Any], guard: ConnectionGuard) -> type[asyncio.Pr
 
         async def _upgrade(self, transport: asyncio.Transport, inner: Any) -> None:
             assert guard.context is not None and self._slot is not None
+            if transport.is_closing():  # evicted before its turn: no TLS state at all
+                self._slot.release()
+                return
             try:
                 secure = await asyncio.get_running_loop().start_tls(
                     transport,
@@ -184,6 +215,7 @@ def _guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
 
             async def app(scope: Any, receive: Any, send: Any) -> None:
                 self._disarm()  # the request line and headers are complete
+                self.slot.settle()
                 try:
                     await inner(scope, receive, send)
                 finally:

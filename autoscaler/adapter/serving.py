@@ -1,11 +1,13 @@
 """How the adapter serves connections: uvicorn behind :mod:`autoscaler.adapter.guard`.
 
 :class:`ServingLimits` is the one definition of the connection limits: each field is
-an environment variable (``AUTOSCALER_ADAPTER_MAX_CONNECTIONS=512``) and a flag of
-``autoscaler adapter`` (``--max-connections 512``); the flag wins. The defaults keep
-the shipped Deployment (512 Mi) far from its limit: at ~0.32 MB per connection still in
-its handshake or headers, 512 connections cost ~165 MB on top of ~75 MB at rest
-(figures: ``loadtest/bench_adapter_flood.py``).
+an environment variable (``AUTOSCALER_ADAPTER_MAX_CONNECTIONS=256``) and a flag of
+``autoscaler adapter`` (``--max-connections 256``); the flag wins. The defaults keep
+the shipped Deployment (512 Mi) far from its limit: a connection costs ~0.3 MB from its
+accept on (asyncio's TLS buffers), so 256 connections hold ~80 MB on top of ~75 MB at
+rest, and a flood that keeps replacing them peaks near 230 MB (figures:
+``loadtest/bench_adapter_flood.py``). The aggregator needs few connections: the HPA
+controller syncs 5 HPAs at a time by default.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class ServingLimits(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUTOSCALER_ADAPTER_", extra="ignore")
 
     max_connections: int = Field(
-        default=512, ge=1, le=100_000, description="open connections; more are closed at once"
+        default=256, ge=1, le=100_000, description="open connections; more are closed at once"
     )
     handshake_timeout: float = Field(
         default=10.0, gt=0, le=300, description="seconds from accept to a completed TLS handshake"

@@ -2,16 +2,19 @@
 
 A client that connects and sends nothing, one that finishes the handshake and says
 nothing, and one that sends its headers a byte at a time are each closed after the
-configured deadline; connections beyond the cap are closed at once while requests on
-admitted connections keep being answered; uvicorn's own answers to malformed or
-oversized requests are ``metav1.Status`` JSON. Bounds on time are generous (the
-deadlines here are 1 s; a test fails only past 15 s): figures are the benchmark's job
-(``loadtest/bench_adapter_flood.py``).
+configured deadline; beyond the cap the oldest connection still waiting for a request
+makes room, or, when all have made requests, the new one is closed at once; uvicorn's
+own answers to malformed or oversized requests are ``metav1.Status`` JSON. Bounds on
+time are generous (the deadlines here are 1 s; a test fails only past 15 s): figures
+are the benchmark's job (``loadtest/bench_adapter_flood.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import asyncio.sslproto
 import contextlib
+import gc
 import http.client
 import json
 import socket
@@ -133,24 +136,72 @@ def test_the_header_deadline_restarts_after_each_response(
         assert closed_after(client, dribble=b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 100) < GENEROUS
 
 
-def test_connections_beyond_the_cap_are_closed_at_once_and_admitted_ones_still_served(
+def keep_alive(served: Served, files: tls.TLSFiles) -> http.client.HTTPSConnection:
+    """A connection that has made one request (so it is never evicted)."""
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", served.port, context=client_context(files), timeout=GENEROUS
+    )
+    connection.request("GET", "/healthz")
+    assert connection.getresponse().read() == b"ok"
+    return connection
+
+
+def test_at_the_cap_a_new_connection_replaces_the_oldest_one_waiting_for_a_request(
     declarations: Path, serving_files: tls.TLSFiles
 ) -> None:
     with guarded(declarations, serving_files, max_connections=3, header_timeout=60) as served:
-        kept = http.client.HTTPSConnection(
-            "127.0.0.1", served.port, context=client_context(serving_files), timeout=GENEROUS
-        )
-        kept.request("GET", "/healthz")
-        assert kept.getresponse().read() == b"ok"
-        with tcp(served), tcp(served):
+        kept = keep_alive(served, serving_files)
+        with tcp(served) as oldest, tcp(served):
             wait_open(served, 3)
-            with tcp(served) as refused:
-                assert closed_after(refused) < GENEROUS
-            assert served.server.guard.refused >= 1
-            for _ in range(5):  # the keep-alive connection opened before the flood
+            assert healthz(served, serving_files) == 200  # a new connection, at the cap
+            assert closed_after(oldest) < GENEROUS
+            assert served.server.guard.evicted == 1 and served.server.guard.refused == 0
+            for _ in range(3):  # the connection that had made a request stays
                 kept.request("GET", "/healthz")
                 assert kept.getresponse().read() == b"ok"
         kept.close()
+
+
+def tls_layers() -> int:
+    """asyncio TLS protocols alive in this process (each holds a 256 KiB buffer)."""
+    gc.collect()
+    return sum(isinstance(o, asyncio.sslproto.SSLProtocol) for o in gc.get_objects())
+
+
+def test_a_burst_beyond_the_cap_leaves_no_tls_state_behind_the_evicted(
+    declarations: Path, serving_files: tls.TLSFiles
+) -> None:
+    """A connection evicted before its TLS upgrade began never gets a TLS layer (it would
+    hold ~300 KB outside the cap's count until the handshake timeout)."""
+    limits = {"max_connections": 5, "handshake_timeout": 60}
+    with guarded(declarations, serving_files, **limits) as served:
+        # Hold the server's loop while the burst connects, so it accepts all in one go.
+        loop = served.server.servers[0].get_loop()
+        loop.call_soon_threadsafe(time.sleep, 1.0)
+        burst = [tcp(served) for _ in range(60)]
+        try:
+            wait_open(served, 5)
+            time.sleep(0.5)
+            assert tls_layers() <= 5
+        finally:
+            for sock in burst:
+                sock.close()
+
+
+def test_at_the_cap_of_connections_that_made_requests_a_new_one_is_refused_at_once(
+    declarations: Path, serving_files: tls.TLSFiles
+) -> None:
+    limits = {"max_connections": 3, "header_timeout": 60, "keep_alive_timeout": 60}
+    with guarded(declarations, serving_files, **limits) as served:
+        kept = [keep_alive(served, serving_files) for _ in range(3)]
+        wait_open(served, 3)
+        with tcp(served) as refused:
+            assert closed_after(refused) < GENEROUS
+        assert served.server.guard.refused == 1
+        for connection in kept:
+            connection.request("GET", "/healthz")
+            assert connection.getresponse().read() == b"ok"
+            connection.close()
         wait_open(served, 0)
         assert healthz(served, serving_files) == 200  # slots come back
 
