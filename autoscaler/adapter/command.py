@@ -3,7 +3,9 @@
 Argument problems, unreadable declarations and certificates are one line on stderr and
 exit 2, before anything listens. Without TLS flags the adapter refuses to start unless
 ``--insecure-dev`` says this is a laptop (then plain HTTP, nobody authenticated, logged
-as a warning at start).
+as a warning at start). Connections pass the guard of :mod:`autoscaler.adapter.guard`,
+whose limits (:class:`autoscaler.adapter.serving.ServingLimits`) are flags here and
+``AUTOSCALER_ADAPTER_*`` variables.
 """
 
 from __future__ import annotations
