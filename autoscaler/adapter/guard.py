@@ -45,6 +45,7 @@ from autoscaler.adapter import schemas, tls
 log = logging.getLogger("autoscaler.adapter")
 
 REFUSAL_LOG_PERIOD = 10.0  # seconds between two "connections refused" warnings
+LINGER_SECONDS = 2.0  # after a 400/413, unread request bytes are discarded this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +209,7 @@ def _guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
     class GuardedHTTP(base):  # type: ignore[misc]
         slot: Slot  # set by Admission before connection_made
         _deadline: asyncio.TimerHandle | None = None
+        _lingering = False  # answered a malformed request; reading only to discard
 
         def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
@@ -262,6 +264,15 @@ def _guarded_http(base: type[Any], guard: ConnectionGuard) -> type[Any]:
                 "\r\nconnection: close\r\n\r\n"
             )
             self.transport.write(head.encode() + body)
-            self.transport.close()
+            # Lingering close: closing now, with the rest of a large request unread,
+            # makes the kernel reset the connection and the client may never read the
+            # answer. Discard what still comes for a moment, then close.
+            self._lingering = True
+            self._disarm()
+            asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
+
+        def data_received(self, data: bytes) -> None:
+            if not self._lingering:
+                super().data_received(data)
 
     return GuardedHTTP

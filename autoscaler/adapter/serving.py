@@ -90,8 +90,10 @@ def make_server(
     )
 
     class GuardedServer(uvicorn.Server):
-        """uvicorn's server, with the guard's open and refused counts at hand."""
+        """uvicorn's server, with the guard's open, evicted and refused counts at hand."""
+
+        guard: ConnectionGuard
 
     server = GuardedServer(config)
-    server.guard = guard  # type: ignore[attr-defined]
+    server.guard = guard
     return server

@@ -123,6 +123,18 @@ def test_a_client_sending_headers_a_byte_at_a_time_is_closed_after_the_header_ti
         assert 0.5 < closed_after(slow, dribble=request) < GENEROUS
 
 
+def test_without_tls_the_cap_and_the_header_deadline_still_apply(declarations: Path) -> None:
+    """--insecure-dev on a laptop: plain HTTP behind the same guard."""
+    app = adapter_app(declarations, "http://127.0.0.1:1")
+    limits = ServingLimits(max_connections=2, header_timeout=1, keep_alive_timeout=60)
+    with serve(app, limits=limits) as served, tcp(served) as slow, tcp(served) as idle:
+        wait_open(served, 2)
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        assert closed_after(slow, dribble=b"X-Slow: " + b"a" * 100) < GENEROUS
+        assert closed_after(idle) < GENEROUS
+        wait_open(served, 0)
+
+
 def test_the_header_deadline_restarts_after_each_response(
     declarations: Path, serving_files: tls.TLSFiles
 ) -> None:
