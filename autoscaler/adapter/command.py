@@ -3,7 +3,9 @@
 Argument problems, unreadable declarations and certificates are one line on stderr and
 exit 2, before anything listens. Without TLS flags the adapter refuses to start unless
 ``--insecure-dev`` says this is a laptop (then plain HTTP, nobody authenticated, logged
-as a warning at start).
+as a warning at start). Connections pass the guard of :mod:`autoscaler.adapter.guard`,
+whose limits (:class:`autoscaler.adapter.serving.ServingLimits`) are flags here and
+``AUTOSCALER_ADAPTER_*`` variables.
 """
 
 from __future__ import annotations
@@ -88,11 +90,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="query Prometheus on every request instead of the cache (for comparison)",
     )
+    limits = parser.add_argument_group(
+        "connection limits", "each also an AUTOSCALER_ADAPTER_* variable (docs/adapter.md)"
+    )
+    for name, kind, what in _LIMIT_FLAGS:
+        limits.add_argument(f"--{name}", type=kind, metavar="N", help=what)
     add(
         "--insecure-dev",
         action="store_true",
         help="NO authentication or authorization; plain HTTP without TLS flags (laptops)",
     )
+
+
+_LIMIT_FLAGS = (
+    ("max-connections", int, "open connections, more are closed at once (256)"),
+    ("handshake-timeout", float, "seconds to finish the TLS handshake (10)"),
+    ("header-timeout", float, "seconds to send a request line and headers (10)"),
+    ("keep-alive-timeout", int, "seconds an idle connection stays open (5)"),
+    ("max-head-bytes", int, "bytes of request line and headers, more is a 413 (16384)"),
+)
 
 
 class UsageError(Exception):
@@ -114,13 +130,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _build(args: argparse.Namespace) -> tuple[Any, Any]:
-    import uvicorn
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
     from autoscaler.adapter import tls
     from autoscaler.adapter.app import create_app
+    from autoscaler.adapter.serving import make_server
 
     host, port = _listen(args.listen)
+    limits = limits_from(args)
     files = _tls_files(args)
     if args.insecure_dev:
         log.warning(
@@ -132,22 +147,38 @@ def _build(args: argparse.Namespace) -> tuple[Any, Any]:
     context = tls.server_context(files) if files else None
     reloader = tls.CertificateReloader(context, files) if context and files else None
     app = create_app(**_collaborators(args))
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        http=tls.protocol_class(AutoHTTPProtocol),
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-        ssl_context_factory=(lambda _config, _default: context) if context else None,
-    )
+    server = make_server(app, host=host, port=port, context=context, limits=limits)
     if reloader:
         reloader.start()
     scheme = "https" if context else "http"
-    log.info("adapter: serving %s://%s:%d%s", scheme, host, port, "/apis/external.metrics.k8s.io")
-    return uvicorn.Server(config), (reloader.stop if reloader else (lambda: None))
+    log.info(
+        "adapter: serving %s://%s:%d%s (at most %d connections, handshake %gs, headers %gs)",
+        scheme,
+        host,
+        port,
+        "/apis/external.metrics.k8s.io",
+        limits.max_connections,
+        limits.handshake_timeout,
+        limits.header_timeout,
+    )
+    return server, (reloader.stop if reloader else (lambda: None))
+
+
+def limits_from(args: argparse.Namespace) -> Any:
+    """The connection limits: AUTOSCALER_ADAPTER_* variables, overridden by the flags."""
+    from pydantic import ValidationError
+
+    from autoscaler.adapter.serving import ServingLimits
+
+    flags = {n.replace("-", "_") for n, _, _ in _LIMIT_FLAGS}
+    given = {k: v for k, v in vars(args).items() if k in flags and v is not None}
+    try:
+        return ServingLimits(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "limits"
+        flag, variable = "--" + name.replace("_", "-"), "AUTOSCALER_ADAPTER_" + name.upper()
+        raise UsageError(f"{flag} ({variable}): {first['msg']}") from None
 
 
 def _collaborators(args: argparse.Namespace) -> dict[str, Any]:

@@ -29,6 +29,7 @@ _REASONS: Final = {
     404: "NotFound",
     405: "MethodNotAllowed",
     406: "NotAcceptable",
+    413: "RequestEntityTooLarge",
     500: "InternalError",
     503: "ServiceUnavailable",
     504: "Timeout",

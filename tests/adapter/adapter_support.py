@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from prometheus_fixture import free_port
-from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from autoscaler.adapter import tls
 from autoscaler.adapter.app import create_app
 from autoscaler.adapter.auth import AuthSettings, Reviewer
 from autoscaler.adapter.cache import CacheSettings, LabelCapture, MetricCache
+from autoscaler.adapter.serving import ServingLimits, make_server
 from autoscaler.adapter.settings import AdapterSettings
 from autoscaler.adapter.upstream import Upstream
 from autoscaler.metrics.declarations import load_declarations
@@ -82,23 +81,28 @@ def make_cache(
 class Served:
     url: str
     app: Any
+    server: Any = None  # the uvicorn.Server; ``server.guard`` counts connections
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
 
 @contextlib.contextmanager
-def serve(app: Any, *, context: ssl.SSLContext | None = None) -> Iterator[Served]:
-    """``app`` under uvicorn on a free loopback port, in a thread; stopped on exit."""
+def serve(
+    app: Any, *, context: ssl.SSLContext | None = None, limits: ServingLimits | None = None
+) -> Iterator[Served]:
+    """``app`` served as ``autoscaler adapter`` serves it (the connection guard in front),
+    on a free loopback port, in a thread; stopped on exit."""
     port = free_port()
-    config = uvicorn.Config(
+    server = make_server(
         app,
         host="127.0.0.1",
         port=port,
-        http=tls.protocol_class(AutoHTTPProtocol),
-        lifespan="on",
-        access_log=False,
+        context=context,
+        limits=limits or ServingLimits(),
         log_level="error",
-        ssl_context_factory=(lambda _c, _d: context) if context else None,
     )
-    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -106,7 +110,9 @@ def serve(app: Any, *, context: ssl.SSLContext | None = None) -> Iterator[Served
         assert thread.is_alive() and time.monotonic() < deadline, "adapter did not start"
         time.sleep(0.02)
     try:
-        yield Served(url=f"{'https' if context else 'http'}://127.0.0.1:{port}", app=app)
+        yield Served(
+            url=f"{'https' if context else 'http'}://127.0.0.1:{port}", app=app, server=server
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)

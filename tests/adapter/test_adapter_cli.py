@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 from pathlib import Path
 
 import pytest
 from adapter_support import write_declarations
 
+from autoscaler.adapter.command import add_arguments, limits_from
 from autoscaler.cli import main
 
 
@@ -21,6 +23,15 @@ from autoscaler.cli import main
         (
             ["--self-signed", "--requestheader-client-ca-file", "/nope"],
             "--requestheader-client-ca-file /nope: no such file",
+        ),
+        (
+            ["--insecure-dev", "--max-connections", "0"],
+            "--max-connections (AUTOSCALER_ADAPTER_MAX_CONNECTIONS): "
+            "Input should be greater than or equal to 1",
+        ),
+        (
+            ["--insecure-dev", "--header-timeout", "0"],
+            "--header-timeout (AUTOSCALER_ADAPTER_HEADER_TIMEOUT): Input should be greater than 0",
         ),
     ],
 )
@@ -103,3 +114,30 @@ def test_the_front_proxy_ca_comes_from_the_cluster_when_not_given(
     from autoscaler.adapter.command import front_proxy_settings
 
     assert front_proxy_settings(FakeApi(data)) == expected
+
+
+def test_connection_limits_come_from_the_environment_and_flags_win(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    required = ["--metrics-config", "m.yaml", "--prometheus-url", "http://x"]
+    monkeypatch.setenv("AUTOSCALER_ADAPTER_MAX_CONNECTIONS", "64")
+    monkeypatch.setenv("AUTOSCALER_ADAPTER_HEADER_TIMEOUT", "3")
+    limits = limits_from(parser.parse_args([*required, "--header-timeout", "2.5"]))
+    assert (limits.max_connections, limits.header_timeout) == (64, 2.5)
+    assert (limits.handshake_timeout, limits.keep_alive_timeout) == (10.0, 5)
+
+
+def test_a_bad_limit_in_the_environment_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOSCALER_ADAPTER_HANDSHAKE_TIMEOUT", "soon")
+    err = io.StringIO()
+    arguments = ["--metrics-config", str(write_declarations(tmp_path)), "--insecure-dev"]
+    code = main(["adapter", *arguments, "--prometheus-url", "http://x"], err=err)
+    assert code == 2
+    assert err.getvalue().splitlines()[-1] == (
+        "autoscaler adapter: --handshake-timeout (AUTOSCALER_ADAPTER_HANDSHAKE_TIMEOUT): "
+        "Input should be a valid number, unable to parse string as a number"
+    )
