@@ -9,12 +9,18 @@ with a message naming the setting, instead of failing at the first sync.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Final, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autoscaler.core.model import Settings as DecisionSettings
+
+_DNS_LABEL: Final = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
+_NAMESPACE_RE: Final = re.compile(_DNS_LABEL)
+_NAME_RE: Final = re.compile(rf"(?=.{{1,253}}$){_DNS_LABEL}(?:\.{_DNS_LABEL})*")
 
 
 class Settings(BaseSettings):
@@ -57,6 +63,35 @@ class Settings(BaseSettings):
     listen: str = Field(default="127.0.0.1:8080", description="host:port for /metrics, /healthz")
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # A typo here would otherwise show up only as failed requests at every sync.
+    @field_validator("namespace", "leader_elect_namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        if value is not None and not _NAMESPACE_RE.fullmatch(value):
+            raise ValueError(f"not a namespace name (a lowercase RFC 1123 label): {value!r}")
+        return value
+
+    @field_validator("leader_elect_name")
+    @classmethod
+    def _lease_name(cls, value: str) -> str:
+        if not _NAME_RE.fullmatch(value):
+            raise ValueError(f"not an object name (a lowercase RFC 1123 subdomain): {value!r}")
+        return value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises for a port that is not a number in range
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL with a host (got {value!r})")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

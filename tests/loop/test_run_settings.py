@@ -2,6 +2,9 @@
 
 import argparse
 import io
+import socket
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -40,9 +43,44 @@ def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
             "retry_period < renew_deadline",
         ),
         (["--no-crds"], "no policies: give --policies PATH"),
+        (["--listen", "127.0.0.1:99999"], "--listen must be HOST:PORT with a port up to 65535"),
+        (["--namespace", "Shop_1"], "namespace: not a namespace name"),
+        (
+            ["--leader-elect", "--leader-elect-namespace", "$(POD_NAMESPACE)"],
+            "leader_elect_namespace: not a namespace name (a lowercase RFC 1123 label): "
+            "'$(POD_NAMESPACE)'",
+        ),
+        (["--leader-elect-name", "pod scale"], "leader_elect_name: not an object name"),
+        (["--prometheus-url", "localhost:9090"], "prometheus_url: must be an http:// or https://"),
+        (["--prometheus-url", "http://prom:99999"], "prometheus_url: must be an http://"),
+        (["--policies", "/nonexistent/web.yaml"], "--policies: /nonexistent/web.yaml: no such"),
     ],
 )
 def test_bad_settings_are_one_line_and_exit_2(argv: list[str], message: str) -> None:
     err = io.StringIO()
     assert main(["run", *argv], out=io.StringIO(), err=err) == 2
     assert err.getvalue().count("\n") == 1 and message in err.getvalue(), err.getvalue()
+
+
+def test_a_port_in_use_stops_the_start_before_anything_runs(tmp_path: Path) -> None:
+    """The listen error is the only line and no watch was left running behind it."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+    )
+    (tmp_path / "p.yaml").write_text("")
+    err = io.StringIO()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["--kubeconfig", str(kubeconfig), "--policies", str(tmp_path / "p.yaml")]
+        code = main(["run", *argv, "--listen", f"127.0.0.1:{port}"], out=io.StringIO(), err=err)
+    assert code == 2
+    assert err.getvalue() == (
+        f"autoscaler run: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("informer")]
