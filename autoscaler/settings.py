@@ -9,12 +9,13 @@ with a message naming the setting, instead of failing at the first sync.
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from autoscaler.core.model import Settings as DecisionSettings
 
@@ -35,10 +36,10 @@ class Settings(BaseSettings):
     )
     context: str | None = Field(default=None, description="kubeconfig context to use")
     impersonate: str | None = Field(default=None, description="act as this user (kubectl --as)")
-    policies: list[str] = Field(
+    policies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="policy files or folders (a mounted ConfigMap)"
     )
-    metrics_config: list[str] = Field(
+    metrics_config: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="MetricDeclarations files or folders"
     )
     namespace: str | None = Field(default=None, description="only policies in this namespace")
@@ -63,6 +64,21 @@ class Settings(BaseSettings):
     listen: str = Field(default="127.0.0.1:8080", description="host:port for /metrics, /healthz")
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("policies", "metrics_config", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        """From a variable: a JSON list of paths, or one path as it is."""
+        if not isinstance(value, str):
+            return value
+        if not value.lstrip().startswith("["):
+            return [value] if value else []
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"not a JSON list of paths: {exc.msg} at character {exc.pos}"
+            ) from None
 
     # A typo here would otherwise show up only as failed requests at every sync.
     @field_validator("namespace", "leader_elect_namespace")

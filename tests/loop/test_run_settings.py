@@ -33,6 +33,27 @@ def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.sync_period, settings.tolerance, settings.leader_elect) == (5, 0.2, True)
 
 
+def test_a_path_variable_is_one_path_or_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOSCALER_POLICIES", "/etc/podscale/policies")
+    monkeypatch.setenv("AUTOSCALER_METRICS_CONFIG", '["/etc/a", "/etc/b"]')
+    settings = _settings(parse())
+    assert (settings.policies, settings.metrics_config) == (
+        ["/etc/podscale/policies"],
+        ["/etc/a", "/etc/b"],
+    )
+    assert _settings(parse("--policies", "x", "y")).policies == ["x", "y"]
+
+
+def test_a_broken_json_list_in_a_variable_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOSCALER_METRICS_CONFIG", '["/etc/a",')
+    err = io.StringIO()
+    assert main(["run"], out=io.StringIO(), err=err) == 2
+    assert err.getvalue() == (
+        "autoscaler run: metrics_config: not a JSON list of paths: "
+        "Expecting value at character 10\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
