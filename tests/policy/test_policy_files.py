@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -350,3 +352,31 @@ def test_the_bundled_policies_are_valid() -> None:
     files = len(list((REPO / "policies").glob("*.yaml")))
     assert files >= 8
     assert out.startswith(f"{files} files, {files} policies: 0 errors")
+
+
+def test_a_fifo_never_blocks_the_load(tmp_path: Path) -> None:
+    """A FIFO in a policy folder would wait for a writer forever (and with it, every
+    sync of the loop); one named on the command line is read to its end."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    write(folder, "web.yaml", POLICY.replace("averageUtilization: 0", "averageUtilization: 50"))
+    os.mkfifo(folder / "pipe.yaml")
+    named = tmp_path / "named.yaml"
+    os.mkfifo(named)
+    script = (
+        "import sys\n"
+        "from autoscaler.policy import load_policies\n"
+        "r = load_policies(sys.argv[1:])\n"
+        "print(len(r.policies), *[e.format() for e in r.errors], sep='\\n')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(folder), str(named)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.stdout.splitlines() == [
+        "1",
+        f"error: {folder / 'pipe.yaml'}: not a regular file: skipped",
+        f"error: {named}: no documents (the file is empty)",  # no writer: nothing to read
+    ]
