@@ -105,3 +105,25 @@ def test_a_port_in_use_stops_the_start_before_anything_runs(tmp_path: Path) -> N
         f"autoscaler run: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
     assert not [t.name for t in threading.enumerate() if t.name.startswith("informer")]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("a: [\n", "while parsing a flow node expected the node content"),
+        ("contexts: [{name: x, context: 5}]\ncurrent-context: x\n", "has no attribute"),
+    ],
+)
+def test_a_kubeconfig_that_is_not_one_is_one_line(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(content)
+    err = io.StringIO()
+    code = main(["run", "--kubeconfig", str(kubeconfig)], out=io.StringIO(), err=err)
+    assert code == 2
+    assert err.getvalue().count("\n") == 1, err.getvalue()
+    assert err.getvalue().startswith(
+        f"autoscaler run: cannot load Kubernetes config from {kubeconfig}: "
+    )
+    assert reason in err.getvalue()
