@@ -22,7 +22,7 @@ from autoscaler.loop.crs import (
 )
 from autoscaler.loop.events import Event, EventRecorder, events_for
 from autoscaler.loop.interfaces import LoopError, NotFound, Target
-from autoscaler.loop.targets import FileTargets
+from autoscaler.loop.targets import FileTargets, RejectedTarget
 
 log = logging.getLogger("autoscaler.policies")
 CRD_RETRY_SECONDS = 60.0
@@ -47,6 +47,7 @@ class Policies:
         self.events = EventRecorder(api) if api is not None else None
         self._objects: dict[str, JSON] = {}
         self._reported: set[str] = set()
+        self._rejected: set[RejectedTarget] = set()
         self._crd_missing_since: float | None = None
         self.watch = watch
         self.complete = True  # whether the last load saw every policy
@@ -59,6 +60,7 @@ class Policies:
         if self.files is not None:
             loaded = self.files.load()
             self._report_broken_files(loaded.errors)
+            self._report_rejected(loaded.rejected, now=now)
             targets.update((t.key, t) for t in loaded.targets)
         self._objects = {}
         if self.crds and self.api is not None and self._crd_due(now):
@@ -111,6 +113,23 @@ class Policies:
             if problem not in self._reported:  # once per distinct problem, not every sync
                 log.error("broken policy: %s", problem)
         self._reported = set(problems)
+
+    def _report_rejected(self, rejected: list[RejectedTarget], *, now: float) -> None:
+        """An event on each workload a broken policy file names, once per change: a file
+        has no object of its own, and its other events are on that workload too."""
+        if self.events is not None:
+            for item in rejected:
+                if item in self._rejected:
+                    continue
+                involved = {
+                    "apiVersion": item.ref.api_version,
+                    "kind": item.ref.kind,
+                    "name": item.ref.name,
+                    "namespace": item.namespace,
+                }
+                message = "; ".join(item.problems)
+                self.events.record(involved, Event("Warning", "InvalidPolicy", message), now=now)
+        self._rejected = set(rejected)
 
     def _invalid_object(self, obj: JSON, problem: str, *, now: float) -> None:
         meta = obj.get("metadata") or {}
