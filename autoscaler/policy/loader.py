@@ -90,8 +90,7 @@ def _expand(paths: Iterable[str], errors: list[Issue]) -> Iterator[str]:
                 errors.append(
                     Issue("error", given, None, "", "no YAML files (*.yaml, *.yml) found")
                 )
-            # Reading a FIFO found in a folder would wait for a writer, forever.
-            odd = [f for f in found if os.path.exists(f) and not os.path.isfile(f)]
+            odd = source.irregular(found)
             errors += [Issue("error", f, None, "", "not a regular file: skipped") for f in odd]
             found = [f for f in found if f not in odd]
         elif os.path.lexists(given):
@@ -116,7 +115,7 @@ def _walk(folder: str) -> Iterator[str]:
 
 def _load_file(file: str, result: LoadResult) -> None:
     try:
-        raw = _read_bounded(file)
+        raw = source.read_bounded(file)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         result.errors.append(Issue("error", file, None, "", f"cannot read: {reason.lower()}"))
@@ -135,19 +134,6 @@ def _load_file(file: str, result: LoadResult) -> None:
         _load_document(item, file=file, result=result)
     if found == 0 and not any(e.file == file for e in result.errors):
         result.errors.append(Issue("error", file, None, "", "no documents (the file is empty)"))
-
-
-def _read_bounded(file: str) -> bytes:
-    """At most one byte past the limit (a path may be /dev/zero), never waiting for a
-    writer that does not exist: a FIFO given by name (``<(kubectl get ...)``) is read
-    to its end, one with no writer reads as empty."""
-    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        os.set_blocking(fd, True)  # a writer is there or never was: reads may wait now
-        with os.fdopen(fd, "rb", closefd=False) as stream:
-            return stream.read(source.MAX_BYTES + 1)
-    finally:
-        os.close(fd)
 
 
 def _load_document(doc: source.Document, *, file: str, result: LoadResult) -> None:
