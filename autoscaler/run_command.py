@@ -88,6 +88,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+_FLAGS = {"policy_crds": "--crds", "impersonate": "--as"}  # flags not named after the field
+
+
+def _setting_source(field: str, args: argparse.Namespace) -> str:
+    """Where a bad setting came from, as the user wrote it: the flag, else the variable."""
+    if getattr(args, field, None) is not None:
+        return _FLAGS.get(field, "--" + field.replace("_", "-"))
+    return f"AUTOSCALER_{field.upper()}"
+
+
 def _custom_metrics(settings: Settings) -> Any:
     """Pods/Object/External metrics from Prometheus, when metric declarations are given."""
     if not settings.metrics_config:
@@ -140,7 +150,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         host, port = _host_port(settings.listen)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        where = _setting_source(str(first["loc"][0]), args) if first["loc"] else "settings"
         message = first["msg"].removeprefix("Value error, ")
         print(f"autoscaler run: {where}: {message}", file=err)
         return 2

@@ -49,7 +49,7 @@ def test_a_broken_json_list_in_a_variable_is_one_line(monkeypatch: pytest.Monkey
     err = io.StringIO()
     assert main(["run"], out=io.StringIO(), err=err) == 2
     assert err.getvalue() == (
-        "autoscaler run: metrics_config: not a JSON list of paths: "
+        "autoscaler run: AUTOSCALER_METRICS_CONFIG: not a JSON list of paths: "
         "Expecting value at character 10\n"
     )
 
@@ -57,7 +57,10 @@ def test_a_broken_json_list_in_a_variable_is_one_line(monkeypatch: pytest.Monkey
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--sync-period", "0", "--policies", "p"], "sync_period: Input should be greater than 0"),
+        (
+            ["--sync-period", "0", "--policies", "p"],
+            "--sync-period: Input should be greater than 0",
+        ),
         (["--listen", "nowhere", "--policies", "p"], "--listen must be HOST:PORT"),
         (
             ["--lease-duration", "5", "--renew-deadline", "6", "--policies", "p"],
@@ -65,15 +68,18 @@ def test_a_broken_json_list_in_a_variable_is_one_line(monkeypatch: pytest.Monkey
         ),
         (["--no-crds"], "no policies: give --policies PATH"),
         (["--listen", "127.0.0.1:99999"], "--listen must be HOST:PORT with a port up to 65535"),
-        (["--namespace", "Shop_1"], "namespace: not a namespace name"),
+        (["--namespace", "Shop_1"], "--namespace: not a namespace name"),
         (
             ["--leader-elect", "--leader-elect-namespace", "$(POD_NAMESPACE)"],
-            "leader_elect_namespace: not a namespace name (a lowercase RFC 1123 label): "
+            "--leader-elect-namespace: not a namespace name (a lowercase RFC 1123 label): "
             "'$(POD_NAMESPACE)'",
         ),
-        (["--leader-elect-name", "pod scale"], "leader_elect_name: not an object name"),
-        (["--prometheus-url", "localhost:9090"], "prometheus_url: must be an http:// or https://"),
-        (["--prometheus-url", "http://prom:99999"], "prometheus_url: must be an http://"),
+        (["--leader-elect-name", "pod scale"], "--leader-elect-name: not an object name"),
+        (
+            ["--prometheus-url", "localhost:9090"],
+            "--prometheus-url: must be an http:// or https://",
+        ),
+        (["--prometheus-url", "http://prom:99999"], "--prometheus-url: must be an http://"),
         (["--policies", "/nonexistent/web.yaml"], "--policies: /nonexistent/web.yaml: no such"),
     ],
 )
@@ -81,6 +87,24 @@ def test_bad_settings_are_one_line_and_exit_2(argv: list[str], message: str) -> 
     err = io.StringIO()
     assert main(["run", *argv], out=io.StringIO(), err=err) == 2
     assert err.getvalue().count("\n") == 1 and message in err.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("AUTOSCALER_LEADER_ELECT", "maybe", "AUTOSCALER_LEADER_ELECT: Input should be a valid"),
+        ("AUTOSCALER_POLICY_CRDS", "perhaps", "AUTOSCALER_POLICY_CRDS: Input should be a valid"),
+        ("AUTOSCALER_SYNC_PERIOD", "soon", "AUTOSCALER_SYNC_PERIOD: Input should be a valid"),
+    ],
+)
+def test_a_bad_variable_is_named_as_set(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, line: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    err = io.StringIO()
+    assert main(["run"], out=io.StringIO(), err=err) == 2
+    assert err.getvalue().startswith(f"autoscaler run: {line}"), err.getvalue()
+    assert err.getvalue().count("\n") == 1
 
 
 def test_a_port_in_use_stops_the_start_before_anything_runs(tmp_path: Path) -> None:
