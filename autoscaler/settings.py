@@ -27,7 +27,9 @@ _NAME_RE: Final = re.compile(rf"(?=.{{1,253}}$){_DNS_LABEL}(?:\.{_DNS_LABEL})*")
 class Settings(BaseSettings):
     """What ``autoscaler run`` needs; see ``autoscaler run --help``."""
 
-    model_config = SettingsConfigDict(env_prefix="AUTOSCALER_", extra="ignore")
+    # "inf" and "nan" parse as floats: an infinite lease crashed every election attempt,
+    # an infinite initialization period ignored every CPU sample.
+    model_config = SettingsConfigDict(env_prefix="AUTOSCALER_", extra="ignore", allow_inf_nan=False)
 
     kubeconfig: str | None = Field(
         default=None,

@@ -81,6 +81,9 @@ def test_a_broken_json_list_in_a_variable_is_one_line(monkeypatch: pytest.Monkey
         ),
         (["--prometheus-url", "http://prom:99999"], "--prometheus-url: must be an http://"),
         (["--policies", "/nonexistent/web.yaml"], "--policies: /nonexistent/web.yaml: no such"),
+        (["--lease-duration", "inf"], "--lease-duration: Input should be a finite number"),
+        (["--cpu-initialization-period", "inf"], "--cpu-initialization-period: Input should be"),
+        (["--downscale-stabilization", "nan"], "--downscale-stabilization: Input should be a fin"),
     ],
 )
 def test_bad_settings_are_one_line_and_exit_2(argv: list[str], message: str) -> None:
