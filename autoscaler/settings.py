@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     """What ``autoscaler run`` needs; see ``autoscaler run --help``."""
 
     # "inf" and "nan" parse as floats: an infinite lease crashed every election attempt,
-    # an infinite initialization period ignored every CPU sample.
+    # an infinite initialization period kept every pod "starting" forever.
     model_config = SettingsConfigDict(env_prefix="AUTOSCALER_", extra="ignore", allow_inf_nan=False)
 
     kubeconfig: str | None = Field(
