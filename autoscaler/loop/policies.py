@@ -21,8 +21,9 @@ from autoscaler.loop.crs import (
     write_status,
 )
 from autoscaler.loop.events import Event, EventRecorder, events_for
-from autoscaler.loop.interfaces import LoopError, NotFound, Target
+from autoscaler.loop.interfaces import LoopError, NotFound, Target, TargetRef
 from autoscaler.loop.targets import FileTargets, RejectedTarget
+from autoscaler.loop.workloads import WorkloadUids
 
 log = logging.getLogger("autoscaler.policies")
 CRD_RETRY_SECONDS = 60.0
@@ -45,6 +46,7 @@ class Policies:
         self.namespace = namespace
         self.crds = crds and api is not None
         self.events = EventRecorder(api) if api is not None else None
+        self.workload_uids = WorkloadUids(api) if api is not None else None
         self._objects: dict[str, JSON] = {}
         self._reported: set[str] = set()
         self._rejected: set[RejectedTarget] = set()
@@ -121,12 +123,7 @@ class Policies:
             for item in rejected:
                 if item in self._rejected:
                     continue
-                involved = {
-                    "apiVersion": item.ref.api_version,
-                    "kind": item.ref.kind,
-                    "name": item.ref.name,
-                    "namespace": item.namespace,
-                }
+                involved = self._workload(item.namespace, item.ref, now=now)
                 message = "; ".join(item.problems)
                 self.events.record(involved, Event("Warning", "InvalidPolicy", message), now=now)
         self._rejected = set(rejected)
@@ -166,6 +163,30 @@ class Policies:
                     obj,
                     status_document(outcome, previous, now=now, generation=generation),
                 )
-            involved = EventRecorder.involved_for(outcome.target)
-            for event in events_for(outcome):
+            events = events_for(outcome)
+            involved = self._involved(outcome, now=now) if events else {}
+            for event in events:
                 self.events.record(involved, event, now=now)
+
+    def _involved(self, outcome: Outcome, *, now: float) -> JSON:
+        """The policy object, or for a file policy the workload it scales."""
+        target = outcome.target
+        if target.uid:
+            return EventRecorder.involved_for(target)
+        if outcome.error_reason == "FailedGetScale" and self.workload_uids is not None:
+            self.workload_uids.forget(target.namespace, target.ref)  # deleted, maybe
+        return self._workload(target.namespace, target.ref, now=now)
+
+    def _workload(self, namespace: str, ref: TargetRef, *, now: float) -> JSON:
+        """A workload as an event's object, with its uid when it can be read, so that
+        `kubectl describe` of the workload lists the event."""
+        involved: JSON = {
+            "apiVersion": ref.api_version,
+            "kind": ref.kind,
+            "name": ref.name,
+            "namespace": namespace,
+        }
+        uid = self.workload_uids.uid(namespace, ref, now=now) if self.workload_uids else None
+        if uid is not None:
+            involved["uid"] = uid
+        return involved

@@ -18,10 +18,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 from e2e_support import Kubectl, Testbed
 from kubernetes import client
+from test_crd_e2e import SERVICE_ACCOUNT, crd_installed, rbac_installed  # noqa: F401
 from test_ha_run import wait_for
 from test_loop_run import EXE, deployment, policy, running_pods, spec_replicas
+
+# Run as the ServiceAccount with the roles of deploy/base: what a cluster install may do.
+pytestmark = pytest.mark.usefixtures("crd_installed", "rbac_installed")
 
 BROKEN = """\
 apiVersion: podscale.dev/v1alpha1
@@ -81,6 +86,8 @@ def running(
             "127.0.0.1:0",
             "--log-format",
             "json",
+            "--as",
+            SERVICE_ACCOUNT,
         ],
         stdout=subprocess.DEVNULL,
         stderr=handle,
@@ -161,6 +168,16 @@ def test_good_policies_scale_beside_broken_files_reported_with_file_line_and_fie
         assert (
             f"{broken}:{BAD_FIELD_LINE}: spec.metrics[0].resource.target.averageUtilizaton:"
             in event.message
+        )
+        # kubectl describe lists only events with the workload's uid.
+        workload = client.AppsV1Api(kube).read_namespaced_deployment("victim", namespace)
+        assert event.involved_object.uid == workload.metadata.uid
+        described = kubectl("describe", "deployment", "victim", "-n", namespace).stdout
+        assert "InvalidPolicy" in described and f"broken.yaml:{TYPE_ERROR_LINE}" in described
+        # The good policies' own events are listed there too (SuccessfulRescale).
+        assert (
+            "SuccessfulRescale"
+            in kubectl("describe", "deployment", "alpha", "-n", namespace).stdout
         )
         # No other workload is blamed; the unparsable file names none.
         assert not events_on(kube, namespace, "alpha") and not events_on(kube, namespace, "beta")
