@@ -50,6 +50,7 @@ class Policies:
         self._objects: dict[str, JSON] = {}
         self._reported: set[str] = set()
         self._rejected: set[RejectedTarget] = set()
+        self._logged: set[str] = set()  # lines about objects the last listing logged
         self._crd_missing_since: float | None = None
         self.watch = watch
         self.complete = True  # whether the last load saw every policy
@@ -78,13 +79,14 @@ class Policies:
                 self.complete = False  # keep the memory of the objects we could not list
                 return list(targets.values())
             self._crd_missing_since = None
+            # Logged once per distinct problem, not at every sync (as for files).
+            logged, self._logged = self._logged, set()
             for obj, problem in found.invalid:
-                self._invalid_object(obj, problem, now=now)
+                self._invalid_object(obj, problem, now=now, logged=logged)
             for target in found.targets:
                 if target.key in targets:
-                    log.warning(
-                        "policy %s is both a file and an object: using the object", target.key
-                    )
+                    line = f"policy {target.key} is both a file and an object: using the object"
+                    self._log_once(logging.WARNING, line, logged)
                 targets[target.key] = target
             self._objects = found.objects
         return list(targets.values())
@@ -128,10 +130,16 @@ class Policies:
                 self.events.record(involved, Event("Warning", "InvalidPolicy", message), now=now)
         self._rejected = set(rejected)
 
-    def _invalid_object(self, obj: JSON, problem: str, *, now: float) -> None:
+    def _log_once(self, level: int, line: str, logged: set[str]) -> None:
+        """Log ``line`` unless the last listing logged it already."""
+        if line not in logged:
+            log.log(level, line)
+        self._logged.add(line)
+
+    def _invalid_object(self, obj: JSON, problem: str, *, now: float, logged: set[str]) -> None:
         meta = obj.get("metadata") or {}
         key = f"{meta.get('namespace')}/{meta.get('name')}"
-        log.error("broken policy: ScalingPolicy %s: %s", key, problem)
+        self._log_once(logging.ERROR, f"broken policy: ScalingPolicy {key}: {problem}", logged)
         if self.api is None or self.events is None:
             return
         status = invalid_status(

@@ -191,3 +191,32 @@ def test_good_policies_scale_beside_broken_files_reported_with_file_line_and_fie
     text = log.read_text()
     assert "Traceback" not in text
     assert len(broken_lines(log)) == 3  # the fix made no new complaint
+
+
+def test_policy_objects_beside_files_are_reported_once_not_every_sync(
+    testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "dup.yaml").write_text(policy(namespace, "dup"))
+    kubectl("apply", "-f", "-", input=policy(namespace, "dup"))  # the same policy as an object
+    upside_down = json.loads(policy(namespace, "upside"))
+    upside_down["spec"].update(minReplicas=5, maxReplicas=2)  # the schema cannot refuse it
+    kubectl("apply", "-f", "-", input=json.dumps(upside_down))
+    log = tmp_path / "run.log"
+    with running(testbed, policies, namespace, log):
+        wait_for(lambda: '"msg": "started"' in log.read_text(), "the service to start", 60)
+        time.sleep(5)  # several one-second syncs
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    both = [line for line in lines if "is both a file and an object" in line["msg"]]
+    assert [line["msg"] for line in both] == [
+        f"policy {namespace}/dup is both a file and an object: using the object"
+    ]
+    broken = [line for line in lines if line["msg"].startswith("broken policy")]
+    assert [(line["level"], line["msg"]) for line in broken] == [
+        (
+            "error",
+            f"broken policy: ScalingPolicy {namespace}/upside: spec.maxReplicas: "
+            "must be greater than or equal to minReplicas (2 < 5)",
+        )
+    ]
