@@ -108,7 +108,8 @@ def _custom_metrics(settings: Settings) -> Any:
 
     loaded = load_declarations(settings.metrics_config)
     if loaded.errors:
-        raise ValueError(f"--metrics-config: {loaded.errors[0].format()}")
+        more = f" (and {len(loaded.errors) - 1} more)" if len(loaded.errors) > 1 else ""
+        raise ValueError(f"--metrics-config: {loaded.errors[0].format()}{more}")
     if not settings.prometheus_url:
         raise ValueError("--metrics-config needs --prometheus-url")
     source = PrometheusSource(

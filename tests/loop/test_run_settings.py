@@ -12,6 +12,18 @@ from autoscaler.cli import main
 from autoscaler.run_command import _settings, add_arguments
 
 
+def unreachable_kubeconfig(tmp_path: Path) -> Path:
+    """A valid kubeconfig for a server that refuses connections (nothing listens on :1)."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+    )
+    return kubeconfig
+
+
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -112,13 +124,7 @@ def test_a_bad_variable_is_named_as_set(
 
 def test_a_port_in_use_stops_the_start_before_anything_runs(tmp_path: Path) -> None:
     """The listen error is the only line and no watch was left running behind it."""
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
-        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
-        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
-        "users: [{name: u, user: {token: t}}]\n"
-    )
+    kubeconfig = unreachable_kubeconfig(tmp_path)
     (tmp_path / "p.yaml").write_text("")
     err = io.StringIO()
     with socket.socket() as taken:
@@ -154,3 +160,15 @@ def test_a_kubeconfig_that_is_not_one_is_one_line(
         f"autoscaler run: cannot load Kubernetes config from {kubeconfig}: "
     )
     assert reason in err.getvalue()
+
+
+def test_every_metrics_config_problem_is_counted_on_the_one_line(tmp_path: Path) -> None:
+    kubeconfig = unreachable_kubeconfig(tmp_path)
+    missing = [str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"), str(tmp_path / "c.yaml")]
+    err = io.StringIO()
+    argv = ["run", "--once", "--kubeconfig", str(kubeconfig), "--metrics-config", *missing]
+    assert main(argv, out=io.StringIO(), err=err) == 2
+    assert err.getvalue() == (
+        f"autoscaler run: --metrics-config: error: {missing[0]}: no such file or directory"
+        " (and 2 more)\n"
+    )
