@@ -25,8 +25,11 @@ from kubernetes import client
 from test_ha_run import holder, scaled_lines, wait_for
 from test_loop_run import EXE, HOUR_AGO, deployment, policy, spec_replicas
 
-LEASE_DURATION = 15.0  # autoscaler.settings defaults, which these replicas run with
-RETRY_PERIOD = 2.0
+from autoscaler.settings import Settings
+
+# The defaults these replicas run with (15 s and 2 s).
+LEASE_DURATION = float(Settings.model_fields["lease_duration"].default)
+RETRY_PERIOD = float(Settings.model_fields["retry_period"].default)
 SYNC_PERIOD = 1.0
 # A standby sees the last renew up to a retry period after it happened and then polls
 # every retry period: takeover is due between lease - retry and lease + 2 retries after
