@@ -94,6 +94,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+_FLAGS = {"policy_crds": "--crds", "impersonate": "--as"}  # flags not named after the field
+
+
+def _setting_source(field: str, args: argparse.Namespace) -> str:
+    """Where a bad setting came from, as the user wrote it: the flag, else the variable."""
+    if getattr(args, field, None) is not None:
+        return _FLAGS.get(field, "--" + field.replace("_", "-"))
+    return f"AUTOSCALER_{field.upper()}"
+
+
 def _custom_metrics(settings: Settings) -> Any:
     """Pods/Object/External metrics from Prometheus, when metric declarations are given."""
     if not settings.metrics_config:
@@ -104,7 +114,8 @@ def _custom_metrics(settings: Settings) -> Any:
 
     loaded = load_declarations(settings.metrics_config)
     if loaded.errors:
-        raise ValueError(f"--metrics-config: {loaded.errors[0].format()}")
+        more = f" (and {len(loaded.errors) - 1} more)" if len(loaded.errors) > 1 else ""
+        raise ValueError(f"--metrics-config: {loaded.errors[0].format()}{more}")
     if not settings.prometheus_url:
         raise ValueError("--metrics-config needs --prometheus-url")
     source = PrometheusSource(
@@ -117,9 +128,16 @@ def _custom_metrics(settings: Settings) -> Any:
 
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"--listen must be HOST:PORT (got {text!r})")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"--listen must be HOST:PORT with a port up to 65535 (got {text!r})")
     return host, int(port)
+
+
+def _missing_policy_paths(paths: Sequence[str]) -> str | None:
+    """The first ``--policies`` path that does not exist: a typo, not an empty ConfigMap."""
+    import os
+
+    return next((path for path in paths if not os.path.lexists(path)), None)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -139,14 +157,19 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         host, port = _host_port(settings.listen)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        print(f"autoscaler run: {where}: {first['msg']}", file=err)
+        where = _setting_source(str(first["loc"][0]), args) if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        print(f"autoscaler run: {where}: {message}", file=err)
         return 2
     except ValueError as exc:
         print(f"autoscaler run: {exc}", file=err)
         return 2
     if not settings.policies and not settings.policy_crds:
         print("autoscaler run: no policies: give --policies PATH or leave --crds on", file=err)
+        return 2
+    missing = _missing_policy_paths(settings.policies)
+    if missing is not None:
+        print(f"autoscaler run: --policies: {missing}: no such file or directory", file=err)
         return 2
     setup_logging(fmt=settings.log_format, level=settings.log_level)
     try:
@@ -157,11 +180,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     pods: Any = KubePods(api)
     scales: Any = KubeScales(api)
     usage: Any = pods
+    watched_pods = None
     if settings.watch_cache and not args.once:
         from autoscaler.kube.cache import CachedPods, CachedScales, NamespaceMetrics
 
-        pods = CachedPods(api, namespace=settings.namespace)
-        pods.start()
+        pods = watched_pods = CachedPods(api, namespace=settings.namespace)
         scales = CachedScales(api, namespace=settings.namespace)
         usage = NamespaceMetrics(api)
     elector = None
@@ -294,6 +317,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "dry_run": settings.dry_run,
         },
     )
+    if watched_pods is not None:
+        watched_pods.start()  # only now: a start-up error above leaves no watch running
     if elector is not None:
         import threading
 

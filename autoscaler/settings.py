@@ -9,18 +9,27 @@ with a message naming the setting, instead of failing at the first sync.
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import re
+from typing import Annotated, Final, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from autoscaler.core.model import Settings as DecisionSettings
+
+_DNS_LABEL: Final = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
+_NAMESPACE_RE: Final = re.compile(_DNS_LABEL)
+_NAME_RE: Final = re.compile(rf"(?=.{{1,253}}$){_DNS_LABEL}(?:\.{_DNS_LABEL})*")
 
 
 class Settings(BaseSettings):
     """What ``autoscaler run`` needs; see ``autoscaler run --help``."""
 
-    model_config = SettingsConfigDict(env_prefix="AUTOSCALER_", extra="ignore")
+    # "inf" and "nan" parse as floats: an infinite lease crashed every election attempt,
+    # an infinite initialization period kept every pod "starting" forever.
+    model_config = SettingsConfigDict(env_prefix="AUTOSCALER_", extra="ignore", allow_inf_nan=False)
 
     kubeconfig: str | None = Field(
         default=None,
@@ -29,10 +38,10 @@ class Settings(BaseSettings):
     )
     context: str | None = Field(default=None, description="kubeconfig context to use")
     impersonate: str | None = Field(default=None, description="act as this user (kubectl --as)")
-    policies: list[str] = Field(
+    policies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="policy files or folders (a mounted ConfigMap)"
     )
-    metrics_config: list[str] = Field(
+    metrics_config: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="MetricDeclarations files or folders"
     )
     namespace: str | None = Field(default=None, description="only policies in this namespace")
@@ -62,6 +71,50 @@ class Settings(BaseSettings):
     listen: str = Field(default="127.0.0.1:8080", description="host:port for /metrics, /healthz")
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("policies", "metrics_config", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        """From a variable: a JSON list of paths, or one path as it is."""
+        if not isinstance(value, str):
+            return value
+        if not value.lstrip().startswith("["):
+            return [value] if value else []
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"not a JSON list of paths: {exc.msg} at character {exc.pos}"
+            ) from None
+
+    # A typo here would otherwise show up only as failed requests at every sync.
+    @field_validator("namespace", "leader_elect_namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        if value is not None and not _NAMESPACE_RE.fullmatch(value):
+            raise ValueError(f"not a namespace name (a lowercase RFC 1123 label): {value!r}")
+        return value
+
+    @field_validator("leader_elect_name")
+    @classmethod
+    def _lease_name(cls, value: str) -> str:
+        if not _NAME_RE.fullmatch(value):
+            raise ValueError(f"not an object name (a lowercase RFC 1123 subdomain): {value!r}")
+        return value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises for a port that is not a number in range
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL with a host (got {value!r})")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -41,9 +42,18 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> client
         else:
             loaded = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
         return loaded
-    except (config.ConfigException, OSError, ValueError, TypeError) as exc:
+    # A file that is not YAML, or has the wrong shape, fails deep inside the client.
+    except (
+        config.ConfigException,
+        yaml.YAMLError,
+        OSError,
+        ValueError,
+        TypeError,
+        AttributeError,
+    ) as exc:
         where = path or "~/.kube/config (no --kubeconfig, $KUBECONFIG or in-cluster config)"
-        raise LoopError(f"cannot load Kubernetes config from {where}: {exc}") from None
+        reason = " ".join(str(exc).split())  # a YAML error spans lines
+        raise LoopError(f"cannot load Kubernetes config from {where}: {reason}") from None
 
 
 class Api:

@@ -21,8 +21,9 @@ from autoscaler.loop.crs import (
     write_status,
 )
 from autoscaler.loop.events import Event, EventRecorder, events_for
-from autoscaler.loop.targets import FileTargets
-from autoscaler.ports import LoopError, NotFound, Target
+from autoscaler.loop.targets import FileTargets, RejectedTarget
+from autoscaler.loop.workloads import WorkloadUids
+from autoscaler.ports import LoopError, NotFound, Target, TargetRef
 
 log = logging.getLogger("autoscaler.policies")
 CRD_RETRY_SECONDS = 60.0
@@ -45,8 +46,11 @@ class Policies:
         self.namespace = namespace
         self.crds = crds and api is not None
         self.events = EventRecorder(api) if api is not None else None
+        self.workload_uids = WorkloadUids(api) if api is not None else None
         self._objects: dict[str, JSON] = {}
         self._reported: set[str] = set()
+        self._rejected: set[RejectedTarget] = set()
+        self._logged: set[str] = set()  # lines about objects the last listing logged
         self._crd_missing_since: float | None = None
         self.watch = watch
         self.complete = True  # whether the last load saw every policy
@@ -59,6 +63,7 @@ class Policies:
         if self.files is not None:
             loaded = self.files.load()
             self._report_broken_files(loaded.errors)
+            self._report_rejected(loaded.rejected, now=now)
             targets.update((t.key, t) for t in loaded.targets)
         self._objects = {}
         if self.crds and self.api is not None and self._crd_due(now):
@@ -74,13 +79,14 @@ class Policies:
                 self.complete = False  # keep the memory of the objects we could not list
                 return list(targets.values())
             self._crd_missing_since = None
+            # Logged once per distinct problem, not at every sync (as for files).
+            logged, self._logged = self._logged, set()
             for obj, problem in found.invalid:
-                self._invalid_object(obj, problem, now=now)
+                self._invalid_object(obj, problem, now=now, logged=logged)
             for target in found.targets:
                 if target.key in targets:
-                    log.warning(
-                        "policy %s is both a file and an object: using the object", target.key
-                    )
+                    line = f"policy {target.key} is both a file and an object: using the object"
+                    self._log_once(logging.WARNING, line, logged)
                 targets[target.key] = target
             self._objects = found.objects
         return list(targets.values())
@@ -112,10 +118,28 @@ class Policies:
                 log.error("broken policy: %s", problem)
         self._reported = set(problems)
 
-    def _invalid_object(self, obj: JSON, problem: str, *, now: float) -> None:
+    def _report_rejected(self, rejected: list[RejectedTarget], *, now: float) -> None:
+        """An event on each workload a broken policy file names, once per change: a file
+        has no object of its own, and its other events are on that workload too."""
+        if self.events is not None:
+            for item in rejected:
+                if item in self._rejected:
+                    continue
+                involved = self._workload(item.namespace, item.ref, now=now)
+                message = "; ".join(item.problems)
+                self.events.record(involved, Event("Warning", "InvalidPolicy", message), now=now)
+        self._rejected = set(rejected)
+
+    def _log_once(self, level: int, line: str, logged: set[str]) -> None:
+        """Log ``line`` unless the last listing logged it already."""
+        if line not in logged:
+            log.log(level, line)
+        self._logged.add(line)
+
+    def _invalid_object(self, obj: JSON, problem: str, *, now: float, logged: set[str]) -> None:
         meta = obj.get("metadata") or {}
         key = f"{meta.get('namespace')}/{meta.get('name')}"
-        log.error("broken policy: ScalingPolicy %s: %s", key, problem)
+        self._log_once(logging.ERROR, f"broken policy: ScalingPolicy {key}: {problem}", logged)
         if self.api is None or self.events is None:
             return
         status = invalid_status(
@@ -147,6 +171,30 @@ class Policies:
                     obj,
                     status_document(outcome, previous, now=now, generation=generation),
                 )
-            involved = EventRecorder.involved_for(outcome.target)
-            for event in events_for(outcome):
+            events = events_for(outcome)
+            involved = self._involved(outcome, now=now) if events else {}
+            for event in events:
                 self.events.record(involved, event, now=now)
+
+    def _involved(self, outcome: Outcome, *, now: float) -> JSON:
+        """The policy object, or for a file policy the workload it scales."""
+        target = outcome.target
+        if target.uid:
+            return EventRecorder.involved_for(target)
+        if outcome.error_reason == "FailedGetScale" and self.workload_uids is not None:
+            self.workload_uids.forget(target.namespace, target.ref)  # deleted, maybe
+        return self._workload(target.namespace, target.ref, now=now)
+
+    def _workload(self, namespace: str, ref: TargetRef, *, now: float) -> JSON:
+        """A workload as an event's object, with its uid when it can be read, so that
+        `kubectl describe` of the workload lists the event."""
+        involved: JSON = {
+            "apiVersion": ref.api_version,
+            "kind": ref.kind,
+            "name": ref.name,
+            "namespace": namespace,
+        }
+        uid = self.workload_uids.uid(namespace, ref, now=now) if self.workload_uids else None
+        if uid is not None:
+            involved["uid"] = uid
+        return involved

@@ -11,31 +11,54 @@ from autoscaler.policy import load_policies
 from autoscaler.ports import Target, TargetRef
 
 
+@dataclass(frozen=True, slots=True)
+class RejectedTarget:
+    """A workload named by a broken policy document, with that document's problems
+    (each ``FILE:LINE: FIELD: MESSAGE``): what an event on the workload says."""
+
+    namespace: str
+    ref: TargetRef
+    problems: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class LoadedTargets:
     targets: list[Target] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    rejected: list[RejectedTarget] = field(default_factory=list)
 
 
 def targets_from_files(paths: Sequence[str], *, namespace: str | None = None) -> LoadedTargets:
     """Every valid policy under ``paths``; a broken one is reported and skipped."""
     loaded = load_policies(paths)
     result = LoadedTargets(errors=[issue.format() for issue in loaded.errors])
+    for rejected in loaded.rejected:
+        if namespace and rejected.namespace != namespace:
+            continue
+        result.rejected.append(
+            RejectedTarget(
+                rejected.namespace,
+                TargetRef(rejected.api_version or "apps/v1", rejected.kind, rejected.name),
+                tuple(issue.format().removeprefix("error: ") for issue in rejected.issues),
+            )
+        )
     for item in loaded.policies:
         meta, spec = item.policy.metadata, item.policy.spec
         if namespace and meta.namespace != namespace:
             continue
         ref = spec.scale_target_ref
+        target_ref = TargetRef(ref.api_version or "apps/v1", ref.kind, ref.name)
         try:
             policy = policy_from_spec(spec.decision_spec(), f"{item.file}:{item.line}: spec")
         except DocumentError as exc:
             result.errors.append(str(exc))
+            result.rejected.append(RejectedTarget(meta.namespace, target_ref, (str(exc),)))
             continue
         result.targets.append(
             Target(
                 namespace=meta.namespace,
                 name=meta.name,
-                ref=TargetRef(ref.api_version or "apps/v1", ref.kind, ref.name),
+                ref=target_ref,
                 policy=policy,
                 mode=spec.mode,
                 source=f"{item.file}:{item.line}",

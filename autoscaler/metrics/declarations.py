@@ -212,8 +212,7 @@ def _validate(doc: source.Document, *, file: str, errors: list[Issue]) -> list[M
 
 def _documents(file: str, errors: list[Issue]) -> list[source.Document]:
     try:
-        with open(file, "rb") as stream:  # bounded: a path may be /dev/zero
-            raw = stream.read(source.MAX_BYTES + 1)
+        raw = source.read_bounded(file)
     except OSError as exc:
         reason = (exc.strerror or type(exc).__name__).lower()
         errors.append(Issue("error", file, None, "", f"cannot read: {reason}"))
@@ -244,7 +243,9 @@ def _files(paths: Iterable[str], errors: list[Issue]) -> list[str]:
             )
             if not found:
                 errors.append(Issue("error", given, None, "", "no YAML files (*.yaml, *.yml)"))
-            files += found
+            odd = source.irregular(found)
+            errors += [Issue("error", f, None, "", "not a regular file: skipped") for f in odd]
+            files += [f for f in found if f not in odd]
         elif os.path.exists(given):
             files.append(given)
         else:

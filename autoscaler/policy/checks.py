@@ -40,6 +40,16 @@ _DNS_LABEL_RE = re.compile(_DNS_LABEL)
 _DNS_SUBDOMAIN_RE = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
 
 
+def names_an_object(namespace: str, name: str) -> bool:
+    """Whether ``namespace``/``name`` can name a Kubernetes object (label, subdomain)."""
+    return (
+        len(namespace) <= 63
+        and _DNS_LABEL_RE.fullmatch(namespace) is not None
+        and len(name) <= 253
+        and _DNS_SUBDOMAIN_RE.fullmatch(name) is not None
+    )
+
+
 def check_metadata(meta: ObjectMeta) -> list[Finding]:
     """Name a DNS-1123 subdomain (as HPA names are), namespace a DNS-1123 label."""
     findings = []

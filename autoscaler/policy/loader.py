@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from autoscaler.policy import source
+from autoscaler.policy.checks import names_an_object
 from autoscaler.policy.document import to_policy
 from autoscaler.policy.issues import FieldPath, Issue, format_path, line_of
 from autoscaler.policy.model import ScalingPolicy
@@ -42,6 +43,22 @@ class LoadedPolicy:
         return line_of(self.lines, path, default=self.line)
 
 
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A document with errors that still names the workload it would scale.
+
+    A policy file has no object to carry conditions, so the control loop reports such a
+    document's problems on that workload (an event), where ``kubectl describe`` shows
+    them. ``api_version`` is ``""`` when the document does not set one.
+    """
+
+    namespace: str
+    api_version: str
+    kind: str
+    name: str
+    issues: tuple[Issue, ...]
+
+
 @dataclass(slots=True)
 class LoadResult:
     """Everything found under the given paths: valid policies, errors, and counts."""
@@ -50,6 +67,7 @@ class LoadResult:
     errors: list[Issue] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     documents: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 def load_policies(paths: Iterable[str]) -> LoadResult:
@@ -72,6 +90,9 @@ def _expand(paths: Iterable[str], errors: list[Issue]) -> Iterator[str]:
                 errors.append(
                     Issue("error", given, None, "", "no YAML files (*.yaml, *.yml) found")
                 )
+            odd = source.irregular(found)
+            errors += [Issue("error", f, None, "", "not a regular file: skipped") for f in odd]
+            found = [f for f in found if f not in odd]
         elif os.path.lexists(given):
             found = [given]
         else:
@@ -94,8 +115,7 @@ def _walk(folder: str) -> Iterator[str]:
 
 def _load_file(file: str, result: LoadResult) -> None:
     try:
-        with open(file, "rb") as stream:  # bounded: a path may be /dev/zero
-            raw = stream.read(source.MAX_BYTES + 1)
+        raw = source.read_bounded(file)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         result.errors.append(Issue("error", file, None, "", f"cannot read: {reason.lower()}"))
@@ -122,11 +142,14 @@ def _load_document(doc: source.Document, *, file: str, result: LoadResult) -> No
         return
     loaded = to_policy(doc.data)
     if isinstance(loaded, list):
-        for finding in loaded:
-            line = doc.line_of(finding.path)
-            result.errors.append(
-                Issue("error", file, line, format_path(finding.path), finding.message)
-            )
+        issues = tuple(
+            Issue("error", file, doc.line_of(f.path), format_path(f.path), f.message)
+            for f in loaded
+        )
+        result.errors += issues
+        rejected = _rejected(doc.data, issues)
+        if rejected is not None:
+            result.rejected.append(rejected)
         return
     written, origin = loaded
     result.policies.append(
@@ -139,6 +162,27 @@ def _load_document(doc: source.Document, *, file: str, result: LoadResult) -> No
             lines=doc.lines,
         )
     )
+
+
+def _rejected(data: object, issues: tuple[Issue, ...]) -> Rejected | None:
+    """The workload a broken document names, if its namespace and target can be read."""
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    spec = data.get("spec") if isinstance(data, dict) else None
+    ref = spec.get("scaleTargetRef") if isinstance(spec, dict) else None
+    if not isinstance(metadata, dict) or not isinstance(ref, dict):
+        return None
+    namespace = metadata.get("namespace", "default")
+    api_version, kind, name = ref.get("apiVersion", ""), ref.get("kind", ""), ref.get("name", "")
+    if not (
+        isinstance(namespace, str)
+        and isinstance(api_version, str)
+        and isinstance(kind, str)
+        and isinstance(name, str)
+        and kind
+        and names_an_object(namespace, name)
+    ):
+        return None  # no event could be about it
+    return Rejected(namespace, api_version, kind, name, issues)
 
 
 def _check_unique(result: LoadResult) -> None:

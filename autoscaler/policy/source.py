@@ -15,6 +15,7 @@ Nothing here raises for bad input: problems come back as data.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
@@ -55,6 +56,25 @@ class Document:
     def line_of(self, path: FieldPath) -> int:
         """The line of ``path``, or of its nearest written parent."""
         return line_of(self.lines, path, default=self.line)
+
+
+def read_bounded(file: str) -> bytes:
+    """At most one byte past :data:`MAX_BYTES` (a path may be /dev/zero), never waiting
+    for a writer that does not exist: a FIFO given by name (``<(kubectl get ...)``) is
+    read to its end, one with no writer reads as empty. Raises OSError."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        os.set_blocking(fd, True)  # a writer is there or never was: reads may wait now
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            return stream.read(MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+def irregular(files: list[str]) -> list[str]:
+    """The files found in a folder that are not regular files (a FIFO, a socket, a
+    device): reading a FIFO would wait for a writer forever, so they are skipped."""
+    return [f for f in files if os.path.exists(f) and not os.path.isfile(f)]
 
 
 def decode(raw: bytes) -> str | Problem:

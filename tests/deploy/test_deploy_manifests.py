@@ -8,6 +8,7 @@ is validated offline against the Kubernetes OpenAPI schemas bundled in
 from __future__ import annotations
 
 import functools
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,25 @@ def env(name: str, main: dict[str, Any] | None = None) -> dict[str, str]:
         ref = e.get("valueFrom", {}).get("configMapKeyRef")
         values[e["name"]] = maps[ref["name"]][ref["key"]] if ref else e.get("value", "")
     return values
+
+
+def kubelet_args(name: str) -> list[str]:
+    """The controller's args as the kubelet passes them: ``$(VAR)`` replaced by the
+    container's variables, the pod's own name and namespace (fieldRefs) included."""
+    pod = controller(name)
+    fields = {
+        "metadata.namespace": pod["metadata"]["namespace"],
+        "metadata.name": f"{pod['metadata']['name']}-5d8f7c9b4-x2x7q",
+    }
+    values = env(name)
+    for e in container(name).get("env", []):
+        field = e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        if field in fields:
+            values[e["name"]] = fields[field]
+    return [
+        re.sub(r"\$\((\w+)\)", lambda m: values.get(m[1], m[0]), arg)
+        for arg in container(name)["args"]
+    ]
 
 
 def label(doc: dict[str, Any]) -> str:
@@ -289,7 +309,7 @@ def test_the_controller_settings_start_as_rendered(
     for name, value in env(kustomization).items():
         if name.startswith("AUTOSCALER_"):
             monkeypatch.setenv(name, value.replace("/etc/podscale/metrics", str(tmp_path)))
-    args = build_parser().parse_args(container(kustomization)["args"])
+    args = build_parser().parse_args(kubelet_args(kustomization))
     settings = _settings(args)
     assert settings.prometheus_url
     assert _custom_metrics(settings) is not None  # raises what would stop the pod

@@ -116,7 +116,7 @@ def test_only_the_leader_scales_and_a_standby_takes_over(
         # at the latest, which may have come after the read above) and the standby took
         # it within a couple of retries.
         acquired = lease_time(lease_spec(kubectl, namespace), "acquireTime")
-        assert 0 < acquired - renewed < 3 + 2 + 2, (acquired - renewed)
+        assert 0 < acquired - renewed < 3 + 2 + 2, acquired - renewed
         kubectl("scale", "deployment", "ha", "-n", namespace, "--replicas=2")
         wait_for(lambda: spec_replicas(kubectl, namespace, "ha") == 4, "the new leader to scale")
         assert scaled_lines(log_b if standby == "b" else log_a)

@@ -4,7 +4,8 @@ import os
 import time
 from pathlib import Path
 
-from autoscaler.loop.targets import FileTargets
+from autoscaler.loop.targets import FileTargets, RejectedTarget
+from autoscaler.ports import TargetRef
 
 POLICY = """\
 apiVersion: podscale.dev/v1alpha1
@@ -30,3 +31,23 @@ def test_unchanged_files_are_not_read_again_and_changes_are_seen(tmp_path: Path)
     assert sorted(t.name for t in files.load().targets) == ["a", "b"]
     (tmp_path / "a.yaml").unlink()
     assert [t.name for t in files.load().targets] == ["b"]
+
+
+def test_a_broken_document_names_the_workload_it_would_scale(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(POLICY.format(name="good", max=5))
+    (tmp_path / "bad.yaml").write_text(POLICY.format(name="bad", max="ten") + "  minReplica: 1\n")
+    (tmp_path / "other.yaml").write_text(POLICY.format(name="x", max="ten").replace("shop", "ops"))
+    loaded = FileTargets([str(tmp_path)], namespace="shop").load()
+    assert [t.name for t in loaded.targets] == ["good"]
+    bad = str(tmp_path / "bad.yaml")
+    assert loaded.rejected == [
+        RejectedTarget(
+            "shop",
+            TargetRef("apps/v1", "Deployment", "bad"),
+            (
+                f'{bad}:6: spec.maxReplicas: must be an integer (got "ten")',
+                f'{bad}:7: spec.minReplica: unknown field (did you mean "minReplicas"?)',
+            ),
+        )
+    ]  # and none for the policy of another namespace
+    assert len(loaded.errors) == 3  # the log still names every problem

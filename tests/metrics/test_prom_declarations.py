@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,3 +188,20 @@ def test_unreadable_inputs(tmp_path: Path) -> None:
     assert messages[0] == f"error: {missing}: no such file or directory"
     assert messages[1].startswith(f"error: {broken}:")
     assert len(messages) == 2
+
+
+def test_a_fifo_in_a_folder_is_skipped_not_waited_on(tmp_path: Path) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.yaml")
+    script = (
+        "import sys\n"
+        "from autoscaler.metrics.declarations import load_declarations\n"
+        "print(*[e.format() for e in load_declarations(sys.argv[1:]).errors], sep='\\n')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(folder)], capture_output=True, text=True, timeout=30
+    )
+    assert done.stdout.splitlines() == [
+        f"error: {folder / 'pipe.yaml'}: not a regular file: skipped"
+    ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -350,3 +352,70 @@ def test_the_bundled_policies_are_valid() -> None:
     files = len(list((REPO / "policies").glob("*.yaml")))
     assert files >= 8
     assert out.startswith(f"{files} files, {files} policies: 0 errors")
+
+
+def test_a_rejected_document_names_its_workload_only_when_it_can(tmp_path: Path) -> None:
+    """The loop puts an event on that workload: only a name an object can have."""
+    broken = POLICY.replace("maxReplicas: 10", "maxReplicas: ten")
+    write(tmp_path, "named.yaml", broken)
+    write(
+        tmp_path,
+        "hpa.yaml",
+        broken.replace("podscale.dev/v1alpha1", "autoscaling/v2")
+        .replace("ScalingPolicy", "HorizontalPodAutoscaler")
+        .replace("name: web\nspec", "name: h\n  namespace: ops\nspec"),
+    )
+    write(tmp_path, "bad-name.yaml", broken.replace("    name: web", "    name: Web_1"))
+    write(
+        tmp_path,
+        "no-ref.yaml",
+        broken.replace("  scaleTargetRef:\n    kind: Deployment\n    name: web\n", ""),
+    )
+    write(
+        tmp_path,
+        "list-ns.yaml",
+        broken.replace("name: web\nspec", "name: web\n  namespace: [a]\nspec"),
+    )
+    result = load_policies([str(tmp_path)])
+    assert [(r.namespace, r.api_version, r.kind, r.name) for r in result.rejected] == [
+        ("ops", "", "Deployment", "web"),
+        ("default", "", "Deployment", "web"),
+    ]
+    assert [i.format() for i in result.rejected[1].issues] == [
+        f'error: {tmp_path / "named.yaml"}:10: spec.maxReplicas: must be an integer (got "ten")'
+    ]
+    assert {Path(i.file).name for i in result.errors} == {
+        "named.yaml",
+        "hpa.yaml",
+        "bad-name.yaml",
+        "no-ref.yaml",
+        "list-ns.yaml",
+    }  # every file still has its errors
+
+
+def test_a_fifo_never_blocks_the_load(tmp_path: Path) -> None:
+    """A FIFO in a policy folder would wait for a writer forever (and with it, every
+    sync of the loop); one named on the command line is read to its end."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    write(folder, "web.yaml", POLICY.replace("averageUtilization: 0", "averageUtilization: 50"))
+    os.mkfifo(folder / "pipe.yaml")
+    named = tmp_path / "named.yaml"
+    os.mkfifo(named)
+    script = (
+        "import sys\n"
+        "from autoscaler.policy import load_policies\n"
+        "r = load_policies(sys.argv[1:])\n"
+        "print(len(r.policies), *[e.format() for e in r.errors], sep='\\n')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(folder), str(named)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.stdout.splitlines() == [
+        "1",
+        f"error: {folder / 'pipe.yaml'}: not a regular file: skipped",
+        f"error: {named}: no documents (the file is empty)",  # no writer: nothing to read
+    ]
