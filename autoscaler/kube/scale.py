@@ -67,6 +67,11 @@ class KubeScales:
             resource_version=version,
         )
 
+    def uid(self, namespace: str, ref: TargetRef) -> str:
+        """The workload's uid, as its ``/scale`` carries it ("" when it has none)."""
+        scale = self.api.call("GET", f"{self._collection(namespace, ref)}/{ref.name}/scale")
+        return str((scale.get("metadata") or {}).get("uid") or "")
+
     def get_scale_uncached(self, namespace: str, ref: TargetRef) -> ScaleState:
         return self.get_scale(namespace, ref)  # every read here goes to the API server
 

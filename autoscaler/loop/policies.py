@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from autoscaler.kube.api import JSON, Api
 from autoscaler.kube.informer import Informer
+from autoscaler.kube.scale import KubeScales
 from autoscaler.loop.controller import Outcome
 from autoscaler.loop.crs import (
     Parsed,
@@ -46,7 +47,7 @@ class Policies:
         self.namespace = namespace
         self.crds = crds and api is not None
         self.events = EventRecorder(api) if api is not None else None
-        self.workload_uids = WorkloadUids(api) if api is not None else None
+        self.workload_uids = WorkloadUids(KubeScales(api)) if api is not None else None
         self._objects: dict[str, JSON] = {}
         self._reported: set[str] = set()
         self._rejected: set[RejectedTarget] = set()

@@ -4,21 +4,20 @@ A policy file has no object of its own, so its events go on the workload. `kubec
 describe` lists an object's events by ``involvedObject.uid`` as well as its name, so an
 event without the uid is in `kubectl get events` but not in `describe`. The uid is read
 from the workload's ``/scale`` (which carries it, and which Podscale may already read:
-no extra permission), once per workload, after one discovery request per kind.
+no extra permission), once per workload, through ``kube.scale`` (its discovery cached).
 """
 
 from __future__ import annotations
 
-from autoscaler.kube.api import Api
+from autoscaler.kube.scale import KubeScales
 from autoscaler.ports import LoopError, TargetRef
 
 RETRY_SECONDS = 60.0  # how long a workload that could not be read is not asked again
 
 
 class WorkloadUids:
-    def __init__(self, api: Api) -> None:
-        self.api = api
-        self._plurals: dict[tuple[str, str], str] = {}  # (apiVersion, kind) -> plural
+    def __init__(self, scales: KubeScales) -> None:
+        self.scales = scales
         self._uids: dict[tuple[str, TargetRef], str] = {}
         self._failed: dict[tuple[str, TargetRef], float] = {}  # -> when to ask again
 
@@ -30,10 +29,9 @@ class WorkloadUids:
         if self._failed.get(key, 0.0) > now:
             return None
         try:
-            scale = self.api.call("GET", f"{self._collection(namespace, ref)}/{ref.name}/scale")
+            uid = self.scales.uid(namespace, ref)
         except LoopError:
-            scale = {}
-        uid = str((scale.get("metadata") or {}).get("uid") or "")
+            uid = ""
         if not uid:
             if len(self._failed) > 10_000:
                 self._failed.clear()
@@ -48,22 +46,3 @@ class WorkloadUids:
     def forget(self, namespace: str, ref: TargetRef) -> None:
         """Read it again next time: the workload may have been deleted (and recreated)."""
         self._uids.pop((namespace, ref), None)
-
-    def _collection(self, namespace: str, ref: TargetRef) -> str:
-        version = ref.api_version
-        base = f"/apis/{version}" if "/" in version else f"/api/{version}"
-        plural = self._plurals.get((version, ref.kind))
-        if plural is None:
-            resources = self.api.call("GET", base).get("resources") or []
-            plural = next(
-                (
-                    r["name"]
-                    for r in resources
-                    if r.get("kind") == ref.kind and "/" not in r["name"]
-                ),
-                None,
-            )
-            if plural is None:
-                raise LoopError(f"kind {ref.kind} is not served by API {version}")
-            self._plurals[(version, ref.kind)] = plural
-        return f"{base}/namespaces/{namespace}/{plural}"
