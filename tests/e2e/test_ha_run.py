@@ -19,8 +19,14 @@ from test_loop_run import EXE, deployment, policy, running_pods, spec_replicas
 
 @contextmanager
 def replica(
-    testbed: Testbed, policies: Path, namespace: str, identity: str, log: Path
+    testbed: Testbed,
+    policies: Path,
+    namespace: str,
+    identity: str,
+    log: Path,
+    lease: tuple[str, str, str] = ("3", "2", "0.5"),
 ) -> Iterator[subprocess.Popen[str]]:
+    """One `autoscaler run --leader-elect`; ``lease``: duration, renew deadline, retry."""
     handle = log.open("w")
     proc = subprocess.Popen(
         [
@@ -42,11 +48,11 @@ def replica(
             "--leader-elect-identity",
             identity,
             "--lease-duration",
-            "3",
+            lease[0],
             "--renew-deadline",
-            "2",
+            lease[1],
             "--retry-period",
-            "0.5",
+            lease[2],
         ],
         stdout=subprocess.DEVNULL,
         stderr=handle,
@@ -125,20 +131,26 @@ def test_only_the_leader_scales_and_a_standby_takes_over(
 def test_sigterm_releases_the_lease_for_a_fast_handover(
     testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
+    """A 10 s lease, so that a released lease (taken at the standby's next 0.5 s retry)
+    and one left to run out (10 s after the last renewal) cannot be confused, however
+    slowly a loaded machine runs the processes."""
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "idle.yaml").write_text(policy(namespace, "idle"))
-    with replica(testbed, policies, namespace, "a", tmp_path / "a.log") as a:
+    lease = ("10", "7", "0.5")
+    with replica(testbed, policies, namespace, "a", tmp_path / "a.log", lease) as a:
         wait_for(lambda: holder(kubectl, namespace) == "a", "a to lead")
-        with replica(testbed, policies, namespace, "b", tmp_path / "b.log"):
-            time.sleep(1)
+        b_log = tmp_path / "b.log"
+        with replica(testbed, policies, namespace, "b", b_log, lease):
+            wait_for(lambda: '"started"' in b_log.read_text(), "b to start")
+            time.sleep(1)  # b's elector retries while a holds the lease
             renewed = lease_time(lease_spec(kubectl, namespace), "renewTime")
             a.send_signal(signal.SIGTERM)
             a.wait(timeout=10)
             assert a.returncode == 0
-            wait_for(lambda: holder(kubectl, namespace) == "b", "b to take over", 10)
-            # Judged by the API server's own timestamps, not by how fast this machine
-            # polls: b acquired the lease before a's last renewal could have expired, so
-            # it was released, not left to run out.
+            wait_for(lambda: holder(kubectl, namespace) == "b", "b to take over", 15)
+            # Judged by the API server's own timestamps: b acquired the lease before a's
+            # last renewal (at or after ``renewed``) could have run out, so a released it.
             acquired = lease_time(lease_spec(kubectl, namespace), "acquireTime")
-            assert acquired < renewed + 3, acquired - renewed  # the 3 s lease duration
+            assert acquired < renewed + 10, acquired - renewed
+    assert "released the lease" in (tmp_path / "a.log").read_text()
