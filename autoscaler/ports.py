@@ -11,12 +11,14 @@ Podscale's but the core's values (import-linter's layers contract).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from autoscaler.core.model import History, Pod, PodUsage, Policy
 
 if TYPE_CHECKING:
     from autoscaler.policy.model import MetricSpec as SpecMetric
+
+JSON = dict[str, Any]  # an API object as decoded JSON
 
 
 class LoopError(Exception):
@@ -147,12 +149,97 @@ class ResourceMetricSource(Protocol):
     def new_sync(self) -> None: ...
 
 
+class PolicyStore(Protocol):
+    """ScalingPolicy objects as the cluster has them, and their status written back.
+
+    Raises LoopError (NotFound when the CRD is not installed) when a read or write fails.
+    """
+
+    def objects(self) -> list[JSON]:
+        """Every object, read from the API server now."""
+        ...
+
+    def watch(self) -> None:
+        """Start keeping a watch cache of the objects (once the CRD is known to exist)."""
+        ...
+
+    def cached(self) -> list[JSON] | None:
+        """The watch cache's objects once it has synced; None before (or without one)."""
+        ...
+
+    def write_status(self, namespace: str, name: str, status: JSON) -> None:
+        """Merge ``status`` into one object's status subresource."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventPost:
+    """One core/v1 Event as the loop decided it: new, or a repeat of an existing one."""
+
+    namespace: str
+    name: str
+    involved: JSON  # the object reference it is about
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+    component: str
+    first_seen: float
+    last_seen: float
+    count: int
+
+
+class EventSink(Protocol):
+    def create(self, event: EventPost) -> None: ...
+
+    def update(self, event: EventPost) -> None:
+        """Set count, last timestamp and message of the Event named; NotFound when it
+        expired meanwhile."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRecord:
+    """What a Lease says; times are the API's MicroTime text, compared only for change."""
+
+    holder: str = ""
+    duration_seconds: int | None = None
+    acquire_time: str | None = None
+    renew_time: str | None = None
+    transitions: int = 0
+    # The resourceVersion read: a write carries it, so two racing writers cannot both win.
+    version: str | None = None
+
+
+class LeaseStore(Protocol):
+    """One named Lease. Raises NotFound (none yet), Conflict (changed since read), LoopError."""
+
+    name: str
+
+    def read(self) -> LeaseRecord: ...
+
+    def create(self, record: LeaseRecord) -> None: ...
+
+    def replace(self, record: LeaseRecord) -> None: ...
+
+
+class WorkloadReader(Protocol):
+    def uid(self, namespace: str, ref: TargetRef) -> str:
+        """The workload's uid ("" when its answer has none); LoopError when unreadable."""
+        ...
+
+
 __all__ = [
+    "JSON",
     "Conflict",
+    "EventPost",
+    "EventSink",
     "Forbidden",
+    "LeaseRecord",
+    "LeaseStore",
     "LoopError",
     "NotFound",
     "PodSource",
+    "PolicyStore",
     "ResourceMetricSource",
     "RolloutState",
     "ScaleClient",
@@ -160,4 +247,5 @@ __all__ = [
     "Target",
     "TargetRef",
     "Unavailable",
+    "WorkloadReader",
 ]

@@ -144,7 +144,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pydantic import ValidationError
 
     from autoscaler.kube.api import Api, connect
+    from autoscaler.kube.events import KubeEvents
     from autoscaler.kube.pods import KubePods
+    from autoscaler.kube.policies import KubePolicies
     from autoscaler.kube.scale import KubeScales
     from autoscaler.loop.controller import Controller
     from autoscaler.loop.policies import Policies
@@ -193,12 +195,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         import socket
         import uuid
 
+        from autoscaler.kube.leases import KubeLeases
         from autoscaler.loop.leader import LeaderElector
 
         elector = LeaderElector(
-            api,
-            namespace=settings.leader_elect_namespace,
-            name=settings.leader_elect_name,
+            KubeLeases(
+                api, namespace=settings.leader_elect_namespace, name=settings.leader_elect_name
+            ),
             identity=settings.leader_elect_identity
             or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
             lease_duration=settings.lease_duration,
@@ -242,7 +245,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         observer=recorder,
     )
     policies = Policies(
-        api=api,
+        store=KubePolicies(api, namespace=settings.namespace),
+        events=KubeEvents(api),
+        workloads=KubeScales(api),
         files=settings.policies,
         namespace=settings.namespace,
         crds=settings.policy_crds,

@@ -17,9 +17,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from autoscaler import __version__
-from autoscaler.ports import Conflict, Forbidden, Gone, LoopError, NotFound, Unavailable
+from autoscaler.ports import JSON, Conflict, Forbidden, Gone, LoopError, NotFound, Unavailable
 
-JSON = dict[str, Any]
 TIMEOUT = (5.0, 30.0)  # connect, read
 MAX_RETRY_AFTER = 5.0  # seconds we wait for a server that asks us to come back later
 

@@ -23,12 +23,12 @@ from dataclasses import replace
 from typing import Any, NamedTuple
 
 from autoscaler.core.model import Pod, PodUsage
-from autoscaler.kube.api import JSON, Api
+from autoscaler.kube.api import Api
 from autoscaler.kube.informer import Informer
 from autoscaler.kube.pods import KubePods, pod_from_json, usage_from_json
 from autoscaler.kube.rollouts import argo_rollout, deployment_rollout, new_revision_hash
 from autoscaler.kube.scale import KubeScales
-from autoscaler.ports import LoopError, NotFound, ScaleState, TargetRef
+from autoscaler.ports import JSON, LoopError, NotFound, ScaleState, TargetRef
 from autoscaler.selectors import Requirement, SelectorError, matches, parse_selector
 
 

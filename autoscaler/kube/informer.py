@@ -17,8 +17,8 @@ from typing import Any, Generic, TypeVar
 
 import urllib3
 
-from autoscaler.kube.api import JSON, Api
-from autoscaler.ports import Gone, LoopError
+from autoscaler.kube.api import Api
+from autoscaler.ports import JSON, Gone, LoopError
 
 log = logging.getLogger("autoscaler.informer")
 T = TypeVar("T")

@@ -1,1 +1,1 @@
-"""The control loop: gather -> snapshot -> decide -> patch -> record, per target."""
+"""The control loop: gather -> snapshot -> decide -> write -> record, per target."""

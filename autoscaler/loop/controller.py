@@ -1,4 +1,4 @@
-"""One sync of every target: gather -> snapshot -> decide -> patch -> record.
+"""One sync of every target: gather -> snapshot -> decide -> write -> record.
 
 The arithmetic is all in ``autoscaler.core``; this module only orchestrates reads and
 writes, and keeps each target's history between syncs. A failure of one target (its
@@ -22,6 +22,7 @@ from autoscaler.core.model import (
     Decision,
     History,
     MetricData,
+    Pod,
     Policy,
     Recommendation,
     Rollout,
@@ -73,6 +74,17 @@ class Outcome:
     @property
     def desired(self) -> int | None:
         return None if self.decision is None else self.decision.desired_replicas
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """What one sync read of a target before deciding."""
+
+    scale: ScaleState
+    pods: tuple[Pod, ...]
+    metrics: MetricData
+    seen: Observation  # what the replicas say about other writers since the last sync
+    shadow: bool  # a dry run: decide and report, never write
 
 
 class Controller:
@@ -149,6 +161,28 @@ class Controller:
     def sync_target(
         self, target: Target, *, now: float, custom: MetricData | None = None
     ) -> Outcome:
+        """One target: gather -> snapshot -> decide -> write -> record."""
+        gathered = self._gather(target, now=now, custom=custom)
+        if isinstance(gathered, Outcome):
+            return gathered  # the scale or the pods could not be read: nothing to decide
+        snapshot = self._snapshot(target, gathered, now=now)
+        decision = self._decide(target, snapshot)
+        outcome = Outcome(
+            target,
+            gathered.scale.replicas,
+            decision,
+            note=_note(decision, gathered.seen),
+            snapshot=snapshot,
+        )
+        outcome = self._write(outcome, gathered, now=now)
+        self._record(outcome, before=snapshot.history)
+        return outcome
+
+    def _gather(
+        self, target: Target, *, now: float, custom: MetricData | None
+    ) -> Gathered | Outcome:
+        """Read the scale, the pods and the metrics, and what other writers did since the
+        last sync; an Outcome instead when the scale or the pods cannot be read."""
         try:
             scale = self.scales.get_scale(target.namespace, target.ref)
         except LoopError as exc:
@@ -177,17 +211,25 @@ class Controller:
         names = {p.name for p in pods}
         metrics = self._metric_data(target, scale.selector, names, custom)
         shadow = self.dry_run or target.mode == "DryRun"
+        return Gathered(scale, pods, metrics, self._observe(target, scale, shadow, now=now), shadow)
+
+    def _observe(
+        self, target: Target, scale: ScaleState, shadow: bool, *, now: float
+    ) -> Observation:
+        """What the replicas say about other writers and about our own unanswered write."""
         if shadow:
             # Another writer (the HPA being compared) is expected, not news, and must not
             # hold back the first writes once the policy enforces.
             self.writers.ignore(target.key)
-            seen = Observation()
-        else:
-            seen = self.writers.observe(
-                target.key, scale.replicas, now=now, version=scale.resource_version
-            )
-            if seen.doubtful:
-                seen = self._verify(target, scale, now=now)
+            return Observation()
+        seen = self.writers.observe(
+            target.key, scale.replicas, now=now, version=scale.resource_version
+        )
+        return self._verify(target, scale, now=now) if seen.doubtful else seen
+
+    def _snapshot(self, target: Target, gathered: Gathered, *, now: float) -> Snapshot:
+        """Everything the core decides from, with the history this process kept."""
+        scale, seen = gathered.scale, gathered.seen
         history = self.histories.get(target.key)
         if history is not None and seen.confirmed is not None:
             history = with_scale_event(history, seen.confirmed)
@@ -200,43 +242,41 @@ class Controller:
             saved = target.saved_history or History()
             seed = Recommendation(now, scale.replicas)
             history = replace(saved, recommendations=(*saved.recommendations, seed))
-        snapshot = Snapshot(
+        return Snapshot(
             now=now,
             policy=target.policy,
             current_replicas=scale.replicas,
             status_replicas=scale.status_replicas,
-            pods=pods,
-            metrics=metrics,
+            pods=gathered.pods,
+            metrics=gathered.metrics,
             history=history,
             settings=self.settings,
             rollout=self._rollout(target, scale),
             failed_syncs=self.failed_syncs.get(target.key, 0),
         )
+
+    def _decide(self, target: Target, snapshot: Snapshot) -> Decision:
+        """The core's decision; its count of failed reads is kept for the next sync."""
         decision = decide(snapshot)
         if self.observer is not None:
             self.observer(target, snapshot, decision)
         self.failed_syncs[target.key] = decision.failed_syncs
-        notice = decision.notice
-        note = None if notice is None else (notice.reason, notice.message)
-        if seen.external is not None and (notice is None or notice.reason != FALLBACK_REASON):
-            note = ("ExternalScaleChange", seen.external)
-        if note is None and seen.confirmed is not None:
-            note = _confirmed_note(seen.confirmed)
-        outcome = Outcome(target, scale.replicas, decision, note=note, snapshot=snapshot)
-        if decision.desired_replicas == scale.replicas:
-            self.histories[target.key] = decision.history
+        return decision
+
+    def _write(self, outcome: Outcome, gathered: Gathered, *, now: float) -> Outcome:
+        """Set the replicas the decision asks for, unless there is a reason not to: the
+        same count, a dry run, a cache behind our last write, another writer we do not
+        fight, or a lost lease."""
+        target, decision, scale = outcome.target, outcome.decision, gathered.scale
+        assert decision is not None
+        if decision.desired_replicas == scale.replicas or gathered.shadow:
             return outcome
-        if shadow:  # nothing was scaled: later rate limits must not count it
-            self.histories[target.key] = without_new_events(decision, history)
-            return outcome
-        if seen.stale:
+        if gathered.seen.stale:
             # The cache has not seen our last write yet: a write based on it would be
             # refused, and the next sync reads the count we wrote.
-            self.histories[target.key] = without_new_events(decision, history)
             return outcome
         held = self.writers.held_until(target.key, now=now)
         if held is not None:
-            self.histories[target.key] = without_new_events(decision, history)
             until, changes = held
             # No countdown in the message: it stays the same from sync to sync, so the
             # event is counted, not posted again (see loop.events).
@@ -254,12 +294,23 @@ class Controller:
         try:
             self.scales.set_replicas(target.namespace, target.ref, decision.desired_replicas)
         except Unavailable as exc:
-            return self._lost_answer(outcome, scale, history, exc, now=now)
+            return self._lost_answer(outcome, scale, exc, now=now)
         except LoopError as exc:
-            # The scale event did not happen: keep the recommendation, not the event.
-            self.histories[target.key] = without_new_events(decision, history)
             return replace(outcome, error_reason="FailedUpdateScale", error=f"cannot scale: {exc}")
         return self._applied(outcome, scale)
+
+    def _record(self, outcome: Outcome, *, before: History) -> None:
+        """Keep the history the next sync continues from: the decision's, without the
+        scale event when the replicas were to change and did not (a dry run, a held or
+        failed write: later rate limits must not count it). A replica that lost the
+        lease keeps nothing: the next leader's status history is the truth."""
+        decision = outcome.decision
+        assert decision is not None
+        key = outcome.target.key
+        if outcome.patched or decision.desired_replicas == outcome.current:
+            self.histories[key] = decision.history
+        elif outcome.error_reason != "NotLeader":
+            self.histories[key] = without_new_events(decision, before)
 
     def _verify(self, target: Target, scale: ScaleState, *, now: float) -> Observation:
         """A change seen right after our own write, checked with the API server: another
@@ -281,11 +332,10 @@ class Controller:
         self.writers.wrote(
             key, outcome.decision.desired_replicas, read_version=scale.resource_version
         )
-        self.histories[key] = outcome.decision.history
         return replace(outcome, patched=True)
 
     def _lost_answer(
-        self, outcome: Outcome, scale: ScaleState, before: History, exc: LoopError, *, now: float
+        self, outcome: Outcome, scale: ScaleState, exc: LoopError, *, now: float
     ) -> Outcome:
         """A write without a clear answer (the connection broke, the API was overloaded):
         it may have been applied. A fresh read from the API server tells; if that fails
@@ -305,14 +355,12 @@ class Controller:
                 now=now,
                 reason=decision.rescale_reason,
             )
-            self.histories[target.key] = without_new_events(decision, before)
             return replace(
                 failed,
                 error=f"{failed.error}; it may have been applied: the next read will tell",
             )
         if fresh.replicas == decision.desired_replicas:
             return self._applied(outcome, scale)
-        self.histories[target.key] = without_new_events(decision, before)
         return failed
 
     def _rollout(self, target: Target, scale: ScaleState) -> Rollout | None:
@@ -368,6 +416,19 @@ def _reads_metrics(policy: Policy, current: int) -> bool:
     if current == 0 and policy.min_replicas != 0:
         return False
     return policy.min_replicas <= current <= policy.max_replicas
+
+
+def _note(decision: Decision, seen: Observation) -> tuple[str, str] | None:
+    """The one non-error news of a sync worth an event: the decision's own notice
+    (fallback, rollout hold), else another writer's change, else a lost write found
+    applied. Fallback replicas are news even when another writer moved the count."""
+    notice = decision.notice
+    note = None if notice is None else (notice.reason, notice.message)
+    if seen.external is not None and (notice is None or notice.reason != FALLBACK_REASON):
+        note = ("ExternalScaleChange", seen.external)
+    if note is None and seen.confirmed is not None:
+        note = _confirmed_note(seen.confirmed)
+    return note
 
 
 def _confirmed_note(write: Unanswered) -> tuple[str, str]:

@@ -23,14 +23,11 @@ from autoscaler.documents import (
     history_to_document,
     policy_from_spec,
 )
-from autoscaler.kube.api import JSON, Api
 from autoscaler.loop.controller import Outcome
 from autoscaler.policy.document import to_policy
 from autoscaler.policy.issues import format_path
-from autoscaler.ports import LoopError, Target, TargetRef
-
-GROUP_VERSION = "podscale.dev/v1alpha1"
-PLURAL = "scalingpolicies"
+from autoscaler.policy.model import API_VERSION as GROUP_VERSION
+from autoscaler.ports import JSON, LoopError, PolicyStore, Target, TargetRef
 
 
 def now_rfc3339(epoch: float) -> str:
@@ -44,17 +41,6 @@ class PolicyObjects:
     targets: list[Target] = field(default_factory=list)
     invalid: list[tuple[JSON, str]] = field(default_factory=list)
     objects: dict[str, JSON] = field(default_factory=dict)  # target key -> object
-
-
-def policies_path(namespace: str | None) -> str:
-    scope = f"/namespaces/{namespace}" if namespace else ""
-    return f"/apis/{GROUP_VERSION}{scope}/{PLURAL}"
-
-
-def list_policies(api: Api, *, namespace: str | None = None) -> PolicyObjects:
-    """Every ScalingPolicy object, validated; raises LoopError when the list fails."""
-    listing = api.call("GET", policies_path(namespace))
-    return policies_from_objects(listing.get("items") or [])
 
 
 Parsed = Target | str  # a valid policy's target, or the problem that makes it invalid
@@ -245,7 +231,7 @@ def _digest(history: Any) -> Any:
     )
 
 
-def write_status(api: Api, obj: JSON, status: JSON) -> bool:
+def write_status(store: PolicyStore, obj: JSON, status: JSON) -> bool:
     """Merge-patch ``status`` when it differs from the object's; True when written.
 
     Writing only on change keeps API requests per sync proportional to the targets
@@ -256,11 +242,8 @@ def write_status(api: Api, obj: JSON, status: JSON) -> bool:
     if same and _digest(previous.get("history")) == _digest(status.get("history")):
         return False
     meta = obj.get("metadata") or {}
-    path = f"{policies_path(meta.get('namespace'))}/{meta.get('name')}/status"
     try:
-        api.call(
-            "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
-        )
+        store.write_status(str(meta.get("namespace")), str(meta.get("name")), status)
     except LoopError:
         return False
     return True

@@ -1,10 +1,11 @@
 """Kubernetes Events for rescales and failures, with the HPA's reasons.
 
-Events are ``core/v1`` (the reference warns that ``events.k8s.io/v1`` from this client
-needs care with ``eventTime``). A repeat of the same reason and message on the same
-object bumps ``count`` and ``lastTimestamp`` of the first one, and many different messages
-of one reason are combined, as client-go's correlator does (``loop.correlator``), instead
-of flooding the namespace with one object per sync.
+Which events a sync gives, and whether each is new or a repeat, is decided here; an
+``EventSink`` (``autoscaler.kube.events`` on a cluster) writes them. A repeat of the
+same reason and message on the same object bumps ``count`` and ``lastTimestamp`` of the
+first one, and many different messages of one reason are combined, as client-go's
+correlator does (``loop.correlator``), instead of flooding the namespace with one object
+per sync.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from autoscaler.kube.api import JSON, Api
 from autoscaler.loop.controller import Outcome
 from autoscaler.loop.correlator import EventCorrelator, Occurrence
-from autoscaler.loop.crs import now_rfc3339
-from autoscaler.ports import LoopError, NotFound, Target
+from autoscaler.ports import JSON, EventPost, EventSink, LoopError, NotFound, Target
 
 log = logging.getLogger("autoscaler.events")
 COMPONENT = "podscale"
@@ -74,8 +73,8 @@ class EventRecorder:
     expired meanwhile (404) is created again under the same name, as client-go does.
     """
 
-    def __init__(self, api: Api, *, correlator: EventCorrelator | None = None) -> None:
-        self.api = api
+    def __init__(self, sink: EventSink, *, correlator: EventCorrelator | None = None) -> None:
+        self.sink = sink
         self.correlator = correlator or EventCorrelator()
 
     @staticmethod
@@ -107,42 +106,26 @@ class EventRecorder:
         if correlated is None:
             log.debug("event %s on %s throttled", event.reason, involved["name"])
             return
-        path = f"/api/v1/namespaces/{namespace}/events"
-        stamp = now_rfc3339(now)
+        post = EventPost(
+            namespace=namespace,
+            name=correlated.name,
+            involved=involved,
+            type=event.type,
+            reason=event.reason,
+            message=correlated.message,
+            component=COMPONENT,
+            first_seen=correlated.first_seen,
+            last_seen=now,
+            count=correlated.count,
+        )
         try:
             if not correlated.create:
                 try:
-                    self.api.call(
-                        "PATCH",
-                        f"{path}/{correlated.name}",
-                        body={
-                            "count": correlated.count,
-                            "lastTimestamp": stamp,
-                            "message": correlated.message[:1024],
-                        },
-                        content_type="application/merge-patch+json",
-                    )
+                    self.sink.update(post)
                     return
                 except NotFound:
                     pass  # expired (or its creation failed): create it again
-            self.api.call(
-                "POST",
-                path,
-                body={
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {"name": correlated.name, "namespace": namespace},
-                    "involvedObject": involved,
-                    "type": event.type,
-                    "reason": event.reason,
-                    "message": correlated.message[:1024],
-                    "source": {"component": COMPONENT},
-                    "firstTimestamp": now_rfc3339(correlated.first_seen),
-                    "lastTimestamp": stamp,
-                    "count": correlated.count,
-                    "reportingComponent": COMPONENT,
-                },
-            )
+            self.sink.create(post)
         except LoopError as exc:
             # The count stays: the next occurrence updates (or creates) the Event.
             log.warning("cannot record event %s on %s: %s", event.reason, involved["name"], exc)

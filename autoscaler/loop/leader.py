@@ -20,11 +20,10 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
-from autoscaler.kube.api import Api
-from autoscaler.ports import Conflict, LoopError, NotFound
+from autoscaler.ports import Conflict, LeaseRecord, LeaseStore, LoopError, NotFound
 
 log = logging.getLogger("autoscaler.leader")
 
@@ -34,14 +33,16 @@ def _micro_time(epoch: float) -> str:
 
 
 class LeaderElector:
-    """Acquires and renews a Lease; ``leading()`` says whether this replica may write."""
+    """Acquires and renews a Lease; ``leading()`` says whether this replica may write.
+
+    Only the timing is decided here; reading and writing the Lease is ``leases``'s
+    (``autoscaler.kube.leases`` on a cluster).
+    """
 
     def __init__(
         self,
-        api: Api,
+        leases: LeaseStore,
         *,
-        namespace: str,
-        name: str,
         identity: str,
         lease_duration: float = 15.0,
         renew_deadline: float = 10.0,
@@ -51,9 +52,8 @@ class LeaderElector:
     ) -> None:
         if not retry_period < renew_deadline < lease_duration:
             raise ValueError("need retry_period < renew_deadline < lease_duration")
-        self.api = api
-        self.path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
-        self.name = name
+        self.leases = leases
+        self.name = leases.name
         self.identity = identity
         self.lease_duration = lease_duration
         self.renew_deadline = renew_deadline
@@ -61,7 +61,7 @@ class LeaderElector:
         self.clock = clock
         self.wall = wall
         self._renewed_at: float | None = None  # our last successful renew (monotonic)
-        self._observed: tuple[str, Any] | None = None  # (holder, renewTime) last seen
+        self._observed: tuple[str, str | None] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
         self.stop = threading.Event()
 
@@ -73,50 +73,43 @@ class LeaderElector:
         """One attempt; True when this replica holds the lease afterwards."""
         now = self.clock()
         try:
-            lease = self.api.call("GET", f"{self.path}/{self.name}")
+            lease = self.leases.read()
         except NotFound:
-            return self._write("POST", self.path, self._body(transitions=0), now)
+            return self._write(self.leases.create, self._record(transitions=0), now)
         except LoopError as exc:
             log.warning("cannot read lease %s: %s", self.name, exc)
             return self.leading()
-        spec = lease.get("spec") or {}
-        holder = spec.get("holderIdentity") or ""
-        record = (holder, spec.get("renewTime"))
-        if record != self._observed:
+        observed = (lease.holder, lease.renew_time)
+        if observed != self._observed:
             # Seen when the answer came, not when it was asked for (as client-go): a slow
             # read may show a renew made long after ``now``.
-            self._observed, self._observed_at = record, self.clock()
-        transitions = int(spec.get("leaseTransitions") or 0)
-        if holder == self.identity:
-            body = self._body(transitions=transitions, acquired=spec.get("acquireTime"))
+            self._observed, self._observed_at = observed, self.clock()
+        if lease.holder == self.identity:
+            record = self._record(transitions=lease.transitions, acquired=lease.acquire_time)
         else:
-            duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
-            if holder and now - self._observed_at < duration:
+            duration = float(lease.duration_seconds or self.lease_duration)
+            if lease.holder and now - self._observed_at < duration:
                 self._renewed_at = None
                 return False
-            body = self._body(transitions=transitions + 1)
-        body["metadata"]["resourceVersion"] = (lease.get("metadata") or {}).get("resourceVersion")
-        return self._write("PUT", f"{self.path}/{self.name}", body, now)
+            record = self._record(transitions=lease.transitions + 1)
+        return self._write(self.leases.replace, replace(record, version=lease.version), now)
 
-    def _body(self, *, transitions: int, acquired: Any = None) -> dict[str, Any]:
+    def _record(self, *, transitions: int, acquired: str | None = None) -> LeaseRecord:
         stamp = _micro_time(self.wall())
-        return {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": self.name},
-            "spec": {
-                "holderIdentity": self.identity,
-                "leaseDurationSeconds": math.ceil(self.lease_duration),
-                "acquireTime": acquired or stamp,
-                "renewTime": stamp,
-                "leaseTransitions": transitions,
-            },
-        }
+        return LeaseRecord(
+            holder=self.identity,
+            duration_seconds=math.ceil(self.lease_duration),
+            acquire_time=acquired or stamp,
+            renew_time=stamp,
+            transitions=transitions,
+        )
 
-    def _write(self, method: str, path: str, body: dict[str, Any], started: float) -> bool:
+    def _write(
+        self, write: Callable[[LeaseRecord], None], record: LeaseRecord, started: float
+    ) -> bool:
         was_leading = self.leading()
         try:
-            self.api.call(method, path, body=body)
+            write(record)
         except Conflict:
             self._renewed_at = None  # someone else wrote first
             return False
@@ -134,14 +127,13 @@ class LeaderElector:
             return
         self._renewed_at = None
         try:
-            lease = self.api.call("GET", f"{self.path}/{self.name}")
-            spec = lease.get("spec") or {}
-            if spec.get("holderIdentity") != self.identity:
+            lease = self.leases.read()
+            if lease.holder != self.identity:
                 return
-            spec.update(
-                holderIdentity="", leaseDurationSeconds=1, renewTime=_micro_time(self.wall())
+            released = replace(
+                lease, holder="", duration_seconds=1, renew_time=_micro_time(self.wall())
             )
-            self.api.call("PUT", f"{self.path}/{self.name}", body=lease)
+            self.leases.replace(released)
             log.info("released the lease", extra={"lease": self.name})
         except LoopError as exc:
             log.warning("cannot release lease %s: %s", self.name, exc)

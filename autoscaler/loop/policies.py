@@ -1,5 +1,9 @@
 """Where targets come from (policy files and ScalingPolicy objects) and where a sync's
 results go back to (status of those objects, events, logs).
+
+The cluster is reached only through ``ports`` interfaces (``store`` for the objects,
+``events``, ``workloads`` for the uids of scaled workloads); the command wires the
+Kubernetes implementations from ``autoscaler.kube`` in.
 """
 
 from __future__ import annotations
@@ -7,24 +11,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from autoscaler.kube.api import JSON, Api
-from autoscaler.kube.informer import Informer
-from autoscaler.kube.scale import KubeScales
 from autoscaler.loop.controller import Outcome
 from autoscaler.loop.crs import (
     Parsed,
     PolicyObjects,
     invalid_status,
-    list_policies,
     policies_from_objects,
-    policies_path,
     status_document,
     write_status,
 )
 from autoscaler.loop.events import Event, EventRecorder, events_for
 from autoscaler.loop.targets import FileTargets, RejectedTarget
 from autoscaler.loop.workloads import WorkloadUids
-from autoscaler.ports import LoopError, NotFound, Target, TargetRef
+from autoscaler.ports import (
+    JSON,
+    EventSink,
+    LoopError,
+    NotFound,
+    PolicyStore,
+    Target,
+    TargetRef,
+    WorkloadReader,
+)
 
 log = logging.getLogger("autoscaler.policies")
 CRD_RETRY_SECONDS = 60.0
@@ -36,18 +44,20 @@ class Policies:
     def __init__(
         self,
         *,
-        api: Api | None,
+        store: PolicyStore | None,
+        events: EventSink | None,
+        workloads: WorkloadReader | None,
         files: Sequence[str],
         namespace: str | None,
         crds: bool,
         watch: bool = False,
     ) -> None:
-        self.api = api
+        self.store = store
         self.files = FileTargets(files, namespace=namespace) if files else None
         self.namespace = namespace
-        self.crds = crds and api is not None
-        self.events = EventRecorder(api) if api is not None else None
-        self.workload_uids = WorkloadUids(KubeScales(api)) if api is not None else None
+        self.crds = crds and store is not None
+        self.events = EventRecorder(events) if events is not None else None
+        self.workload_uids = WorkloadUids(workloads) if workloads is not None else None
         self._objects: dict[str, JSON] = {}
         self._reported: set[str] = set()
         self._rejected: set[RejectedTarget] = set()
@@ -55,7 +65,7 @@ class Policies:
         self._crd_missing_since: float | None = None
         self.watch = watch
         self.complete = True  # whether the last load saw every policy
-        self._informer: Informer[JSON] | None = None
+        self._watching = False
         self._parsed: dict[tuple[str, int], Parsed] = {}
 
     def load(self, *, now: float) -> list[Target]:
@@ -67,7 +77,7 @@ class Policies:
             self._report_rejected(loaded.rejected, now=now)
             targets.update((t.key, t) for t in loaded.targets)
         self._objects = {}
-        if self.crds and self.api is not None and self._crd_due(now):
+        if self.crds and self.store is not None and self._crd_due(now):
             try:
                 found = self._policy_objects()
             except NotFound:
@@ -98,16 +108,14 @@ class Policies:
         The first successful LIST also tells that the CRD is installed, and only then is
         the informer started.
         """
-        informer = self._informer
-        if informer is not None and informer.synced.is_set():
-            return policies_from_objects(informer.items(), cache=self._parsed)
-        assert self.api is not None
-        found = list_policies(self.api, namespace=self.namespace)
-        if self.watch and informer is None:
-            self._informer = Informer(
-                self.api, policies_path(self.namespace), lambda obj: obj, name="scalingpolicies"
-            )
-            self._informer.start()
+        assert self.store is not None
+        cached = self.store.cached() if self._watching else None
+        if cached is not None:
+            return policies_from_objects(cached, cache=self._parsed)
+        found = policies_from_objects(self.store.objects())
+        if self.watch and not self._watching:
+            self.store.watch()
+            self._watching = True
         return found
 
     def _crd_due(self, now: float) -> bool:
@@ -141,12 +149,12 @@ class Policies:
         meta = obj.get("metadata") or {}
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         self._log_once(logging.ERROR, f"broken policy: ScalingPolicy {key}: {problem}", logged)
-        if self.api is None or self.events is None:
+        if self.store is None or self.events is None:
             return
         status = invalid_status(
             problem, obj.get("status") or {}, now=now, generation=meta.get("generation")
         )
-        if write_status(self.api, obj, status):  # only when it changed: one event per change
+        if write_status(self.store, obj, status):  # only when it changed: one event per change
             involved = {
                 "apiVersion": obj.get("apiVersion"),
                 "kind": obj.get("kind"),
@@ -158,17 +166,17 @@ class Policies:
 
     def report(self, outcomes: Sequence[Outcome], *, now: float) -> None:
         """Status of ScalingPolicy objects, and events, for one sync."""
-        if self.api is None or self.events is None:
+        if self.events is None:
             return
         for outcome in outcomes:
             if outcome.error_reason == "NotLeader":
                 continue  # the new leader reports; a stale status must not overwrite it
             obj = self._objects.get(outcome.target.key)
-            if obj is not None:
+            if obj is not None and self.store is not None:
                 generation = (obj.get("metadata") or {}).get("generation")
                 previous = obj.get("status") or {}
                 write_status(
-                    self.api,
+                    self.store,
                     obj,
                     status_document(outcome, previous, now=now, generation=generation),
                 )

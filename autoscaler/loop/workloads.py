@@ -4,19 +4,19 @@ A policy file has no object of its own, so its events go on the workload. `kubec
 describe` lists an object's events by ``involvedObject.uid`` as well as its name, so an
 event without the uid is in `kubectl get events` but not in `describe`. The uid is read
 from the workload's ``/scale`` (which carries it, and which Podscale may already read:
-no extra permission), once per workload, through ``kube.scale`` (its discovery cached).
+no extra permission), once per workload, through a ``WorkloadReader`` (``kube.scale``
+on a cluster, its discovery cached).
 """
 
 from __future__ import annotations
 
-from autoscaler.kube.scale import KubeScales
-from autoscaler.ports import LoopError, TargetRef
+from autoscaler.ports import LoopError, TargetRef, WorkloadReader
 
 RETRY_SECONDS = 60.0  # how long a workload that could not be read is not asked again
 
 
 class WorkloadUids:
-    def __init__(self, scales: KubeScales) -> None:
+    def __init__(self, scales: WorkloadReader) -> None:
         self.scales = scales
         self._uids: dict[tuple[str, TargetRef], str] = {}
         self._failed: dict[tuple[str, TargetRef], float] = {}  # -> when to ask again

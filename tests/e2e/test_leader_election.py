@@ -7,6 +7,7 @@ import threading
 from e2e_support import Testbed
 
 from autoscaler.kube.api import Api, connect
+from autoscaler.kube.leases import KubeLeases
 from autoscaler.loop.leader import LeaderElector
 
 
@@ -22,9 +23,7 @@ class Clock:
 
 def elector(testbed: Testbed, namespace: str, identity: str, clock: Clock) -> LeaderElector:
     return LeaderElector(
-        Api(connect(str(testbed.kubeconfig))),
-        namespace=namespace,
-        name="podscale",
+        KubeLeases(Api(connect(str(testbed.kubeconfig))), namespace=namespace, name="podscale"),
         identity=identity,
         lease_duration=15,
         renew_deadline=10,
@@ -48,7 +47,8 @@ def test_one_leader_a_standby_takes_over_only_after_the_lease_expires(
     assert not a.leading()
     clock_b.t += 2
     assert b.try_acquire_or_renew() and b.leading()
-    lease = b.api.call("GET", f"{b.path}/podscale")
+    assert isinstance(b.leases, KubeLeases)
+    lease = b.leases.api.call("GET", f"{b.leases.path}/podscale")
     assert lease["spec"]["holderIdentity"] == "b"
     assert lease["spec"]["leaseTransitions"] == 1
     # a comes back: the lease is b's and b keeps renewing, so a stays a standby.

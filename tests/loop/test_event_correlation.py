@@ -12,6 +12,7 @@ from typing import Any
 
 from test_loop_controller import NOW, FakeCluster, controller, target
 
+from autoscaler.kube.events import KubeEvents
 from autoscaler.loop.correlator import COMBINED, EventCorrelator, Occurrence
 from autoscaler.loop.events import Event, EventRecorder, events_for
 from autoscaler.ports import NotFound
@@ -98,7 +99,7 @@ INVOLVED = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "names
 
 def test_the_recorder_posts_once_then_patches_count_and_last_timestamp() -> None:
     api = RecordingApi()
-    recorder = EventRecorder(api)  # type: ignore[arg-type]
+    recorder = EventRecorder(KubeEvents(api))  # type: ignore[arg-type]
     for i in range(3):
         recorder.record(INVOLVED, Event("Warning", "R", "same"), now=NOW + 15 * i)
     methods = [m for m, _, _ in api.calls]
@@ -111,7 +112,7 @@ def test_the_recorder_posts_once_then_patches_count_and_last_timestamp() -> None
 
 def test_an_expired_event_is_created_again_under_its_name() -> None:
     api = RecordingApi()
-    recorder = EventRecorder(api)  # type: ignore[arg-type]
+    recorder = EventRecorder(KubeEvents(api))  # type: ignore[arg-type]
     recorder.record(INVOLVED, Event("Warning", "R", "same"), now=NOW)
     name = api.calls[0][2]["metadata"]["name"]
     api.expired.add(name)
@@ -125,7 +126,7 @@ def test_a_held_target_is_one_event_counted_at_every_sync() -> None:
     cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "900"})
     loop = controller(cluster)
     api = RecordingApi()
-    recorder = EventRecorder(api)  # type: ignore[arg-type]
+    recorder = EventRecorder(KubeEvents(api))  # type: ignore[arg-type]
     loop.sync([target("hot")], now=NOW)
     for step in range(1, 9):
         if step <= 2:

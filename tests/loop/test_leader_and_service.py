@@ -7,6 +7,7 @@ from typing import Any
 from test_loop_controller import NOW, FakeCluster, controller, target
 
 from autoscaler.core.model import PodUsage
+from autoscaler.kube.leases import KubeLeases
 from autoscaler.loop.controller import Outcome
 from autoscaler.loop.leader import LeaderElector
 from autoscaler.loop.resource_prometheus import PrometheusResourceMetrics
@@ -38,9 +39,7 @@ def test_a_slow_read_does_not_shorten_the_lease_duration_a_standby_waits_out() -
     clock = [0.0]
     api = FakeLeaseApi(clock)
     standby = LeaderElector(
-        api,  # type: ignore[arg-type]
-        namespace="podscale-system",
-        name="podscale",
+        KubeLeases(api, namespace="podscale-system", name="podscale"),  # type: ignore[arg-type]
         identity="me",
         clock=lambda: clock[0],
     )
