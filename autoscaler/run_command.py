@@ -318,6 +318,7 @@ def _serve(
         elector.stop.set()
         elector.release()
     server.shutdown()
+    server.server_close()
     return 0
 
 

@@ -181,3 +181,10 @@ def test_every_flag_of_the_hand_written_parsers_still_exists(command: str, befor
     parser.format_help()
     flags = {name for action in parser._actions for name in action.option_strings}
     assert set(before.split()) <= flags
+
+
+def test_the_fault_proxy_takes_the_same_host_port() -> None:
+    from autoscaler.faults.__main__ import build_parser as faults_parser
+
+    args = faults_parser().parse_args(["--upstream", "http://x", "--listen", "[::1]:0"])
+    assert args.listen == ("::1", 0)
