@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import types
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -53,9 +54,17 @@ def variable(model: type[BaseSettings], field: str) -> str:
     return (str(model.model_config.get("env_prefix") or "") + field).upper()
 
 
-def add_flags(parser: argparse.ArgumentParser | Any, model: type[BaseSettings]) -> None:
-    """A flag on ``parser`` (or an argument group) for every field of ``model``."""
+def add_flags(
+    parser: argparse.ArgumentParser | Any,
+    model: type[BaseSettings],
+    fields: Iterable[str] | None = None,
+) -> None:
+    """A flag on ``parser`` (or an argument group) for every field of ``model``, or for
+    the ``fields`` named (to put some in a group of their own)."""
+    wanted = set(model.model_fields if fields is None else fields)
     for name, info in model.model_fields.items():
+        if name not in wanted:
+            continue
         marker = _marker(info)
         kind = _kind(info.annotation)
         options: dict[str, Any] = {"dest": name, "default": None, "help": _help(model, name)}
@@ -66,7 +75,11 @@ def add_flags(parser: argparse.ArgumentParser | Any, model: type[BaseSettings]) 
                 options["nargs"] = "+"
             choices = get_args(kind) if get_origin(kind) is Literal else ()
             options["metavar"] = marker.metavar or (
-                "{" + ",".join(map(str, choices)) + "}" if choices else name.upper()
+                "{" + ",".join(map(str, choices)) + "}"
+                if choices
+                else "N"
+                if kind in (int, float)
+                else name.upper()
             )
         parser.add_argument(flag(model, name), **options)
 

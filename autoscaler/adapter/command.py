@@ -30,9 +30,15 @@ log = logging.getLogger("autoscaler.adapter")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per field of :class:`AdapterOptions`, generated (:mod:`autoscaler.flags`)."""
     from autoscaler.adapter.options import AdapterOptions
+    from autoscaler.adapter.serving import ServingLimits
     from autoscaler.flags import add_flags
 
-    add_flags(parser, AdapterOptions)
+    limits = set(ServingLimits.model_fields)
+    add_flags(parser, AdapterOptions, [f for f in AdapterOptions.model_fields if f not in limits])
+    group = parser.add_argument_group(
+        "connection limits", "what a connection may cost before it is closed (docs/adapter.md)"
+    )
+    add_flags(group, AdapterOptions, limits)
 
 
 class UsageError(Exception):
