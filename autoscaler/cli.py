@@ -15,7 +15,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from autoscaler import __version__
 
@@ -121,7 +121,14 @@ def _adapter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run_adapter(args, out, err)
 
 
-class _Command(argparse.ArgumentParser):
+class _OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line on stderr and exit status 2, pointing at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_UNREADABLE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Command(_OneLineParser):
     """A subcommand whose arguments are added when it is used (parsed or shown).
 
     ``run`` and ``adapter`` generate their flags from pydantic-settings models, whose
@@ -146,7 +153,10 @@ class _Command(argparse.ArgumentParser):
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         self._add_arguments()
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:  # named here, with the command, rather than by the top-level parser
+            self.error("unrecognized arguments: " + " ".join(extras))
+        return parsed, extras
 
     def format_help(self) -> str:
         self._add_arguments()
@@ -170,7 +180,7 @@ def _adapter_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="autoscaler",
         description="Podscale: an HPA-compatible autoscaler for Kubernetes.",
     )

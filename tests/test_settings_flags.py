@@ -188,3 +188,31 @@ def test_the_fault_proxy_takes_the_same_host_port() -> None:
 
     args = faults_parser().parse_args(["--upstream", "http://x", "--listen", "[::1]:0"])
     assert args.listen == ("::1", 0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["run", "--bogus"],
+            "autoscaler run: error: unrecognized arguments: --bogus (see autoscaler run --help)",
+        ),
+        (
+            ["run", "--sync-period"],
+            "autoscaler run: error: argument --sync-period: expected one argument "
+            "(see autoscaler run --help)",
+        ),
+        (
+            ["adapter", "--namespaces"],
+            "autoscaler adapter: error: argument --namespaces: expected at least one argument "
+            "(see autoscaler adapter --help)",
+        ),
+    ],
+)
+def test_a_flag_argparse_refuses_is_one_line_and_exit_2(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [line]
