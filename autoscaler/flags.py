@@ -145,19 +145,17 @@ def _kind(annotation: Any) -> Any:
 
 
 def _help(model: type[BaseSettings], name: str) -> str:
+    """The description, then the default and the variable: ``(default: 15; $VAR)``."""
     info = model.model_fields[name]
-    text = info.description or ""
-    default = None if info.is_required() else info.get_default(call_default_factory=True)
+    where = "$" + variable(model, name)
+    if info.is_required():
+        return f"{info.description} (required; {where})".replace("%", "%%")
+    default = info.get_default(call_default_factory=True)
     if isinstance(default, bool):
         shown = "on" if default else "off"
     elif isinstance(default, float):
         shown = f"{default:g}"
-    elif default in (None, []):
-        shown = ""
     else:
-        shown = str(default)
-    env = "$" + variable(model, name)
-    suffix = f"default: {shown}; {env}" if shown else env
-    if info.is_required():
-        suffix = f"required; {env}"
-    return f"{text} ({suffix})".replace("%", "%%").lstrip()
+        shown = "" if default in (None, []) else str(default)
+    suffix = f"default: {shown}; {where}" if shown else where
+    return f"{info.description or ''} ({suffix})".replace("%", "%%").lstrip()
