@@ -14,8 +14,8 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TextIO
 
 from autoscaler import __version__
 
@@ -121,13 +121,73 @@ def _adapter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run_adapter(args, out, err)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line on stderr and exit status 2, pointing at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_UNREADABLE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Command(_OneLineParser):
+    """A subcommand whose arguments are added when it is used (parsed or shown).
+
+    ``run`` and ``adapter`` generate their flags from pydantic-settings models, whose
+    import costs about a second: ``autoscaler decide`` must not pay it.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._arguments = arguments
+
+    def _add_arguments(self) -> None:
+        if self._arguments is not None:
+            arguments, self._arguments = self._arguments, None
+            arguments(self)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._add_arguments()
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:  # named here, with the command, rather than by the top-level parser
+            self.error("unrecognized arguments: " + " ".join(extras))
+        return parsed, extras
+
+    def format_help(self) -> str:
+        self._add_arguments()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._add_arguments()
+        return super().format_usage()
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    from autoscaler.run_command import add_arguments
+
+    add_arguments(parser)
+
+
+def _adapter_arguments(parser: argparse.ArgumentParser) -> None:
+    from autoscaler.adapter.command import add_arguments
+
+    add_arguments(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="autoscaler",
         description="Podscale: an HPA-compatible autoscaler for Kubernetes.",
     )
     parser.add_argument("--version", action="version", version=f"podscale {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Command
+    )
 
     decide = commands.add_parser(
         "decide",
@@ -167,15 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("paths", nargs="+", metavar="PATH", help="file or folder")
     validate.set_defaults(handler=_validate)
 
-    from autoscaler.run_command import add_arguments
-
     run = commands.add_parser(
         "run",
         help="the control loop: scale targets by their policies (needs a cluster)",
         description="Sync every policy each period: read the target's scale, pods and "
-        "metrics, decide like the HPA, patch /scale. Flags override AUTOSCALER_* variables.",
+        "metrics, decide like the HPA, patch /scale. Every flag is also the AUTOSCALER_* "
+        "variable shown in its help; the flag wins.",
+        arguments=_run_arguments,
     )
-    add_arguments(run)
     run.set_defaults(handler=_run)
 
     sim = commands.add_parser(
@@ -215,15 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_arguments(simulate)
     simulate.set_defaults(handler=_simulate)
 
-    from autoscaler.adapter.command import add_arguments as adapter_arguments
-
     adapter = commands.add_parser(
         "adapter",
         help="serve external.metrics.k8s.io from Prometheus, for native HPAs",
         description="The external metrics API (aggregated API server): declared External "
-        "metrics from a cache refreshed in the background; other names to --upstream.",
+        "metrics from a cache refreshed in the background; other names to --upstream. "
+        "Every flag is also the variable shown in its help; the flag wins.",
+        arguments=_adapter_arguments,
     )
-    adapter_arguments(adapter)
     adapter.set_defaults(handler=_adapter)
     return parser
 

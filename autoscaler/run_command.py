@@ -1,110 +1,146 @@
 """``autoscaler run``: the service users deploy next to their workloads.
 
-Flags mirror the ``AUTOSCALER_*`` environment variables of ``autoscaler.settings``; a
-flag wins over the environment. Every start-up problem (bad setting, unreadable
-kubeconfig, no policies) is one line on stderr and exit status 2.
+Its flags are generated from :class:`autoscaler.settings.Settings` (each also an
+``AUTOSCALER_*`` variable; a flag wins). ``run`` reads as its steps: settings, connect,
+sources, service, then one sync (``--once``) or serve until a signal. Every start-up
+problem (bad setting, unreadable kubeconfig, no policies) is one line on stderr and exit
+status 2, before anything listens or watches.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-from collections.abc import Sequence
-from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # the heavy imports wait for `run`: `autoscaler decide` must start fast
+    from autoscaler.kube.api import Api
+    from autoscaler.kube.cache import CachedPods
+    from autoscaler.loop.custom_metrics import PrometheusMetrics
+    from autoscaler.loop.leader import LeaderElector
+    from autoscaler.loop.recorder import Recorder
+    from autoscaler.loop.resource_prometheus import PrometheusResourceMetrics
+    from autoscaler.loop.service import Service
+    from autoscaler.ports import PodSource, ResourceMetricSource, ScaleClient
     from autoscaler.settings import Settings
 
 log = logging.getLogger("autoscaler.run")
+EXIT_USAGE = 2
+
+
+class StartError(Exception):
+    """A start-up problem, reported as one line and exit status 2."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    arg = parser.add_argument
-    arg("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
-    arg("--context", help="kubeconfig context")
-    arg(
-        "--as",
-        dest="impersonate",
-        metavar="USER",
-        help="act as USER, e.g. system:serviceaccount:podscale-system:podscale (RBAC checks)",
+    """One flag per setting (generated), and ``--once``, which is not a setting."""
+    from autoscaler.flags import add_flags
+    from autoscaler.settings import Settings
+
+    add_flags(parser, Settings)
+    parser.add_argument(
+        "--once", action="store_true", help="sync once, print the outcomes as JSON, and exit"
     )
-    arg("--policies", nargs="+", metavar="PATH", help="policy files or folders")
-    arg("--namespace", help="only policies in this namespace")
-    arg(
-        "--watch-cache",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="serve pods and workloads from watch caches (default: on)",
-    )
-    arg("--metrics-config", nargs="+", metavar="PATH", help="MetricDeclarations files or folders")
-    arg("--prometheus-url", metavar="URL", help="Prometheus for declared metrics")
-    arg(
-        "--resource-metrics",
-        choices=["metrics-server", "prometheus"],
-        help="where CPU and memory come from (metrics-server)",
-    )
-    arg("--prometheus-timeout", type=float, metavar="SECONDS", help="per query (5)")
-    arg(
-        "--crds",
-        dest="policy_crds",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="also read ScalingPolicy objects (default: on)",
-    )
-    arg("--sync-period", type=float, metavar="SECONDS", help="seconds between syncs (15)")
-    arg("--tolerance", type=float, help="HPA tolerance (0.1)")
-    arg("--cpu-initialization-period", type=float, metavar="SECONDS", help="(300)")
-    arg("--initial-readiness-delay", type=float, metavar="SECONDS", help="(30)")
-    arg("--downscale-stabilization", type=float, metavar="SECONDS", help="(300)")
-    arg("--dry-run", action="store_true", default=None, help="compute and report, never patch")
-    arg(
-        "--record",
-        metavar="FILE",
-        help="append each snapshot and its decision to FILE (JSON lines; replay with "
-        "`autoscaler decide`); it grows with every sync: for troubleshooting",
-    )
-    arg(
-        "--leader-elect",
-        action="store_true",
-        default=None,
-        help="elect one writer among replicas with a coordination.k8s.io Lease",
-    )
-    arg("--leader-elect-namespace", metavar="NS", help="namespace of the Lease (default)")
-    arg("--leader-elect-name", metavar="NAME", help="name of the Lease (podscale)")
-    arg("--leader-elect-identity", metavar="ID", help="this replica's identity (hostname-pid)")
-    arg("--lease-duration", type=float, metavar="SECONDS", help="(15)")
-    arg("--renew-deadline", type=float, metavar="SECONDS", help="(10)")
-    arg("--retry-period", type=float, metavar="SECONDS", help="(2)")
-    arg("--listen", metavar="HOST:PORT", help="address for /metrics, /healthz, /readyz")
-    arg("--log-format", choices=["json", "text"])
-    arg("--log-level", choices=["debug", "info", "warning", "error"])
-    arg("--once", action="store_true", help="sync once, print the outcomes as JSON, and exit")
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.telemetry import setup_logging
+
+    try:
+        settings = _settings(args)
+        _check_policies(settings)
+        setup_logging(fmt=settings.log_format, level=settings.log_level)
+        api = _connect(settings)
+        watch = settings.watch_cache and not args.once
+        sources = _sources(api, settings, watch=watch)
+        elector = _elector(api, settings) if settings.leader_elect else None
+        service = _service(api, settings, sources, elector, _recorder(settings), watch=watch)
+        if args.once:
+            return _sync_once(service, out)
+        return _serve(service, settings, sources, elector)
+    except StartError as exc:
+        print(f"autoscaler run: {exc}", file=err)
+        return EXIT_USAGE
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """Flags over ``AUTOSCALER_*`` variables over defaults (:mod:`autoscaler.flags`)."""
+    from autoscaler.flags import SettingsError, settings_from
     from autoscaler.settings import Settings
 
-    # Every flag named like a setting overrides it (and its AUTOSCALER_* variable).
-    overrides: dict[str, Any] = {
-        k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None
-    }
-    return Settings(**overrides)
+    try:
+        return settings_from(Settings, args)
+    except SettingsError as exc:
+        raise StartError(str(exc)) from None
 
 
-_FLAGS = {"policy_crds": "--crds", "impersonate": "--as"}  # flags not named after the field
+def _check_policies(settings: Settings) -> None:
+    """Somewhere to read policies from, and no ``--policies`` typo (an empty folder is
+    fine: a ConfigMap may be filled later)."""
+    import os
+
+    if not settings.policies and not settings.policy_crds:
+        raise StartError("no policies: give --policies PATH or leave --crds on")
+    missing = next((path for path in settings.policies if not os.path.lexists(path)), None)
+    if missing is not None:
+        raise StartError(f"--policies: {missing}: no such file or directory")
 
 
-def _setting_source(field: str, args: argparse.Namespace) -> str:
-    """Where a bad setting came from, as the user wrote it: the flag, else the variable."""
-    if getattr(args, field, None) is not None:
-        return _FLAGS.get(field, "--" + field.replace("_", "-"))
-    return f"AUTOSCALER_{field.upper()}"
+def _connect(settings: Settings) -> Api:
+    from autoscaler.kube.api import Api, connect
+    from autoscaler.ports import LoopError
+
+    try:
+        return Api(connect(settings.kubeconfig, settings.context), impersonate=settings.impersonate)
+    except LoopError as exc:
+        raise StartError(str(exc)) from None
 
 
-def _custom_metrics(settings: Settings) -> Any:
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where the controller reads scales, pods and metrics; watches start with the service."""
+
+    scales: ScaleClient
+    pods: PodSource
+    resource_metrics: ResourceMetricSource
+    custom_metrics: PrometheusMetrics | None
+    prometheus_resources: PrometheusResourceMetrics | None
+    watched_pods: CachedPods | None
+
+    def prometheus_queries(self) -> float:
+        custom = self.custom_metrics.total_queries if self.custom_metrics else 0
+        return custom + (self.prometheus_resources.queries if self.prometheus_resources else 0)
+
+
+def _sources(api: Api, settings: Settings, *, watch: bool) -> Sources:
+    """Direct reads, or watch caches (``--watch-cache``, not with ``--once``)."""
+    from autoscaler.kube.pods import KubePods
+    from autoscaler.kube.scale import KubeScales
+
+    custom = _custom_metrics(settings)
+    prometheus_resources = _prometheus_resources(settings)
+    if not watch:
+        pods = KubePods(api)
+        return Sources(
+            KubeScales(api), pods, prometheus_resources or pods, custom, prometheus_resources, None
+        )
+    from autoscaler.kube.cache import CachedPods, CachedScales, NamespaceMetrics
+
+    cached = CachedPods(api, namespace=settings.namespace)
+    return Sources(
+        scales=CachedScales(api, namespace=settings.namespace),
+        pods=cached,
+        resource_metrics=prometheus_resources or NamespaceMetrics(api),
+        custom_metrics=custom,
+        prometheus_resources=prometheus_resources,
+        watched_pods=cached,
+    )
+
+
+def _custom_metrics(settings: Settings) -> PrometheusMetrics | None:
     """Pods/Object/External metrics from Prometheus, when metric declarations are given."""
     if not settings.metrics_config:
         return None
@@ -115,9 +151,9 @@ def _custom_metrics(settings: Settings) -> Any:
     loaded = load_declarations(settings.metrics_config)
     if loaded.errors:
         more = f" (and {len(loaded.errors) - 1} more)" if len(loaded.errors) > 1 else ""
-        raise ValueError(f"--metrics-config: {loaded.errors[0].format()}{more}")
+        raise StartError(f"--metrics-config: {loaded.errors[0].format()}{more}")
     if not settings.prometheus_url:
-        raise ValueError("--metrics-config needs --prometheus-url")
+        raise StartError("--metrics-config needs --prometheus-url (AUTOSCALER_PROMETHEUS_URL)")
     source = PrometheusSource(
         settings=PrometheusSettings(
             url=settings.prometheus_url, timeout=settings.prometheus_timeout
@@ -126,122 +162,79 @@ def _custom_metrics(settings: Settings) -> Any:
     return PrometheusMetrics(source, loaded.metrics)
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"--listen must be HOST:PORT with a port up to 65535 (got {text!r})")
-    return host, int(port)
+def _prometheus_resources(settings: Settings) -> PrometheusResourceMetrics | None:
+    """CPU and memory from cAdvisor's series (``--resource-metrics prometheus``)."""
+    if settings.resource_metrics != "prometheus":
+        return None
+    from autoscaler.loop.resource_prometheus import PrometheusResourceMetrics
+    from autoscaler.metrics.prometheus import PrometheusSettings, PrometheusSource
+
+    return PrometheusResourceMetrics(
+        PrometheusSource(
+            settings=PrometheusSettings(
+                url=str(settings.prometheus_url), timeout=settings.prometheus_timeout
+            )
+        )
+    )
 
 
-def _missing_policy_paths(paths: Sequence[str]) -> str | None:
-    """The first ``--policies`` path that does not exist: a typo, not an empty ConfigMap."""
+def _elector(api: Api, settings: Settings) -> LeaderElector:
     import os
+    import socket
+    import uuid
 
-    return next((path for path in paths if not os.path.lexists(path)), None)
+    from autoscaler.kube.leases import KubeLeases
+    from autoscaler.loop.leader import LeaderElector
+
+    leases = KubeLeases(
+        api, namespace=settings.leader_elect_namespace, name=settings.leader_elect_name
+    )
+    return LeaderElector(
+        leases,
+        identity=settings.leader_elect_identity
+        or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        lease_duration=settings.lease_duration,
+        renew_deadline=settings.renew_deadline,
+        retry_period=settings.retry_period,
+    )
 
 
-def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from pydantic import ValidationError
+def _recorder(settings: Settings) -> Recorder | None:
+    if not settings.record:
+        return None
+    from autoscaler.loop.recorder import Recorder
 
-    from autoscaler.kube.api import Api, connect
+    try:
+        return Recorder(settings.record)
+    except OSError as exc:
+        raise StartError(f"--record {settings.record}: {exc.strerror or exc}") from None
+
+
+def _service(
+    api: Api,
+    settings: Settings,
+    sources: Sources,
+    elector: LeaderElector | None,
+    recorder: Recorder | None,
+    *,
+    watch: bool,
+) -> Service:
     from autoscaler.kube.events import KubeEvents
-    from autoscaler.kube.pods import KubePods
     from autoscaler.kube.policies import KubePolicies
     from autoscaler.kube.scale import KubeScales
     from autoscaler.loop.controller import Controller
     from autoscaler.loop.policies import Policies
-    from autoscaler.loop.service import Service, serve_http
-    from autoscaler.ports import LoopError
-    from autoscaler.telemetry import setup_logging
+    from autoscaler.loop.service import Service
 
-    try:
-        settings = _settings(args)
-        host, port = _host_port(settings.listen)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = _setting_source(str(first["loc"][0]), args) if first["loc"] else "settings"
-        message = first["msg"].removeprefix("Value error, ")
-        print(f"autoscaler run: {where}: {message}", file=err)
-        return 2
-    except ValueError as exc:
-        print(f"autoscaler run: {exc}", file=err)
-        return 2
-    if not settings.policies and not settings.policy_crds:
-        print("autoscaler run: no policies: give --policies PATH or leave --crds on", file=err)
-        return 2
-    missing = _missing_policy_paths(settings.policies)
-    if missing is not None:
-        print(f"autoscaler run: --policies: {missing}: no such file or directory", file=err)
-        return 2
-    setup_logging(fmt=settings.log_format, level=settings.log_level)
-    try:
-        api = Api(connect(settings.kubeconfig, settings.context), impersonate=settings.impersonate)
-    except LoopError as exc:
-        print(f"autoscaler run: {exc}", file=err)
-        return 2
-    pods: Any = KubePods(api)
-    scales: Any = KubeScales(api)
-    usage: Any = pods
-    watched_pods = None
-    if settings.watch_cache and not args.once:
-        from autoscaler.kube.cache import CachedPods, CachedScales, NamespaceMetrics
-
-        pods = watched_pods = CachedPods(api, namespace=settings.namespace)
-        scales = CachedScales(api, namespace=settings.namespace)
-        usage = NamespaceMetrics(api)
-    elector = None
-    if settings.leader_elect:
-        import os
-        import socket
-        import uuid
-
-        from autoscaler.kube.leases import KubeLeases
-        from autoscaler.loop.leader import LeaderElector
-
-        elector = LeaderElector(
-            KubeLeases(
-                api, namespace=settings.leader_elect_namespace, name=settings.leader_elect_name
-            ),
-            identity=settings.leader_elect_identity
-            or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
-            lease_duration=settings.lease_duration,
-            renew_deadline=settings.renew_deadline,
-            retry_period=settings.retry_period,
-        )
-    try:
-        custom_metrics = _custom_metrics(settings)
-    except ValueError as exc:
-        print(f"autoscaler run: {exc}", file=err)
-        return 2
-    resource_metrics: Any = usage
-    if settings.resource_metrics == "prometheus":
-        from autoscaler.loop.resource_prometheus import PrometheusResourceMetrics
-        from autoscaler.metrics.prometheus import PrometheusSettings, PrometheusSource
-
-        resource_metrics = PrometheusResourceMetrics(
-            PrometheusSource(
-                settings=PrometheusSettings(
-                    url=str(settings.prometheus_url), timeout=settings.prometheus_timeout
-                )
-            )
-        )
-    recorder = None
-    if settings.record:
-        from autoscaler.loop.recorder import Recorder
-
-        try:
-            recorder = Recorder(settings.record)
-        except OSError as exc:
-            print(f"autoscaler run: --record {settings.record}: {exc.strerror or exc}", file=err)
-            return 2
+    leading: Callable[[], bool] = elector.leading if elector else lambda: True
     controller = Controller(
-        scales=scales,
-        pods=pods,
-        resource_metrics=resource_metrics,
-        custom_metrics=custom_metrics,
+        scales=sources.scales,
+        pods=sources.pods,
+        resource_metrics=sources.resource_metrics,
+        custom_metrics=sources.custom_metrics,
         settings=settings.decision_settings(),
         dry_run=settings.dry_run,
-        can_write=elector.leading if elector else lambda: True,
+        can_write=leading,
         observer=recorder,
     )
     policies = Policies(
@@ -251,7 +244,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         files=settings.policies,
         namespace=settings.namespace,
         crds=settings.policy_crds,
-        watch=settings.watch_cache and not args.once,
+        watch=watch,
     )
     service = Service(
         controller=controller,
@@ -263,51 +256,52 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     service.metrics.expose_process(
         kube_requests=lambda: api.requests,
-        prometheus_queries=lambda: (
-            getattr(custom_metrics, "total_queries", 0) + getattr(resource_metrics, "queries", 0)
-        ),
-        leading=elector.leading if elector else lambda: True,
+        prometheus_queries=sources.prometheus_queries,
+        leading=leading,
         sync_period=settings.sync_period,
     )
-    if args.once:
-        import json
+    return service
 
-        from autoscaler.documents import decision_to_document, snapshot_to_document
 
-        outcomes = service.sync_once()
-        out.write(
-            json.dumps(
-                [
-                    {
-                        "policy": o.target.key,
-                        "target": str(o.target.ref),
-                        "current": o.current,
-                        "patched": o.patched,
-                        "error": o.error,
-                        "decision": None
-                        if o.decision is None
-                        else decision_to_document(o.decision),
-                        # Feeds `autoscaler decide` to the same decision.
-                        "snapshot": None
-                        if o.snapshot is None
-                        else snapshot_to_document(o.snapshot),
-                    }
-                    for o in outcomes
-                ],
-                indent=2,
-            )
-            + "\n"
-        )
-        return 0
+def _sync_once(service: Service, out: TextIO) -> int:
+    """``--once``: one sync, each outcome with the snapshot that feeds ``autoscaler decide``."""
+    import json
+
+    from autoscaler.documents import decision_to_document, snapshot_to_document
+
+    outcomes = [
+        {
+            "policy": o.target.key,
+            "target": str(o.target.ref),
+            "current": o.current,
+            "patched": o.patched,
+            "error": o.error,
+            "decision": None if o.decision is None else decision_to_document(o.decision),
+            "snapshot": None if o.snapshot is None else snapshot_to_document(o.snapshot),
+        }
+        for o in service.sync_once()
+    ]
+    out.write(json.dumps(outcomes, indent=2) + "\n")
+    return 0
+
+
+def _serve(
+    service: Service, settings: Settings, sources: Sources, elector: LeaderElector | None
+) -> int:
+    """Listen first (a taken port stops the start before any watch runs), then sync
+    every period until SIGTERM or SIGINT."""
+    import signal
+    import threading
+
+    from autoscaler.loop.service import serve_http
+
+    host, port = settings.host_port
     try:
         server = serve_http(service, host, port)
     except OSError as exc:
-        print(
-            f"autoscaler run: cannot listen on {settings.listen}: {exc.strerror or exc}", file=err
-        )
-        return 2
+        raise StartError(f"cannot listen on {settings.listen}: {exc.strerror or exc}") from None
 
-    def stop(signum: int, frame: FrameType | None) -> None:
+    def stop(signum: int, frame: object) -> None:
         log.info("stopping on signal %s", signum)
         service.stop.set()
 
@@ -322,17 +316,16 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "dry_run": settings.dry_run,
         },
     )
-    if watched_pods is not None:
-        watched_pods.start()  # only now: a start-up error above leaves no watch running
+    if sources.watched_pods is not None:
+        sources.watched_pods.start()
     if elector is not None:
-        import threading
-
         threading.Thread(target=elector.run, name="leader-election", daemon=True).start()
     service.run()
     if elector is not None:
         elector.stop.set()
         elector.release()
     server.shutdown()
+    server.server_close()
     return 0
 
 

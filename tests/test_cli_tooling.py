@@ -23,7 +23,7 @@ def test_faults_hands_every_word_to_the_fault_proxy(capsys: pytest.CaptureFixtur
 def test_faults_reports_the_proxy_s_own_argument_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["faults", "--upstream", "http://127.0.0.1:1", "--listen", "nowhere"]) == 2
     [line] = capsys.readouterr().err.splitlines()
-    assert "is not HOST:PORT" in line
+    assert "must be HOST:PORT" in line and "'nowhere'" in line
 
 
 def test_sim_hands_its_words_to_the_cluster_player() -> None:

@@ -1,11 +1,11 @@
 """``autoscaler adapter``: serve ``external.metrics.k8s.io/v1beta1`` from Prometheus.
 
+Its flags and variables are generated from :class:`autoscaler.adapter.options.AdapterOptions`.
 Argument problems, unreadable declarations and certificates are one line on stderr and
 exit 2, before anything listens. Without TLS flags the adapter refuses to start unless
 ``--insecure-dev`` says this is a laptop (then plain HTTP, nobody authenticated, logged
 as a warning at start). Connections pass the guard of :mod:`autoscaler.adapter.guard`,
-whose limits (:class:`autoscaler.adapter.serving.ServingLimits`) are flags here and
-``AUTOSCALER_ADAPTER_*`` variables.
+whose limits (:class:`autoscaler.adapter.serving.ServingLimits`) are options too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:  # pydantic-settings loads when the adapter runs, not for `autoscaler decide`
+    from autoscaler.adapter.options import AdapterOptions
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -25,90 +28,17 @@ log = logging.getLogger("autoscaler.adapter")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add(
-        "--metrics-config",
-        nargs="+",
-        required=True,
-        metavar="PATH",
-        help="MetricDeclarations files or folders (the External metrics are served)",
-    )
-    add("--prometheus-url", required=True, metavar="URL", help="e.g. http://prometheus:9090")
-    add("--listen", default="127.0.0.1:6443", metavar="HOST:PORT", help="default %(default)s")
-    add("--tls-cert", metavar="FILE", help="serving certificate (PEM), reloaded on change")
-    add("--tls-key", metavar="FILE", help="its private key (PEM)")
-    add("--self-signed", action="store_true", help="generate a self-signed pair at start")
-    add(
-        "--tls-san",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="extra names for --self-signed (the Service's <name>.<namespace>.svc)",
-    )
-    add(
-        "--requestheader-client-ca-file",
-        metavar="FILE",
-        help="front-proxy CA: client certs it signed may set X-Remote-User/-Group "
-        "(default: the cluster's, from kube-system/extension-apiserver-authentication)",
-    )
-    add(
-        "--requestheader-allowed-names",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="common names allowed to use the request headers (default: any)",
-    )
-    add("--kubeconfig", metavar="FILE", help="for TokenReview/SubjectAccessReview calls")
-    add(
-        "--upstream",
-        nargs="+",
-        default=[],
-        metavar="URL",
-        help="external-metrics servers answering the names not declared here",
-    )
-    add("--upstream-ca-file", metavar="FILE", help="CA of the upstream's serving cert")
-    add("--upstream-insecure-skip-tls-verify", action="store_true")
-    add("--upstream-token-file", metavar="FILE", help="bearer token sent to the upstream")
-    add("--upstream-client-cert", metavar="FILE")
-    add("--upstream-client-key", metavar="FILE")
-    add(
-        "--namespaces",
-        nargs="+",
-        default=[],
-        metavar="NS",
-        help="serve only these namespaces (default: all)",
-    )
-    add(
-        "--cache-ttl",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="refresh period of metrics without cacheTTL (default %(default)s)",
-    )
-    add(
-        "--direct",
-        action="store_true",
-        help="query Prometheus on every request instead of the cache (for comparison)",
-    )
-    limits = parser.add_argument_group(
-        "connection limits", "each also an AUTOSCALER_ADAPTER_* variable (docs/adapter.md)"
-    )
-    for name, kind, what in _LIMIT_FLAGS:
-        limits.add_argument(f"--{name}", type=kind, metavar="N", help=what)
-    add(
-        "--insecure-dev",
-        action="store_true",
-        help="NO authentication or authorization; plain HTTP without TLS flags (laptops)",
-    )
+    """One flag per field of :class:`AdapterOptions`, generated (:mod:`autoscaler.flags`)."""
+    from autoscaler.adapter.options import AdapterOptions
+    from autoscaler.adapter.serving import ServingLimits
+    from autoscaler.flags import add_flags
 
-
-_LIMIT_FLAGS = (
-    ("max-connections", int, "open connections, more are closed at once (256)"),
-    ("handshake-timeout", float, "seconds to finish the TLS handshake (10)"),
-    ("header-timeout", float, "seconds to send a request line and headers (10)"),
-    ("keep-alive-timeout", int, "seconds an idle connection stays open (5)"),
-    ("max-head-bytes", int, "bytes of request line and headers, more is a 413 (16384)"),
-)
+    limits = set(ServingLimits.model_fields)
+    add_flags(parser, AdapterOptions, [f for f in AdapterOptions.model_fields if f not in limits])
+    group = parser.add_argument_group(
+        "connection limits", "what a connection may cost before it is closed (docs/adapter.md)"
+    )
+    add_flags(group, AdapterOptions, limits)
 
 
 class UsageError(Exception):
@@ -118,7 +48,7 @@ class UsageError(Exception):
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     logging.basicConfig(stream=err, level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        server, cleanup = _build(args)
+        server, cleanup = _build(options_from(args))
     except UsageError as exc:
         print(f"autoscaler adapter: {exc}", file=err)
         return EXIT_USAGE
@@ -129,15 +59,27 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _build(args: argparse.Namespace) -> tuple[Any, Any]:
+def options_from(args: argparse.Namespace) -> AdapterOptions:
+    """Flags over ``AUTOSCALER_ADAPTER_*`` (and the shared ``AUTOSCALER_*``) variables."""
+    from autoscaler.adapter.options import AdapterOptions
+    from autoscaler.flags import SettingsError, settings_from
+
+    try:
+        return settings_from(AdapterOptions, args)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _build(options: AdapterOptions) -> tuple[Any, Any]:
     from autoscaler.adapter import tls
     from autoscaler.adapter.app import create_app
     from autoscaler.adapter.serving import make_server
 
-    host, port = _listen(args.listen)
-    limits = limits_from(args)
-    files = _tls_files(args)
-    if args.insecure_dev:
+    host, port = options.host_port
+    _check_tls(options)
+    options = _with_cluster_front_proxy(options)
+    files = _tls_files(options)
+    if options.insecure_dev:
         log.warning(
             "adapter: --insecure-dev: NO AUTHENTICATION AND NO AUTHORIZATION: anyone who can "
             "reach %s:%d reads every metric. Never use this in a cluster.",
@@ -146,8 +88,8 @@ def _build(args: argparse.Namespace) -> tuple[Any, Any]:
         )
     context = tls.server_context(files) if files else None
     reloader = tls.CertificateReloader(context, files) if context and files else None
-    app = create_app(**_collaborators(args))
-    server = make_server(app, host=host, port=port, context=context, limits=limits)
+    app = create_app(**_collaborators(options))
+    server = make_server(app, host=host, port=port, context=context, limits=options)
     if reloader:
         reloader.start()
     scheme = "https" if context else "http"
@@ -157,79 +99,60 @@ def _build(args: argparse.Namespace) -> tuple[Any, Any]:
         host,
         port,
         "/apis/external.metrics.k8s.io",
-        limits.max_connections,
-        limits.handshake_timeout,
-        limits.header_timeout,
+        options.max_connections,
+        options.handshake_timeout,
+        options.header_timeout,
     )
     return server, (reloader.stop if reloader else (lambda: None))
 
 
-def limits_from(args: argparse.Namespace) -> Any:
-    """The connection limits: AUTOSCALER_ADAPTER_* variables, overridden by the flags."""
-    from pydantic import ValidationError
-
-    from autoscaler.adapter.serving import ServingLimits
-
-    flags = {n.replace("-", "_") for n, _, _ in _LIMIT_FLAGS}
-    given = {k: v for k, v in vars(args).items() if k in flags and v is not None}
-    try:
-        return ServingLimits(**given)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "limits"
-        flag, variable = "--" + name.replace("_", "-"), "AUTOSCALER_ADAPTER_" + name.upper()
-        raise UsageError(f"{flag} ({variable}): {first['msg']}") from None
-
-
-def _collaborators(args: argparse.Namespace) -> dict[str, Any]:
+def _collaborators(options: AdapterOptions) -> dict[str, Any]:
     from autoscaler.adapter.auth import AuthSettings, KubeReviewer
     from autoscaler.adapter.cache import CacheSettings, LabelCapture, MetricCache
     from autoscaler.adapter.settings import AdapterSettings
     from autoscaler.adapter.upstream import Upstream, UpstreamSettings
     from autoscaler.metrics.prometheus import PrometheusSettings, PrometheusSource
 
-    external = _declarations(args.metrics_config)
-    if not external and not args.upstream:
-        raise UsageError("no External metrics declared in " + ", ".join(args.metrics_config))
-    if args.cache_ttl <= 0:
-        raise UsageError(f"--cache-ttl must be positive (got {args.cache_ttl:g})")
-    prometheus = PrometheusSettings(url=args.prometheus_url)
+    external = _declarations(options.metrics_config)
+    if not external and not options.upstream:
+        raise UsageError("no External metrics declared in " + ", ".join(options.metrics_config))
+    prometheus = PrometheusSettings(url=options.prometheus_url)
     capture = LabelCapture(PrometheusSource(settings=prometheus)._query)
     source = PrometheusSource(settings=prometheus, runner=capture)
     cache = MetricCache(
-        source=source, capture=capture, settings=CacheSettings(default_ttl=args.cache_ttl)
+        source=source, capture=capture, settings=CacheSettings(default_ttl=options.cache_ttl)
     )
     reviewer = None
-    if not args.insecure_dev:
+    if not options.insecure_dev:
         from autoscaler.ports import LoopError
 
         try:
-            reviewer = KubeReviewer(_cluster_api(args.kubeconfig))
+            reviewer = KubeReviewer(_cluster_api(options.kubeconfig))
         except LoopError as exc:
             raise UsageError(str(exc)) from None
     upstream = None
-    if args.upstream:
+    if options.upstream:
         upstream = Upstream(
             [
                 UpstreamSettings(
                     url=url,
-                    ca_file=args.upstream_ca_file,
-                    insecure_skip_verify=args.upstream_insecure_skip_tls_verify,
-                    client_cert=args.upstream_client_cert,
-                    client_key=args.upstream_client_key,
-                    token_file=args.upstream_token_file,
+                    ca_file=options.upstream_ca_file,
+                    insecure_skip_verify=options.upstream_insecure_skip_tls_verify,
+                    client_cert=options.upstream_client_cert,
+                    client_key=options.upstream_client_key,
+                    token_file=options.upstream_token_file,
                 )
-                for url in args.upstream
+                for url in options.upstream
             ]
         )
     return {
         "settings": AdapterSettings(
-            external=external, namespaces=frozenset(args.namespaces), direct=args.direct
+            external=external, namespaces=frozenset(options.namespaces), direct=options.direct
         ),
         "cache": cache,
         "auth": AuthSettings(
-            allowed_names=frozenset(args.requestheader_allowed_names),
-            insecure_dev=args.insecure_dev,
+            allowed_names=frozenset(options.requestheader_allowed_names),
+            insecure_dev=options.insecure_dev,
         ),
         "reviewer": reviewer,
         "upstream": upstream,
@@ -270,28 +193,34 @@ def front_proxy_settings(api: Any) -> tuple[str, list[str]] | None:
     return ca, [str(n) for n in names if n]
 
 
-def _front_proxy_from_cluster(args: argparse.Namespace) -> str | None:
+def _with_cluster_front_proxy(options: AdapterOptions) -> AdapterOptions:
     """Without --requestheader-client-ca-file, trust the front proxy the cluster names,
     as Kubernetes' own aggregated servers do (the RoleBinding to
     extension-apiserver-authentication-reader in deploy/ allows the read). Unreadable:
     one warning, and only bearer tokens authenticate."""
     from autoscaler.ports import LoopError
 
+    serves_tls = options.tls_cert or options.self_signed
+    if options.requestheader_client_ca_file or not serves_tls or options.insecure_dev:
+        return options
     try:
-        found = front_proxy_settings(_cluster_api(args.kubeconfig))
+        found = front_proxy_settings(_cluster_api(options.kubeconfig))
     except LoopError as exc:
         log.warning("adapter: cannot read %s: %s", AUTHENTICATION_CONFIG, exc)
-        return None
+        return options
     if found is None:
         log.warning("adapter: the cluster publishes no front-proxy CA: bearer tokens only")
-        return None
+        return options
     ca, names = found
     folder = Path(tempfile.mkdtemp(prefix="podscale-adapter-front-proxy-"))
     (folder / "ca.crt").write_text(ca)
-    if not args.requestheader_allowed_names:
-        args.requestheader_allowed_names = names
     log.info("adapter: front-proxy CA from %s", AUTHENTICATION_CONFIG)
-    return str(folder / "ca.crt")
+    return options.model_copy(
+        update={
+            "requestheader_client_ca_file": str(folder / "ca.crt"),
+            "requestheader_allowed_names": options.requestheader_allowed_names or names,
+        }
+    )
 
 
 @functools.cache
@@ -302,29 +231,26 @@ def _cluster_api(kubeconfig: str | None) -> Any:
     return Api(connect(kubeconfig))
 
 
-def _listen(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--listen must be HOST:PORT (got {text!r})")
-    return host.strip("[]"), int(port)
-
-
-def _tls_files(args: argparse.Namespace) -> Any:
-    from autoscaler.adapter import tls
-
-    if bool(args.tls_cert) != bool(args.tls_key):
+def _check_tls(options: AdapterOptions) -> None:
+    if bool(options.tls_cert) != bool(options.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
-    if args.tls_cert and args.self_signed:
+    if options.tls_cert and options.self_signed:
         raise UsageError("use either --tls-cert/--tls-key or --self-signed")
-    ca = args.requestheader_client_ca_file
+    ca = options.requestheader_client_ca_file
     if ca and not Path(ca).is_file():
         raise UsageError(f"--requestheader-client-ca-file {ca}: no such file")
-    if not ca and (args.tls_cert or args.self_signed) and not args.insecure_dev:
-        ca = _front_proxy_from_cluster(args)
-    if args.tls_cert:
-        return tls.TLSFiles(cert=args.tls_cert, key=args.tls_key, client_ca=ca)
-    if args.self_signed:
-        names = ["localhost", "127.0.0.1", *args.tls_san]
+    if not (options.tls_cert or options.self_signed or options.insecure_dev):
+        raise UsageError("needs --tls-cert/--tls-key or --self-signed (or --insecure-dev)")
+
+
+def _tls_files(options: AdapterOptions) -> Any:
+    from autoscaler.adapter import tls
+
+    ca = options.requestheader_client_ca_file
+    if options.tls_cert and options.tls_key:
+        return tls.TLSFiles(cert=options.tls_cert, key=options.tls_key, client_ca=ca)
+    if options.self_signed:
+        names = ["localhost", "127.0.0.1", *options.tls_san]
         directory = Path(tempfile.mkdtemp(prefix="podscale-adapter-tls-"))
         try:
             made = tls.self_signed(directory, names)
@@ -332,8 +258,6 @@ def _tls_files(args: argparse.Namespace) -> Any:
             raise UsageError(str(exc)) from None
         log.info("adapter: self-signed certificate in %s (CA bundle: tls.crt)", directory)
         return tls.TLSFiles(cert=made.cert, key=made.key, client_ca=ca)
-    if not args.insecure_dev:
-        raise UsageError("needs --tls-cert/--tls-key or --self-signed (or --insecure-dev)")
     return None
 
 

@@ -13,12 +13,13 @@ controller syncs 5 HPAs at a time by default.
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autoscaler.adapter.guard import ConnectionGuard, Limits, guarded_protocol
+from autoscaler.flags import Flag
 
 
 class ServingLimits(BaseSettings):
@@ -26,22 +27,22 @@ class ServingLimits(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AUTOSCALER_ADAPTER_", extra="ignore")
 
-    max_connections: int = Field(
+    max_connections: Annotated[int, Flag(metavar="N")] = Field(
         default=256, ge=1, le=100_000, description="open connections; more are closed at once"
     )
-    handshake_timeout: float = Field(
+    handshake_timeout: Annotated[float, Flag(metavar="SECONDS")] = Field(
         default=10.0, gt=0, le=300, description="seconds from accept to a completed TLS handshake"
     )
-    header_timeout: float = Field(
+    header_timeout: Annotated[float, Flag(metavar="SECONDS")] = Field(
         default=10.0,
         gt=0,
         le=300,
         description="seconds for a request line and headers (after the handshake or a response)",
     )
-    keep_alive_timeout: int = Field(
+    keep_alive_timeout: Annotated[int, Flag(metavar="SECONDS")] = Field(
         default=5, ge=1, le=300, description="seconds an idle connection stays open"
     )
-    max_head_bytes: int = Field(
+    max_head_bytes: Annotated[int, Flag(metavar="BYTES")] = Field(
         default=16 * 1024,
         ge=4096,
         le=1024 * 1024,

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from autoscaler.addresses import host_port
 from autoscaler.faults.proxy import FaultProxy
 from autoscaler.faults.rules import FaultRule, RuleError, rule_from_json
 
@@ -33,10 +34,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
-    return host, int(port)
+    try:
+        return host_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _rule(text: str) -> FaultRule:

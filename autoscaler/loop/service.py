@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
+    make_wsgi_app,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from autoscaler.loop.controller import Controller, Outcome
@@ -248,37 +249,40 @@ class Service:
             self.stop.wait(max(0.0, self.period - (time.monotonic() - started)))
 
 
-def serve_http(service: Service, host: str, port: int) -> ThreadingHTTPServer:
-    """/metrics, /healthz (the process is alive) and /readyz (it has synced once)."""
+def serve_http(service: Service, host: str, port: int) -> WSGIServer:
+    """/metrics, /healthz (the process is alive) and /readyz (it has synced once).
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                body, ctype, code = (
-                    generate_latest(service.metrics.registry),
-                    CONTENT_TYPE_LATEST,
-                    200,
-                )
-            elif self.path == "/healthz":
-                body, ctype, code = b"ok\n", "text/plain", 200
-            elif self.path == "/readyz":
-                ready = service.synced_once.is_set()
-                body, ctype, code = (
-                    (b"ok\n", "text/plain", 200)
-                    if ready
-                    else (b"not synced yet\n", "text/plain", 503)
-                )
-            else:
-                body, ctype, code = b"not found\n", "text/plain", 404
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    The server is prometheus_client's (its WSGI metrics app, its threading WSGI server),
+    as for every /metrics Podscale serves; IPv6 hosts bind as IPv6.
+    """
+    metrics = make_wsgi_app(service.metrics.registry)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # probes every few seconds are not worth a log line
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return list(metrics(environ, start_response))
+        if path == "/healthz" or (path == "/readyz" and service.synced_once.is_set()):
+            status, body = "200 OK", b"ok\n"
+        elif path == "/readyz":
+            status, body = "503 Service Unavailable", b"not synced yet\n"
+        else:
+            status, body = "404 Not Found", b"not found\n"
+        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        start_response(status, headers)
+        return [body]
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+
+    class Server(ThreadingWSGIServer):
+        address_family = family
+
+    server = make_server(str(address[0]), port, app, Server, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # probes every few seconds are not worth a log line

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from adapter_support import write_declarations
 
-from autoscaler.adapter.command import add_arguments, limits_from
+from autoscaler.adapter.command import add_arguments, options_from
 from autoscaler.cli import main
 
 
@@ -17,9 +17,16 @@ from autoscaler.cli import main
     ("extra", "message"),
     [
         ([], "needs --tls-cert/--tls-key or --self-signed (or --insecure-dev)"),
-        (["--insecure-dev", "--listen", "nowhere"], "--listen must be HOST:PORT (got 'nowhere')"),
+        (
+            ["--insecure-dev", "--listen", "nowhere"],
+            "--listen (AUTOSCALER_ADAPTER_LISTEN): must be HOST:PORT with a port up to 65535, "
+            "such as 127.0.0.1:8080 or [::1]:8080 (got 'nowhere')",
+        ),
         (["--tls-cert", "a.crt"], "--tls-cert and --tls-key go together"),
-        (["--insecure-dev", "--cache-ttl", "0"], "--cache-ttl must be positive (got 0)"),
+        (
+            ["--insecure-dev", "--cache-ttl", "0"],
+            "--cache-ttl (AUTOSCALER_ADAPTER_CACHE_TTL): Input should be greater than 0",
+        ),
         (
             ["--self-signed", "--requestheader-client-ca-file", "/nope"],
             "--requestheader-client-ca-file /nope: no such file",
@@ -124,7 +131,7 @@ def test_connection_limits_come_from_the_environment_and_flags_win(
     required = ["--metrics-config", "m.yaml", "--prometheus-url", "http://x"]
     monkeypatch.setenv("AUTOSCALER_ADAPTER_MAX_CONNECTIONS", "64")
     monkeypatch.setenv("AUTOSCALER_ADAPTER_HEADER_TIMEOUT", "3")
-    limits = limits_from(parser.parse_args([*required, "--header-timeout", "2.5"]))
+    limits = options_from(parser.parse_args([*required, "--header-timeout", "2.5"]))
     assert (limits.max_connections, limits.header_timeout) == (64, 2.5)
     assert (limits.handshake_timeout, limits.keep_alive_timeout) == (10.0, 5)
 
@@ -138,6 +145,6 @@ def test_a_bad_limit_in_the_environment_is_one_line(
     code = main(["adapter", *arguments, "--prometheus-url", "http://x"], err=err)
     assert code == 2
     assert err.getvalue().splitlines()[-1] == (
-        "autoscaler adapter: --handshake-timeout (AUTOSCALER_ADAPTER_HANDSHAKE_TIMEOUT): "
+        "autoscaler adapter: AUTOSCALER_ADAPTER_HANDSHAKE_TIMEOUT (--handshake-timeout): "
         "Input should be a valid number, unable to parse string as a number"
     )

@@ -264,7 +264,11 @@ def test_the_adapter_service_and_apiservice_are_wired_with_tls_verified() -> Non
     assert api["insecureSkipTLSVerify"] is False
 
 
-def test_the_adapter_container_is_a_valid_autoscaler_adapter_command_line() -> None:
+def test_the_adapter_container_is_a_valid_autoscaler_adapter_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autoscaler.adapter.command import options_from
+
     template = one("overlays/external-metrics", "Deployment", "podscale-adapter")["spec"]
     pod = template["template"]["spec"]
     [main] = pod["containers"]
@@ -273,14 +277,19 @@ def test_the_adapter_container_is_a_valid_autoscaler_adapter_command_line() -> N
     assert args.command == "adapter"
     assert args.listen == "0.0.0.0:6443"
     assert args.metrics_config == ["/etc/podscale/metrics"]
-    # Kubernetes expands $(VAR) in args from the container's env.
-    assert args.prometheus_url == "$(AUTOSCALER_PROMETHEUS_URL)"
-    # Kubernetes expands $(VAR) in args from the container's env: the loop's Prometheus.
+    # The adapter reads the loop's Prometheus from the variable `autoscaler run` reads.
+    assert args.prometheus_url is None
     assert (
         env("overlays/external-metrics", main)["AUTOSCALER_PROMETHEUS_URL"]
         == env("overlays/external-metrics")["AUTOSCALER_PROMETHEUS_URL"]
     )
     assert {e["name"] for e in main["env"]} >= {"AUTOSCALER_PROMETHEUS_URL"}
+    for name, value in env("overlays/external-metrics", main).items():
+        monkeypatch.setenv(name, value)
+    assert (
+        options_from(args).prometheus_url
+        == env("overlays/external-metrics")["AUTOSCALER_PROMETHEUS_URL"]
+    )
     mounts = {m["mountPath"]: m["name"] for m in main["volumeMounts"]}
     assert Path(args.tls_cert).parent == Path(args.tls_key).parent == Path("/etc/podscale/tls")
     volumes = {v["name"]: v for v in pod["volumes"]}

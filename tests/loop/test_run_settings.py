@@ -61,7 +61,7 @@ def test_a_broken_json_list_in_a_variable_is_one_line(monkeypatch: pytest.Monkey
     err = io.StringIO()
     assert main(["run"], out=io.StringIO(), err=err) == 2
     assert err.getvalue() == (
-        "autoscaler run: AUTOSCALER_METRICS_CONFIG: not a JSON list of paths: "
+        "autoscaler run: AUTOSCALER_METRICS_CONFIG (--metrics-config): not a JSON list: "
         "Expecting value at character 10\n"
     )
 
@@ -71,31 +71,54 @@ def test_a_broken_json_list_in_a_variable_is_one_line(monkeypatch: pytest.Monkey
     [
         (
             ["--sync-period", "0", "--policies", "p"],
-            "--sync-period: Input should be greater than 0",
+            "--sync-period (AUTOSCALER_SYNC_PERIOD): Input should be greater than 0",
         ),
-        (["--listen", "nowhere", "--policies", "p"], "--listen must be HOST:PORT"),
+        (
+            ["--listen", "nowhere", "--policies", "p"],
+            "--listen (AUTOSCALER_LISTEN): must be HOST:PORT",
+        ),
         (
             ["--lease-duration", "5", "--renew-deadline", "6", "--policies", "p"],
-            "retry_period < renew_deadline",
+            "leader election needs --retry-period < --renew-deadline < --lease-duration "
+            "(got 2, 6, 5)",
         ),
         (["--no-crds"], "no policies: give --policies PATH"),
-        (["--listen", "127.0.0.1:99999"], "--listen must be HOST:PORT with a port up to 65535"),
-        (["--namespace", "Shop_1"], "--namespace: not a namespace name"),
+        (
+            ["--listen", "127.0.0.1:99999"],
+            "--listen (AUTOSCALER_LISTEN): must be HOST:PORT with a port up to 65535",
+        ),
+        (["--namespace", "Shop_1"], "--namespace (AUTOSCALER_NAMESPACE): not a namespace name"),
         (
             ["--leader-elect", "--leader-elect-namespace", "$(POD_NAMESPACE)"],
-            "--leader-elect-namespace: not a namespace name (a lowercase RFC 1123 label): "
+            "--leader-elect-namespace (AUTOSCALER_LEADER_ELECT_NAMESPACE): not a namespace name "
+            "(a lowercase RFC 1123 label): "
             "'$(POD_NAMESPACE)'",
         ),
-        (["--leader-elect-name", "pod scale"], "--leader-elect-name: not an object name"),
+        (
+            ["--leader-elect-name", "pod scale"],
+            "--leader-elect-name (AUTOSCALER_LEADER_ELECT_NAME): not an object",
+        ),
         (
             ["--prometheus-url", "localhost:9090"],
-            "--prometheus-url: must be an http:// or https://",
+            "--prometheus-url (AUTOSCALER_PROMETHEUS_URL): must be an http:// or https://",
         ),
-        (["--prometheus-url", "http://prom:99999"], "--prometheus-url: must be an http://"),
+        (
+            ["--prometheus-url", "http://prom:99999"],
+            "--prometheus-url (AUTOSCALER_PROMETHEUS_URL): must be an http://",
+        ),
         (["--policies", "/nonexistent/web.yaml"], "--policies: /nonexistent/web.yaml: no such"),
-        (["--lease-duration", "inf"], "--lease-duration: Input should be a finite number"),
-        (["--cpu-initialization-period", "inf"], "--cpu-initialization-period: Input should be"),
-        (["--downscale-stabilization", "nan"], "--downscale-stabilization: Input should be a fin"),
+        (
+            ["--lease-duration", "inf"],
+            "--lease-duration (AUTOSCALER_LEASE_DURATION): Input should be a finite number",
+        ),
+        (
+            ["--cpu-initialization-period", "inf"],
+            "--cpu-initialization-period (AUTOSCALER_CPU_INITIALIZATION_PERIOD): Input should",
+        ),
+        (
+            ["--downscale-stabilization", "nan"],
+            "--downscale-stabilization (AUTOSCALER_DOWNSCALE_STABILIZATION): Input should be a",
+        ),
     ],
 )
 def test_bad_settings_are_one_line_and_exit_2(argv: list[str], message: str) -> None:
@@ -107,9 +130,17 @@ def test_bad_settings_are_one_line_and_exit_2(argv: list[str], message: str) -> 
 @pytest.mark.parametrize(
     ("variable", "value", "line"),
     [
-        ("AUTOSCALER_LEADER_ELECT", "maybe", "AUTOSCALER_LEADER_ELECT: Input should be a valid"),
-        ("AUTOSCALER_POLICY_CRDS", "perhaps", "AUTOSCALER_POLICY_CRDS: Input should be a valid"),
-        ("AUTOSCALER_SYNC_PERIOD", "soon", "AUTOSCALER_SYNC_PERIOD: Input should be a valid"),
+        (
+            "AUTOSCALER_LEADER_ELECT",
+            "maybe",
+            "AUTOSCALER_LEADER_ELECT (--leader-elect): Input should be a valid",
+        ),
+        ("AUTOSCALER_POLICY_CRDS", "perhaps", "AUTOSCALER_POLICY_CRDS (--crds): Input should be"),
+        (
+            "AUTOSCALER_SYNC_PERIOD",
+            "soon",
+            "AUTOSCALER_SYNC_PERIOD (--sync-period): Input should be a valid",
+        ),
     ],
 )
 def test_a_bad_variable_is_named_as_set(
