@@ -19,7 +19,7 @@ import yaml
 from autoscaler.policy.convert import hpa_document, policy_document
 from autoscaler.policy.document import HPA_KIND, to_policy
 from autoscaler.policy.issues import Issue, format_path
-from autoscaler.policy.loader import LoadedPolicy, load_policies
+from autoscaler.policy.loader import load_policies
 from autoscaler.policy.model import KIND, MODES, ScalingPolicy
 
 EXIT_OK: Final = 0
@@ -82,16 +82,18 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Every policy in the input as a native ``autoscaling/v2`` HPA."""
-    found, errors, warnings, unreadable = _from_files(args.paths)
+    result = load_policies(args.paths, foreign="warn")
+    errors, warnings = result.errors, list(result.skipped)
     documents = []
-    for written, _origin, where, line in found:
-        hpa, findings = hpa_document(written)
+    for loaded in result.policies:
+        hpa, findings = hpa_document(loaded.written)
         documents.append(hpa)
         warnings += [
-            Issue("warning", where, line, format_path(f.path), f.message) for f in findings
+            Issue("warning", loaded.file, loaded.line_of(f.path), format_path(f.path), f.message)
+            for f in findings
         ]
     _report(errors + warnings, err)
-    if unreadable:
+    if _unreadable(errors):
         return EXIT_UNREADABLE
     if errors:
         return EXIT_INVALID
@@ -103,16 +105,16 @@ def _from_files(paths: Iterable[str]) -> tuple[list[Located], list[Issue], list[
     """The policies read (HPAs as policies), errors, warnings, and whether a path
     could not be read at all."""
     result = load_policies(paths, foreign="warn")
-    found = [_located(loaded) for loaded in result.policies]
-    unreadable = any(
+    found: list[Located] = [(p.written, p.origin, p.file, p.line) for p in result.policies]
+    return found, result.errors, list(result.skipped), _unreadable(result.errors)
+
+
+def _unreadable(errors: list[Issue]) -> bool:
+    """Whether a path given could not be read at all (exit 2, not 1)."""
+    return any(
         issue.line is None and issue.message.startswith(("no such file", "cannot read"))
-        for issue in result.errors
+        for issue in errors
     )
-    return found, result.errors, list(result.skipped), unreadable
-
-
-def _located(loaded: LoadedPolicy) -> Located:
-    return loaded.written, loaded.origin, loaded.file, loaded.line
 
 
 def _from_cluster(
