@@ -172,11 +172,13 @@ def _items(doc: source.Document) -> Iterator[source.Document]:
     if doc.problems or not (is_list and isinstance(items, list)):
         yield doc
         return
+    by_item: dict[object, dict[FieldPath, int]] = {}
+    for path, number in doc.lines.items():  # one pass: a List may hold a thousand items
+        if len(path) > 2 and path[0] == "items":
+            by_item.setdefault(path[1], {})[path[2:]] = number
     for index, item in enumerate(items):
-        prefix = ("items", index)
-        lines = {p[2:]: n for p, n in doc.lines.items() if p[:2] == prefix and len(p) > 2}
         yield source.Document(
-            data=item, line=doc.line_of(prefix), lines=lines, problems=doc.problems
+            data=item, line=doc.line_of(("items", index)), lines=by_item.get(index, {})
         )
 
 

@@ -8,11 +8,13 @@ policy kind). The loop's own loader still refuses other kinds in a policy folder
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from autoscaler.policy import load_policies
 
@@ -115,3 +117,21 @@ def test_the_loops_policy_folder_still_refuses_other_kinds(tmp_path: Path) -> No
         f'error: {path}:2: kind: unsupported kind "Deployment" '
         "(must be ScalingPolicy or HorizontalPodAutoscaler)"
     ]
+
+
+def test_a_clusters_worth_of_hpas_in_one_list_is_read(tmp_path: Path) -> None:
+    """`kubectl get hpa -A -o yaml` is one document: 600 HPAs with managedFields are far
+    more than the 10,000 YAML nodes a single policy document may have."""
+    listed = yaml.safe_load((CORPUS / "kubectl-get-hpa-all.yaml").read_text())
+    items = []
+    for index in range(100):
+        for item in copy.deepcopy(listed["items"]):  # no shared objects: no YAML aliases
+            item["metadata"]["name"] += f"-{index}"
+            items.append(item)
+    path = tmp_path / "all.yaml"
+    path.write_text(yaml.safe_dump({**listed, "items": items}))
+    result = load_policies([str(path)], foreign="skip")
+    assert result.errors == []
+    assert len(result.policies) == 300
+    last = result.policies[-1]
+    assert last.line_of(("spec", "maxReplicas")) > last.line > 20_000  # its own lines
