@@ -27,6 +27,12 @@ EXIT_INVALID: Final = 1
 EXIT_UNREADABLE: Final = 2
 HPA_VERSIONS_NEWEST_FIRST: Final = ("autoscaling/v2", "autoscaling/v2beta2")
 _DUMPER: Final[type[yaml.SafeDumper]] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_CLUSTER_FLAGS: Final = {
+    "-n": "namespace",
+    "-A": "all_namespaces",
+    "--kubeconfig": "kubeconfig",
+    "--context": "context",
+}
 Located = tuple[ScalingPolicy, str, str, int | None]  # written, origin, where, line
 
 
@@ -38,7 +44,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         help="read the HPAs from the cluster (kubeconfig) instead of files",
     )
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", default="default", help="with --from-cluster")
+    scope.add_argument("-n", "--namespace", help="with --from-cluster (default: default)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="with --from-cluster")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ...)")
     parser.add_argument("--context", help="kubeconfig context")
@@ -51,6 +57,12 @@ def run_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Every HPA in the input as a ScalingPolicy with the same spec."""
     if args.from_cluster == bool(args.paths):
         print("autoscaler import-hpa: give FILE... or --from-cluster (one of them)", file=err)
+        return EXIT_UNREADABLE
+    cluster_only = [
+        f for f, v in _CLUSTER_FLAGS.items() if getattr(args, v) and not args.from_cluster
+    ]
+    if cluster_only:
+        print(f"autoscaler import-hpa: {cluster_only[0]} needs --from-cluster", file=err)
         return EXIT_UNREADABLE
     if args.from_cluster:
         read = _from_cluster(args, err)
@@ -126,7 +138,7 @@ def _from_cluster(
     from autoscaler.kube.api import Api, connect
     from autoscaler.ports import LoopError, NotFound
 
-    scope = "" if args.all_namespaces else f"/namespaces/{args.namespace}"
+    scope = "" if args.all_namespaces else f"/namespaces/{args.namespace or 'default'}"
     try:
         api = Api(connect(args.kubeconfig, args.context))
         for version in HPA_VERSIONS_NEWEST_FIRST:

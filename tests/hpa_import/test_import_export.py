@@ -473,6 +473,11 @@ def test_an_invalid_hpa_is_one_line_with_file_and_line_exit_1_and_nothing_writte
             id="nothing-to-read",
         ),
         pytest.param(
+            ("import-hpa", "-n", "shop", "x.yaml"),
+            "autoscaler import-hpa: -n needs --from-cluster",
+            id="namespace-without-cluster",
+        ),
+        pytest.param(
             ("import-hpa", "--from-cluster", "x.yaml"),
             "autoscaler import-hpa: give FILE... or --from-cluster (one of them)",
             id="both",

@@ -37,6 +37,22 @@ def test_what_kubectl_prints_validates(name: str) -> None:
     assert "unknown field" not in done.stderr
 
 
+def test_a_scaling_policy_as_kubectl_prints_it_validates(tmp_path: Path) -> None:
+    path = tmp_path / "sp.yaml"
+    path.write_text(
+        "apiVersion: podscale.dev/v1alpha1\nkind: ScalingPolicy\nmetadata:\n  name: web\n"
+        "  namespace: shop\n  uid: 1b2c\n  resourceVersion: '77'\n  generation: 2\n"
+        "  creationTimestamp: '2026-12-01T00:00:00Z'\n  managedFields: [{manager: kubectl}]\n"
+        "  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{}'\n"
+        "spec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n"
+        "  minReplicas: 2\n  maxReplicas: 5\n"
+        "status:\n  currentReplicas: 2\n  desiredReplicas: 2\n  history: {recommendations: []}\n"
+    )
+    done = validate(str(path))
+    assert done.returncode == 0, done.stderr
+    assert "1 file, 1 policy: 0 errors" in done.stdout
+
+
 def test_a_list_counts_as_its_items() -> None:
     done = validate(str(CORPUS / "kubectl-get-hpa-all.yaml"))
     assert done.stdout.startswith("1 file, 3 policies: 0 errors"), done.stdout
