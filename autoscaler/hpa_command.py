@@ -91,15 +91,27 @@ def run_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="POLICY", help="file or folder, - for stdin")
+    parser.add_argument(
+        "--metrics-config",
+        action="append",
+        metavar="PATH",
+        help="the MetricDeclarations autoscaler adapter serves (file or folder; repeatable): "
+        "check each External metric",
+    )
 
 
 def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Every policy in the input as a native ``autoscaling/v2`` HPA."""
+    served = None
+    if args.metrics_config:
+        served = _served_external(args.metrics_config, err)
+        if served is None:
+            return EXIT_UNREADABLE
     result = load_policies(args.paths, foreign="warn")
     errors, warnings = result.errors, list(result.skipped)
     documents = []
     for loaded in result.policies:
-        hpa, findings = hpa_document(loaded.written)
+        hpa, findings = hpa_document(loaded.written, served=served)
         documents.append(hpa)
         warnings += [
             Issue("warning", loaded.file, loaded.line_of(f.path), format_path(f.path), f.message)
@@ -112,6 +124,18 @@ def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_INVALID
     _write(documents, out)
     return EXIT_OK
+
+
+def _served_external(paths: list[str], err: TextIO) -> frozenset[str] | None:
+    """The External metric names the declarations in ``paths`` give the adapter; None
+    (after one line on ``err`` per problem) when they cannot be read."""
+    from autoscaler.metrics.declarations import load_declarations
+
+    loaded = load_declarations(paths)
+    if loaded.errors:
+        _report(loaded.errors, err)
+        return None
+    return frozenset(n for n, d in loaded.metrics.items() if d.type == "External")
 
 
 def _from_files(paths: Iterable[str]) -> tuple[list[Located], list[Issue], list[Issue], bool]:

@@ -40,19 +40,23 @@ def policy_document(written: ScalingPolicy, *, mode: str | None = None) -> dict[
     }
 
 
-def hpa_document(written: ScalingPolicy) -> tuple[dict[str, Any], list[Finding]]:
+def hpa_document(
+    written: ScalingPolicy, *, served: frozenset[str] | None = None
+) -> tuple[dict[str, Any], list[Finding]]:
     """The ``autoscaling/v2`` HPA with the policy's HPA spec, and what it cannot keep.
 
     Each Podscale extension the policy sets is dropped with a finding that says what the
     native HPA will do instead; metrics a native HPA reads through an API that needs a
-    provider get a finding naming it (``autoscaler adapter`` serves External ones).
+    provider get a finding naming it. ``served`` is the External metric names that
+    ``autoscaler adapter`` serves (from the MetricDeclarations), when known: those need
+    no finding, and any other External name gets one saying the adapter lacks it.
     """
     spec = written.spec.model_dump(by_alias=True, exclude_unset=True)
     findings = [
         Finding(("spec", name), f"dropped: {_DROPPED[name]}") for name in EXTENSIONS if name in spec
     ]
     hpa_spec = _target_first({k: v for k, v in spec.items() if k not in EXTENSIONS})
-    findings += _metric_notes(hpa_spec.get("metrics") or [])
+    findings += _metric_notes(hpa_spec.get("metrics") or [], served)
     findings += _tolerance_notes(hpa_spec.get("behavior") or {})
     document = {
         "apiVersion": HPA_API_VERSION,
@@ -76,13 +80,24 @@ def _metadata(metadata: ObjectMeta) -> dict[str, Any]:
     return kept
 
 
-def _metric_notes(metrics: list[dict[str, Any]]) -> list[Finding]:
+def _metric_notes(metrics: list[dict[str, Any]], served: frozenset[str] | None) -> list[Finding]:
     notes = []
     for index, metric in enumerate(metrics):
         kind = metric.get("type")
         path: FieldPath = ("spec", "metrics", index)
         if kind == "External":
             name = metric.get("external", {}).get("metric", {}).get("name", "")
+            if served is not None and name in served:
+                continue  # the adapter answers it with the policy's own query
+            if served is not None:
+                notes.append(
+                    Finding(
+                        path,
+                        f'"{name}" is not an External metric of the MetricDeclarations given: '
+                        "the adapter would answer the HPA with 404 (declare it, type: External)",
+                    )
+                )
+                continue
             notes.append(
                 Finding(
                     path,

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from autoscaler.cli import main
 
 CORPUS = Path(__file__).parent / "corpus"
+REPO = Path(__file__).resolve().parents[2]
 EXE = str(Path(sys.executable).parent / "autoscaler")
 V2_FILES = ("kubectl-get-hpa-all.yaml", "v2beta2-hpa.yaml")
 
@@ -518,3 +519,48 @@ def test_an_hpa_with_nothing_set_but_the_required_fields_round_trips_unchanged()
     }
     done = cli("import-hpa", "-", stdin=yaml.safe_dump(hpa))
     assert yaml.safe_load(done.stdout)["spec"] == spec  # no defaults written in
+
+
+TWO_EXTERNAL = """\
+apiVersion: podscale.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {name: worker, namespace: shop}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: worker}
+  maxReplicas: 20
+  metrics:
+    - type: External
+      external:
+        metric: {name: queue_messages_ready, selector: {matchLabels: {queue: jobs}}}
+        target: {type: AverageValue, averageValue: "30"}
+    - type: External
+      external:
+        metric: {name: not_declared}
+        target: {type: Value, value: "3"}
+"""
+
+
+def test_export_checks_external_metrics_against_what_the_adapter_serves(tmp_path: Path) -> None:
+    path = tmp_path / "worker.yaml"
+    path.write_text(TWO_EXTERNAL)
+    declarations = str(REPO / "deploy" / "base" / "metrics")
+    code, out, err = command("export-hpa", "--metrics-config", declarations, str(path))
+    assert code == 0, err
+    assert [m["external"]["metric"]["name"] for m in yaml.safe_load(out)["spec"]["metrics"]] == [
+        "queue_messages_ready",
+        "not_declared",
+    ]
+    assert err.splitlines() == [
+        f'warning: {path}:12: spec.metrics[1]: "not_declared" is not an External metric of the '
+        "MetricDeclarations given: the adapter would answer the HPA with 404 "
+        "(declare it, type: External)"
+    ]
+
+
+def test_export_with_unreadable_declarations_is_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "worker.yaml"
+    path.write_text(TWO_EXTERNAL)
+    done = cli("export-hpa", "--metrics-config", "/nonexistent", str(path))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == "error: /nonexistent: no such file or directory\n"
