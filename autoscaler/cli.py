@@ -59,7 +59,19 @@ _exit_without_teardown = False
 def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from autoscaler.policy.validate import run_validate
 
-    return run_validate(args.paths, out=out, err=err)
+    return run_validate(args.paths, out=out, err=err, only_policies=args.only_policies)
+
+
+def _import_hpa(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.hpa_command import run_import
+
+    return run_import(args, out, err)
+
+
+def _export_hpa(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.hpa_command import run_export
+
+    return run_export(args, out, err)
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -222,10 +234,40 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate",
         help="check ScalingPolicy (and HorizontalPodAutoscaler) files",
-        description="Validate policy files or folders; exit 1 on any error.",
+        description="Validate policy files or folders (as written, or as kubectl get -o yaml "
+        "prints them: read-only metadata, status, kind List); exit 1 on any error.",
     )
-    validate.add_argument("paths", nargs="+", metavar="PATH", help="file or folder")
+    validate.add_argument(
+        "paths", nargs="+", metavar="PATH", help="file or folder, or - for standard input"
+    )
+    validate.add_argument(
+        "--only-policies",
+        action="store_true",
+        help="skip documents of other kinds silently (default: skip each with a warning)",
+    )
     validate.set_defaults(handler=_validate)
+
+    from autoscaler.hpa_command import add_export_arguments, add_import_arguments
+
+    import_hpa = commands.add_parser(
+        "import-hpa",
+        help="HorizontalPodAutoscalers -> ScalingPolicies with the same spec",
+        description="Write a ScalingPolicy (YAML, one document each) for every HPA in the "
+        "files (or kubectl get hpa -o yaml on stdin: -) or, with --from-cluster, in the "
+        "cluster: same name, namespace, labels and spec (v1 HPAs converted as the API "
+        "server converts them). Exit 1 on an invalid document, 2 on unreadable input.",
+    )
+    add_import_arguments(import_hpa)
+    import_hpa.set_defaults(handler=_import_hpa)
+
+    export_hpa = commands.add_parser(
+        "export-hpa",
+        help="ScalingPolicies -> native autoscaling/v2 HorizontalPodAutoscalers",
+        description="Write the autoscaling/v2 HPA with each policy's spec; Podscale's own "
+        "fields are dropped with a warning naming them. Exit 1 on an invalid policy.",
+    )
+    add_export_arguments(export_hpa)
+    export_hpa.set_defaults(handler=_export_hpa)
 
     run = commands.add_parser(
         "run",

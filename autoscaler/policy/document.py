@@ -17,26 +17,35 @@ from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from autoscaler.policy import v1
 from autoscaler.policy.checks import check_metadata, check_spec
 from autoscaler.policy.issues import FieldPath, Finding, pydantic_findings, show
 from autoscaler.policy.model import (
     API_VERSION,
     KIND,
     HorizontalPodAutoscaler,
-    HorizontalPodAutoscalerV1,
-    MetricSpec,
-    MetricTarget,
-    ResourceMetricSource,
     ScalingPolicy,
     ScalingPolicySpec,
 )
 
 HPA_KIND: Final = "HorizontalPodAutoscaler"
+READ_ONLY_METADATA: Final = (
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+"""Metadata the API server sets and ``kubectl get -o yaml`` prints: never the user's."""
+LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 HPA_VERSIONS: Final = ("autoscaling/v2", "autoscaling/v2beta2", "autoscaling/v1")
 _V1_CPU_PATH: Final = ("spec", "targetCPUUtilizationPercentage")
 _MAX_ROUNDS: Final = 8
 _M = TypeVar("_M", bound=BaseModel)
-_Document = ScalingPolicy | HorizontalPodAutoscaler | HorizontalPodAutoscalerV1
+_Document = ScalingPolicy | HorizontalPodAutoscaler
 
 
 def to_policy(data: object) -> tuple[ScalingPolicy, str] | list[Finding]:
@@ -50,24 +59,49 @@ def to_policy(data: object) -> tuple[ScalingPolicy, str] | list[Finding]:
         model = ScalingPolicy
     elif kind == HPA_KIND:
         allowed = HPA_VERSIONS
-        model = (
-            HorizontalPodAutoscalerV1 if version == "autoscaling/v1" else HorizontalPodAutoscaler
-        )
+        model = HorizontalPodAutoscaler
     elif kind is None:
         return [Finding(("kind",), f"required (must be {KIND} or {HPA_KIND})")]
     else:
         return [Finding(("kind",), f"unsupported kind {show(kind)} (must be {KIND} or {HPA_KIND})")]
     if version not in allowed:
         return [Finding(("apiVersion",), _bad_version(version, allowed))]
-    parsed, findings, cut = _parse(model, data)
+    written = as_written(data)
+    findings: list[Finding] = []
+    from_cpu_only = False
+    if version == "autoscaling/v1":
+        from_cpu_only = v1.METRICS_ANNOTATION not in (written.get("metadata") or {}).get(
+            "annotations", {}
+        )
+        written, findings = v1.to_v2(written)
+    parsed, shape, cut = _parse(model, written)
+    findings += shape
     if parsed is None:
         return findings
     policy = _as_policy(parsed)
     rules = check_metadata(policy.metadata) + check_spec(policy.spec.with_defaults())
     if version == "autoscaling/v1":
-        rules = [_v1_path(finding) for finding in rules]
+        rules = [_v1_path(finding, from_cpu_only) for finding in rules]
     findings += [finding for finding in rules if not _related(finding.path, cut)]
     return findings or (policy, f"{version} {kind}")
+
+
+def as_written(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without what the server adds to an object: ``status``, the read-only
+    metadata (:data:`READ_ONLY_METADATA`) and kubectl's last-applied annotation, so that
+    what ``kubectl get -o yaml`` prints reads as the manifest that was applied."""
+    kept = {key: value for key, value in data.items() if key != "status"}
+    metadata = data.get("metadata")
+    if isinstance(metadata, dict):
+        kept["metadata"] = {k: v for k, v in metadata.items() if k not in READ_ONLY_METADATA}
+        annotations = metadata.get("annotations")
+        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+            rest = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+            if rest:
+                kept["metadata"]["annotations"] = rest
+            else:
+                del kept["metadata"]["annotations"]
+    return kept
 
 
 def _parse(
@@ -129,12 +163,6 @@ def _as_policy(document: _Document) -> ScalingPolicy:
     if isinstance(document, ScalingPolicy):
         return document
     spec = _written_fields(document.spec)
-    if isinstance(document, HorizontalPodAutoscalerV1):
-        percentage = spec.pop("target_cpu_utilization_percentage", None)
-        if percentage is not None:
-            target = MetricTarget(type="Utilization", average_utilization=percentage)
-            resource = ResourceMetricSource(name="cpu", target=target)
-            spec["metrics"] = [MetricSpec(type="Resource", resource=resource)]
     return ScalingPolicy(metadata=document.metadata, spec=ScalingPolicySpec(**spec))
 
 
@@ -143,9 +171,9 @@ def _written_fields(model: BaseModel) -> dict[str, Any]:
     return {name: getattr(model, name) for name in model.model_fields_set}
 
 
-def _v1_path(finding: Finding) -> Finding:
+def _v1_path(finding: Finding, from_cpu_only: bool) -> Finding:
     """Point errors in the metric made from ``targetCPUUtilizationPercentage`` at it."""
-    if finding.path[:2] == ("spec", "metrics"):
+    if from_cpu_only and finding.path[:2] == ("spec", "metrics"):
         return Finding(_V1_CPU_PATH, finding.message)
     return finding
 

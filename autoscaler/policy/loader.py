@@ -8,18 +8,29 @@ may be is described in :mod:`autoscaler.policy.document`.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 from autoscaler.policy import source
 from autoscaler.policy.checks import names_an_object
-from autoscaler.policy.document import to_policy
+from autoscaler.policy.document import HPA_KIND, to_policy
 from autoscaler.policy.issues import FieldPath, Issue, format_path, line_of
-from autoscaler.policy.model import ScalingPolicy
+from autoscaler.policy.model import KIND, ScalingPolicy
 
 YAML_SUFFIXES: Final = (".yaml", ".yml")
+STDIN: Final = "-"
+STDIN_NAME: Final = "<stdin>"
+LIST_KIND: Final = "List"
+_KIND: Final = re.compile(r"[A-Z][A-Za-z0-9]{0,62}")
+Foreign = Literal["error", "warn", "skip"]
+"""What a document of a kind that is not a policy is: an error (a policy folder holds
+policies only), or skipped with a warning, or skipped silently (``validate`` of a
+folder of manifests, ``--only-policies``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +79,18 @@ class LoadResult:
     files: list[str] = field(default_factory=list)
     documents: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    skipped: list[Issue] = field(default_factory=list)
 
 
-def load_policies(paths: Iterable[str]) -> LoadResult:
-    """Read every policy under ``paths`` (files, or folders searched for *.yaml/*.yml)."""
+def load_policies(paths: Iterable[str], *, foreign: Foreign = "error") -> LoadResult:
+    """Read every policy under ``paths`` (files, or folders searched for *.yaml/*.yml;
+    ``-`` is standard input). A ``kind: List`` (``kubectl get -o yaml``) counts as its
+    items; documents of other kinds are handled as ``foreign`` says."""
     result = LoadResult()
     for file in _expand(paths, result.errors):
-        result.files.append(file)
-        _load_file(file, result)
+        shown = STDIN_NAME if file == STDIN else file
+        result.files.append(shown)
+        _load_file(file, result, name=shown, foreign=foreign)
     _check_unique(result)
     return result
 
@@ -84,6 +99,11 @@ def _expand(paths: Iterable[str], errors: list[Issue]) -> Iterator[str]:
     """The files to read, each once, in the order given (folders sorted)."""
     seen: set[str] = set()
     for given in paths:
+        if given == STDIN:
+            if given not in seen:
+                seen.add(given)
+                yield given
+            continue
         if os.path.isdir(given):
             found = sorted(_walk(given))
             if not found:
@@ -113,27 +133,83 @@ def _walk(folder: str) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
-def _load_file(file: str, result: LoadResult) -> None:
+def _load_file(file: str, result: LoadResult, *, name: str, foreign: Foreign) -> None:
     try:
-        raw = source.read_bounded(file)
+        raw = _read_stdin() if file == STDIN else source.read_bounded(file)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         result.errors.append(Issue("error", file, None, "", f"cannot read: {reason.lower()}"))
         return
     text = source.decode(raw)
     if isinstance(text, source.Problem):
-        result.errors.append(Issue("error", file, text.line, "", text.message))
+        result.errors.append(Issue("error", name, text.line, "", text.message))
         return
     found = 0
     for item in source.parse(text):
         if isinstance(item, source.Problem):
-            result.errors.append(Issue("error", file, item.line, "", item.message))
+            result.errors.append(Issue("error", name, item.line, "", item.message))
             continue
         found += 1
-        result.documents += 1
-        _load_document(item, file=file, result=result)
-    if found == 0 and not any(e.file == file for e in result.errors):
-        result.errors.append(Issue("error", file, None, "", "no documents (the file is empty)"))
+        for document in _items(item):
+            if _is_foreign(document, name=name, foreign=foreign, result=result):
+                continue
+            result.documents += 1
+            _load_document(document, file=name, result=result)
+    if found == 0 and not any(e.file == name for e in result.errors):
+        result.errors.append(Issue("error", name, None, "", "no documents (the file is empty)"))
+
+
+def _read_stdin() -> bytes:
+    """Standard input, at most one byte past the size limit (as a file is read)."""
+    return sys.stdin.buffer.read(source.MAX_BYTES + 1)
+
+
+def _items(doc: source.Document) -> Iterator[source.Document]:
+    """The document itself, or each item of a ``kind: List``, with its own lines."""
+    data = doc.data
+    items = data.get("items") if isinstance(data, dict) else None
+    is_list = isinstance(data, dict) and data.get("kind") == LIST_KIND
+    if doc.problems or not (is_list and isinstance(items, list)):
+        yield doc
+        return
+    by_item: dict[object, dict[FieldPath, int]] = {}
+    for path, number in doc.lines.items():  # one pass: a List may hold a thousand items
+        if len(path) > 2 and path[0] == "items":
+            by_item.setdefault(path[1], {})[path[2:]] = number
+    for index, item in enumerate(items):
+        yield source.Document(
+            data=item, line=doc.line_of(("items", index)), lines=by_item.get(index, {})
+        )
+
+
+def _other_kind(data: object) -> bool:
+    """Whether ``data`` is a Kubernetes object of a kind that is plainly not a policy.
+
+    A kind that looks like a typo of a policy kind, or one in the HPA's API group, is
+    not "other": such a document stays an error rather than go unchecked.
+    """
+    if not isinstance(data, dict):
+        return False
+    kind, version = data.get("kind"), data.get("apiVersion")
+    if not (isinstance(kind, str) and isinstance(version, str) and _KIND.fullmatch(kind)):
+        return False
+    if kind in (KIND, HPA_KIND) or version.startswith("autoscaling/"):
+        return False
+    return not difflib.get_close_matches(kind, (KIND, HPA_KIND), n=1, cutoff=0.8)
+
+
+def _is_foreign(doc: source.Document, *, name: str, foreign: Foreign, result: LoadResult) -> bool:
+    """Whether ``doc`` is of a kind no policy is (and so is skipped, by ``foreign``)."""
+    if foreign == "error" or doc.problems or not _other_kind(doc.data):
+        return False
+    assert isinstance(doc.data, dict)  # _other_kind checked it
+    kind = doc.data["kind"]
+    if foreign == "warn":
+        message = f"{kind} is not a policy: skipped (--only-policies skips it silently)"
+        result.skipped.append(Issue("warning", name, doc.line_of(("kind",)), "kind", message))
+    else:
+        result.skipped.append(Issue("warning", name, doc.line, "kind", f"{kind}: skipped"))
+    return True
 
 
 def _load_document(doc: source.Document, *, file: str, result: LoadResult) -> None:

@@ -274,31 +274,13 @@ class ScalingPolicy(Wire):
 
 
 class HorizontalPodAutoscaler(Wire):
-    """A native ``autoscaling/v2`` or ``v2beta2`` HPA manifest (``status`` is ignored)."""
+    """A native ``autoscaling/v2`` or ``v2beta2`` HPA manifest (``status`` is ignored;
+    a ``v1`` one is read through :func:`autoscaler.policy.v1.to_v2` first)."""
 
     api_version: str
     kind: str
     metadata: ObjectMeta
     spec: HorizontalPodAutoscalerSpec
-    status: dict[str, Any] | None = None
-
-
-class HorizontalPodAutoscalerSpecV1(Wire):
-    scale_target_ref: CrossVersionObjectReference
-    min_replicas: Int32 | None = None
-    max_replicas: Int32
-    target_cpu_utilization_percentage: Int32 | None = Field(
-        default=None, alias="targetCPUUtilizationPercentage"
-    )
-
-
-class HorizontalPodAutoscalerV1(Wire):
-    """A native ``autoscaling/v1`` HPA manifest: one CPU utilization target."""
-
-    api_version: str
-    kind: str
-    metadata: ObjectMeta
-    spec: HorizontalPodAutoscalerSpecV1
     status: dict[str, Any] | None = None
 
 

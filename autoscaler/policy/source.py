@@ -28,6 +28,10 @@ from autoscaler.policy.issues import FieldPath, line_of
 
 MAX_BYTES: Final = 1024 * 1024
 MAX_NODES: Final = 10_000
+MAX_LIST_NODES: Final = 1_000_000
+"""A ``kind: List`` (``kubectl get hpa -A -o yaml``) holds a cluster's objects in one
+document, so it may have up to this many nodes: the 1 MiB file limit already bounds
+what is written, and this bounds what aliases could expand it to (about a second)."""
 MAX_DEPTH: Final = 50
 
 _MAP_TAG: Final = "tag:yaml.org,2002:map"
@@ -98,7 +102,9 @@ def parse(text: str) -> Iterator[Document | Problem]:
             node = loader.get_node()
             if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL_TAG):
                 continue  # an empty document, e.g. after a trailing "---"
-            yield _build_document(node)
+            if loader.nodes > MAX_NODES and not _is_list(node):
+                raise _Refused(node.start_mark.line + 1, _TOO_MANY_NODES)
+            yield _build_document(node, limit=MAX_LIST_NODES if _is_list(node) else MAX_NODES)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         yield Problem(mark.line + 1 if mark else None, _yaml_message(exc))
@@ -114,6 +120,22 @@ def parse(text: str) -> Iterator[Document | Problem]:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+_TOO_MANY_NODES: Final = (
+    f"document has more than {MAX_NODES} YAML nodes (a kind: List may have {MAX_LIST_NODES})"
+)
+
+
+def _is_list(node: Node) -> bool:
+    """Whether ``node`` is a mapping written as ``kind: List`` (kubectl's list output)."""
+    return isinstance(node, MappingNode) and any(
+        isinstance(key, ScalarNode)
+        and key.value == "kind"
+        and isinstance(value, ScalarNode)
+        and value.value == "List"
+        for key, value in node.value
+    )
 
 
 class _Refused(Exception):
@@ -139,12 +161,12 @@ class _DepthLimitedLoader(yaml.SafeLoader):
         self.depth += 1
         self.nodes += 1
         try:
-            if self.depth > MAX_DEPTH or self.nodes > MAX_NODES:
+            if self.depth > MAX_DEPTH or self.nodes > MAX_LIST_NODES:
                 event = self.peek_event()  # type: ignore[no-untyped-call]
                 line = event.start_mark.line + 1
                 if self.depth > MAX_DEPTH:
                     raise _Refused(line, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
-                raise _Refused(line, f"document has more than {MAX_NODES} YAML nodes")
+                raise _Refused(line, f"document has more than {MAX_LIST_NODES} YAML nodes")
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -159,9 +181,9 @@ class _TooLarge(Exception):
     """The document expands past MAX_NODES or MAX_DEPTH."""
 
 
-def _build_document(root: Node) -> Document:
+def _build_document(root: Node, *, limit: int) -> Document:
     line = root.start_mark.line + 1
-    builder = _Builder()
+    builder = _Builder(limit)
     try:
         data = builder.build(root, path=(), depth=0)
     except _TooLarge as exc:
@@ -172,7 +194,8 @@ def _build_document(root: Node) -> Document:
 class _Builder:
     """Turns one node tree into plain data while counting the nodes it visits."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.visited = 0
         self.lines: dict[FieldPath, int] = {}
         self.problems: list[Problem] = []
@@ -180,9 +203,9 @@ class _Builder:
 
     def build(self, node: Node, *, path: FieldPath, depth: int) -> object:
         self.visited += 1
-        if self.visited > MAX_NODES:
+        if self.visited > self.limit:
             raise _TooLarge(
-                f"document expands to more than {MAX_NODES} YAML nodes "
+                f"document expands to more than {self.limit} YAML nodes "
                 "(through aliases?); refusing to load it"
             )
         if depth > MAX_DEPTH:

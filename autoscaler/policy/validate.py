@@ -17,16 +17,26 @@ from autoscaler.policy.lint import lint_all
 from autoscaler.policy.loader import load_policies
 
 
-def run_validate(paths: Sequence[str], *, out: TextIO, err: TextIO) -> int:
-    """Validate every policy under ``paths``; print problems and a summary; exit code."""
-    result = load_policies(paths)
+def run_validate(
+    paths: Sequence[str], *, out: TextIO, err: TextIO, only_policies: bool = False
+) -> int:
+    """Validate every policy under ``paths``; print problems and a summary; exit code.
+
+    Documents of other kinds (a Deployment, RBAC, a kustomization) are skipped, each
+    with a warning unless ``only_policies``: a folder of manifests validates as a
+    whole, and the warning shows what was not checked.
+    """
+    result = load_policies(paths, foreign="skip" if only_policies else "warn")
     warnings = lint_all(result.policies)
+    if not only_policies:
+        warnings += result.skipped
     issues = _in_file_order(result.errors + warnings, files=result.files)
     for issue in issues:
         print(issue.format(), file=err)
+    skipped = f" ({len(result.skipped)} other documents skipped)" if result.skipped else ""
     summary = (
-        f"{_count(len(result.files), 'file')}, {_count(result.documents, 'policy', 'policies')}: "
-        f"{_count(len(result.errors), 'error')}, {_count(len(warnings), 'warning')}"
+        f"{_count(len(result.files), 'file')}, {_count(result.documents, 'policy', 'policies')}"
+        f"{skipped}: {_count(len(result.errors), 'error')}, {_count(len(warnings), 'warning')}"
     )
     print(summary, file=out)
     return 1 if result.errors else 0

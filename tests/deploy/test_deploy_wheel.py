@@ -84,6 +84,7 @@ def test_the_wheel_holds_the_service_and_the_offline_simulator(wheel: Path) -> N
     names = _names(wheel)
     for module in (
         "cli.py", "run_command.py", "decide_command.py", "crd.py", "policy/validate.py",
+        "hpa_command.py", "policy/convert.py", "policy/v1.py",
         "adapter/command.py", "loop/controller.py", "simulate/command.py",
         "simulate/chart.py", "sim/podmodel.py", "sim/scenario.py", "py.typed",
         "examples/example-snapshot.yaml", "examples/simulate-scenario.yaml",

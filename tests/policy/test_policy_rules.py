@@ -413,7 +413,7 @@ INVALID = [
         {"spec.metrics.0.resource.target.averageUtilisation": 2},
         [f'{T}.averageUtilisation: unknown field (did you mean "averageUtilization"?)'],
     ),
-    ("unknown-top-level", {"status": {}}, ["status: unknown field"]),
+    ("unknown-top-level", {"extra": {}}, ["extra: unknown field"]),
     (
         "metrics-not-a-list",
         {"spec.metrics": {"type": "Resource"}},
