@@ -1,21 +1,97 @@
-"""Types the end-to-end tests share: the running testbed and the kubectl helper.
+"""What the end-to-end tests share: the running testbed, kubectl, and playing the node.
 
 They live here rather than in conftest.py so that tests can import them by a name no
 other conftest shares. ``Testbed`` itself comes from ``testbed_fixture``, which the
-benchmarks in loadtest/ use too.
+benchmarks in loadtest/ use too, as they use ``live_tooling`` (``autoscaler run``, the
+CPU policy, ``wait_for``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import subprocess
-from typing import Protocol
+import time
+from typing import Any, Protocol
 
+from kubernetes import client
+from live_tooling import cpu_policy
 from testbed_fixture import Testbed
 
-__all__ = ["Kubectl", "Testbed"]
+from autoscaler.sim.manifests import deployment_manifest
+
+__all__ = [
+    "HOUR_AGO",
+    "Kubectl",
+    "Testbed",
+    "deployment",
+    "policy",
+    "running_pods",
+    "spec_replicas",
+]
+
+HOUR_AGO = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Kubectl(Protocol):
     def __call__(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]: ...
+
+
+def deployment(name: str, replicas: int) -> dict[str, Any]:
+    """Pods requesting 1 CPU, so a sample's millicores read directly as a percentage x 10."""
+    return deployment_manifest(name, replicas, cpu="1")
+
+
+def policy(namespace: str, name: str, *, mode: str = "Enforce") -> str:
+    """The Deployment ``name``'s CPU policy (50 %, 1-10 replicas) as a policy file's text."""
+    return json.dumps(cpu_policy(name, namespace, mode=mode))
+
+
+def spec_replicas(kubectl: Kubectl, namespace: str, name: str) -> int:
+    """The Deployment's replicas as its ``/scale`` reads."""
+    raw = kubectl("get", "--raw", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale")
+    return int(json.loads(raw.stdout)["spec"]["replicas"])
+
+
+def running_pods(
+    kube: client.ApiClient, namespace: str, app: str, count: int, cpu: str, timeout: float = 60
+) -> None:
+    """Play kubelet and metrics-server for the ``count`` pods of ``app`` (waited for up to
+    ``timeout`` s): Running and Ready an hour ago, using ``cpu`` now (a sample set before
+    is replaced, so a test can change the load)."""
+    core = client.CoreV1Api(kube)
+    custom = client.CustomObjectsApi(kube)
+    deadline = time.monotonic() + timeout
+    pods: list[Any] = []
+    while time.monotonic() < deadline:
+        pods = core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
+        if len(pods) == count:
+            break
+        time.sleep(0.2)
+    assert len(pods) == count, f"the Deployment controller created {len(pods)} pods, not {count}"
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ready = {"type": "Ready", "status": "True", "lastTransitionTime": HOUR_AGO}
+    for pod in pods:
+        name = pod.metadata.name
+        status = {"phase": "Running", "startTime": HOUR_AGO, "conditions": [ready]}
+        core.patch_namespaced_pod_status(name, namespace, {"status": status})
+        sample = {
+            "apiVersion": "metrics.k8s.io/v1beta1",
+            "kind": "PodMetrics",
+            "metadata": {"name": name, "labels": {"app": app}},
+            "timestamp": now,
+            "window": "30s",
+            "containers": [{"name": "app", "usage": {"cpu": cpu, "memory": "100Mi"}}],
+        }
+        try:
+            custom.delete_namespaced_custom_object(
+                "metrics.k8s.io", "v1beta1", namespace, "pods", name
+            )
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+        custom.create_namespaced_custom_object(
+            "metrics.k8s.io", "v1beta1", namespace, "pods", sample
+        )

@@ -5,70 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, deployment, policy, running_pods, spec_replicas
 from kubernetes import client
-from test_loop_run import EXE, deployment, policy, running_pods, spec_replicas
+from live_tooling import AutoscalerRun, wait_for
 
 
-@contextmanager
 def replica(
     testbed: Testbed, policies: Path, namespace: str, identity: str, log: Path
-) -> Iterator[subprocess.Popen[str]]:
-    handle = log.open("w")
-    proc = subprocess.Popen(
-        [
-            EXE,
-            "run",
-            "--kubeconfig",
-            str(testbed.kubeconfig),
-            "--policies",
-            str(policies),
-            "--sync-period",
-            "1",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "debug",
-            "--leader-elect",
-            "--leader-elect-namespace",
-            namespace,
-            "--leader-elect-identity",
-            identity,
-            "--lease-duration",
-            "3",
-            "--renew-deadline",
-            "2",
-            "--retry-period",
-            "0.5",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=handle,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        handle.close()
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+) -> AutoscalerRun:
+    """One `autoscaler run --leader-elect` with a 3 s lease, killed when the test is done."""
+    return AutoscalerRun(
+        testbed.kubeconfig, policies, log,
+        "--sync-period", "1", "--listen", "127.0.0.1:0", "--log-level", "debug",
+        "--leader-elect", "--leader-elect-namespace", namespace,
+        "--leader-elect-identity", identity,
+        "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "0.5",
+        kill_on_exit=True, grace=10,
+    )  # fmt: skip
 
 
 def lease_spec(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
@@ -110,7 +67,7 @@ def test_only_the_leader_scales_and_a_standby_takes_over(
         assert writers == {leader}
         crashed, standby = (a, "b") if leader == "a" else (b, "a")
         renewed = lease_time(lease_spec(kubectl, namespace), "renewTime")
-        crashed.send_signal(signal.SIGKILL)  # no release: the lease must expire
+        crashed.popen.send_signal(signal.SIGKILL)  # no release: the lease must expire
         wait_for(lambda: holder(kubectl, namespace) == standby, "the standby to take over", 15)
         # By the API server's timestamps: the lease ran out (3 s after the last renewal
         # at the latest, which may have come after the read above) and the standby took
@@ -133,9 +90,9 @@ def test_sigterm_releases_the_lease_for_a_fast_handover(
         with replica(testbed, policies, namespace, "b", tmp_path / "b.log"):
             time.sleep(1)
             renewed = lease_time(lease_spec(kubectl, namespace), "renewTime")
-            a.send_signal(signal.SIGTERM)
-            a.wait(timeout=10)
-            assert a.returncode == 0
+            a.popen.send_signal(signal.SIGTERM)
+            a.popen.wait(timeout=10)
+            assert a.popen.returncode == 0
             wait_for(lambda: holder(kubectl, namespace) == "b", "b to take over", 10)
             # Judged by the API server's own timestamps, not by how fast this machine
             # polls: b acquired the lease before a's last renewal could have expired, so

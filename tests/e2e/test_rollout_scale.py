@@ -19,16 +19,16 @@ testbed has no audit log, so neither can attribute the write; the proxy can.)
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from e2e_support import Kubectl, Testbed
 from kubernetes import client, watch
-from test_loop_run import EXE
+from live_tooling import run_once as autoscaler_run_once
+from live_tooling import wait_for
 from test_policy_objects import crd
-from test_sim_run import apply, rollout, start_sim, wait_for
+from test_sim_run import apply, rollout, start_sim
 from testbed_fixture import Sim
 
 from autoscaler.faults import FaultProxy, FaultProxyThread, Latency
@@ -165,11 +165,9 @@ def test_podscale_scales_a_rollout_through_scale_and_writes_nothing_else(
         )
 
         def run_once() -> list[dict[str, Any]]:
-            done = subprocess.run(
-                [EXE, "run", "--once", "--kubeconfig", str(config), "--namespace", namespace,
-                 "--cpu-initialization-period", "0"],
-                capture_output=True, text=True, timeout=60,
-            )  # fmt: skip
+            done = autoscaler_run_once(
+                config, None, "--namespace", namespace, "--cpu-initialization-period", "0"
+            )
             assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
             outcomes: list[dict[str, Any]] = json.loads(done.stdout)
             return outcomes

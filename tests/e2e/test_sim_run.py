@@ -17,24 +17,13 @@ from typing import Any
 
 import pytest
 from e2e_support import Kubectl, Testbed
+from live_tooling import wait_for
 from testbed_fixture import Sim, SimSilent, is_ready
 from testbed_fixture import start_sim as run_sim
 
 from autoscaler.sim.manifests import deployment_manifest
 
 pytestmark = pytest.mark.testbed
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    """Poll until predicate() is truthy and return its value; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}; last: {last!r}", pytrace=False)
 
 
 def deployment(name: str, replicas: int, *, cpu: str = "100m") -> dict[str, Any]:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from typing import Any
 
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, deployment, running_pods
 from kubernetes import client
-from test_loop_run import deployment, running_pods
+from live_tooling import wait_for
 
 from autoscaler.core.model import RESOURCE, UTILIZATION, MetricSpec, MetricTarget, Policy, Settings
 from autoscaler.kube.api import Api, connect
@@ -18,16 +16,6 @@ from autoscaler.loop.controller import Controller
 from autoscaler.ports import NotFound, Target, TargetRef
 
 CPU_50 = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=50))
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_synced_caches_make_a_sync_cost_one_request_per_namespace(
