@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any, Protocol
 
 from kubernetes import client
@@ -25,7 +26,9 @@ __all__ = [
     "Kubectl",
     "Testbed",
     "deployment",
+    "deployment_at",
     "policy",
+    "policy_files",
     "running_pods",
     "spec_replicas",
 ]
@@ -47,6 +50,23 @@ def deployment(name: str, replicas: int) -> dict[str, Any]:
 def policy(namespace: str, name: str, *, mode: str = "Enforce") -> str:
     """The Deployment ``name``'s CPU policy (50 %, 1-10 replicas) as a policy file's text."""
     return json.dumps(cpu_policy(name, namespace, mode=mode))
+
+
+def policy_files(folder: Path, namespace: str, *names: str) -> Path:
+    """``folder`` (made here) with a ``NAME.yaml`` holding :func:`policy` for each name."""
+    folder.mkdir()
+    for name in names:
+        (folder / f"{name}.yaml").write_text(policy(namespace, name))
+    return folder
+
+
+def deployment_at(
+    kubectl: Kubectl, kube: client.ApiClient, namespace: str, name: str, cpu: str
+) -> None:
+    """A Deployment of 2 Running, Ready pods, each using ``cpu`` of its 1 CPU request
+    (900m is 90 % for :func:`policy`'s 50 % target: 4 replicas wanted)."""
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment(name, 2)))
+    running_pods(kube, namespace, name, 2, cpu=cpu)
 
 
 def spec_replicas(kubectl: Kubectl, namespace: str, name: str) -> int:

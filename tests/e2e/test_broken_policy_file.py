@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed, deployment, policy, running_pods, spec_replicas
+from e2e_support import (
+    Kubectl,
+    Testbed,
+    deployment_at,
+    policy,
+    policy_files,
+    spec_replicas,
+)
 from kubernetes import client
 from live_tooling import AutoscalerRun, wait_for
 from test_crd_e2e import SERVICE_ACCOUNT, crd_installed, rbac_installed  # noqa: F401
@@ -90,12 +97,8 @@ def test_good_policies_scale_beside_broken_files_reported_with_file_line_and_fie
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
     for name in ("alpha", "beta", "victim"):
-        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment(name, 2)))
-        running_pods(kube, namespace, name, 2, cpu="900m")  # hot: each wants 4 replicas
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "alpha.yaml").write_text(policy(namespace, "alpha"))
-    (policies / "beta.yaml").write_text(policy(namespace, "beta"))
+        deployment_at(kubectl, kube, namespace, name, cpu="900m")  # hot: each wants 4 replicas
+    policies = policy_files(tmp_path / "policies", namespace, "alpha", "beta")
     broken = policies / "broken.yaml"
     broken.write_text(
         BROKEN.format(namespace=namespace, max_replicas="ten", utilization="averageUtilizaton")
@@ -164,9 +167,7 @@ def test_good_policies_scale_beside_broken_files_reported_with_file_line_and_fie
 def test_policy_objects_beside_files_are_reported_once_not_every_sync(
     testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "dup.yaml").write_text(policy(namespace, "dup"))
+    policies = policy_files(tmp_path / "policies", namespace, "dup")
     kubectl("apply", "-f", "-", input=policy(namespace, "dup"))  # the same policy as an object
     upside_down = json.loads(policy(namespace, "upside"))
     upside_down["spec"].update(minReplicas=5, maxReplicas=2)  # the schema cannot refuse it

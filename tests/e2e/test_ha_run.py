@@ -9,7 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2e_support import Kubectl, Testbed, deployment, policy, running_pods, spec_replicas
+from e2e_support import (
+    Kubectl,
+    Testbed,
+    deployment_at,
+    policy_files,
+    spec_replicas,
+)
 from kubernetes import client
 from live_tooling import AutoscalerRun, wait_for
 
@@ -50,11 +56,8 @@ def scaled_lines(log: Path) -> list[dict[str, Any]]:
 def test_only_the_leader_scales_and_a_standby_takes_over(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("ha", 2)))
-    running_pods(kube, namespace, "ha", 2, cpu="900m")
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "ha.yaml").write_text(policy(namespace, "ha"))
+    deployment_at(kubectl, kube, namespace, "ha", cpu="900m")
+    policies = policy_files(tmp_path / "policies", namespace, "ha")
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     with (
         replica(testbed, policies, namespace, "a", log_a) as a,
@@ -82,9 +85,7 @@ def test_only_the_leader_scales_and_a_standby_takes_over(
 def test_sigterm_releases_the_lease_for_a_fast_handover(
     testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "idle.yaml").write_text(policy(namespace, "idle"))
+    policies = policy_files(tmp_path / "policies", namespace, "idle")
     with replica(testbed, policies, namespace, "a", tmp_path / "a.log") as a:
         wait_for(lambda: holder(kubectl, namespace) == "a", "a to lead")
         with replica(testbed, policies, namespace, "b", tmp_path / "b.log"):

@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2e_support import Kubectl, Testbed, deployment, policy, running_pods, spec_replicas
+from e2e_support import (
+    Kubectl,
+    Testbed,
+    deployment_at,
+    policy_files,
+    running_pods,
+    spec_replicas,
+)
 from kubernetes import client
 from live_tooling import AutoscalerRun, wait_for
 from test_ha_run import holder, lease_spec, scaled_lines
@@ -70,11 +77,8 @@ def generation(kubectl: Kubectl, namespace: str, name: str) -> int:
 def test_a_killed_leader_is_replaced_after_the_default_lease_and_nothing_is_rewritten(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("web", 2)))
-    running_pods(kube, namespace, "web", 2, cpu="900m")  # 90% for a 50% target: 4 replicas
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "web.yaml").write_text(policy(namespace, "web"))
+    deployment_at(kubectl, kube, namespace, "web", cpu="900m")  # 90% for a 50% target: 4 replicas
+    policies = policy_files(tmp_path / "policies", namespace, "web")
     logs = {"a": tmp_path / "a.log", "b": tmp_path / "b.log"}
     with (
         replica(testbed, policies, namespace, "a", logs["a"]) as a,
@@ -131,9 +135,7 @@ def test_a_killed_leader_is_replaced_after_the_default_lease_and_nothing_is_rewr
 def test_sigterm_hands_the_default_lease_over_within_a_retry_period(
     testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "idle.yaml").write_text(policy(namespace, "idle"))
+    policies = policy_files(tmp_path / "policies", namespace, "idle")
     with replica(testbed, policies, namespace, "a", tmp_path / "a.log") as a:
         wait_for(lambda: holder(kubectl, namespace) == "a", "a to lead", 60)
         with replica(testbed, policies, namespace, "b", tmp_path / "b.log"):

@@ -13,7 +13,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from e2e_support import Kubectl, Testbed, deployment, policy, running_pods, spec_replicas
+from e2e_support import (
+    Kubectl,
+    Testbed,
+    deployment_at,
+    policy,
+    spec_replicas,
+)
 from kubernetes import client
 from live_tooling import AutoscalerRun, wait_for
 from live_tooling import run_once as autoscaler_run_once
@@ -28,11 +34,10 @@ def run_once(testbed: Testbed, policies: Path) -> list[dict[str, Any]]:
     return result
 
 
-def test_run_scales_a_hot_deployment_through_scale(
+def test_run_scales_a_deployment_at_through_scale(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("web", 2)))
-    running_pods(kube, namespace, "web", 2, cpu="900m")  # 90% of the request, target 50%
+    deployment_at(kubectl, kube, namespace, "web", cpu="900m")  # 90% of the request, target 50%
     (tmp_path / "web.yaml").write_text(policy(namespace, "web"))
     outcomes = run_once(testbed, tmp_path)
     assert [(o["current"], o["patched"]) for o in outcomes] == [(2, True)]
@@ -43,8 +48,7 @@ def test_run_scales_a_hot_deployment_through_scale(
 def test_dry_run_decides_but_never_patches(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("shadow", 2)))
-    running_pods(kube, namespace, "shadow", 2, cpu="900m")
+    deployment_at(kubectl, kube, namespace, "shadow", cpu="900m")
     (tmp_path / "shadow.yaml").write_text(policy(namespace, "shadow", mode="DryRun"))
     outcomes = run_once(testbed, tmp_path)
     assert outcomes[0]["decision"]["desiredReplicas"] == 4
@@ -55,8 +59,7 @@ def test_dry_run_decides_but_never_patches(
 def test_a_broken_policy_next_to_a_good_one_does_not_stop_it(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("good", 2)))
-    running_pods(kube, namespace, "good", 2, cpu="900m")
+    deployment_at(kubectl, kube, namespace, "good", cpu="900m")
     (tmp_path / "good.yaml").write_text(policy(namespace, "good"))
     (tmp_path / "broken.yaml").write_text("kind: ScalingPolicy\nspec: [not, a, mapping\n")
     done = autoscaler_run_once(testbed.kubeconfig, tmp_path, "--log-format", "json")

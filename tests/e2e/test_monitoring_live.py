@@ -4,11 +4,10 @@ registry the deploy tests collect names from (tests/deploy/test_deploy_monitorin
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from pathlib import Path
 
-from e2e_support import Kubectl, Testbed, deployment, policy, running_pods
+from e2e_support import Kubectl, Testbed, deployment_at, policy
 from kubernetes import client
 from live_tooling import AutoscalerRun, wait_for
 from prometheus_client.parser import text_string_to_metric_families
@@ -39,8 +38,7 @@ def every_series_once(url: str) -> dict[str, list[tuple[dict[str, str], float]]]
 def test_a_leader_exports_every_family_with_per_policy_values_and_errors(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("web", 2)))
-    running_pods(kube, namespace, "web", 2, cpu="900m")  # 90 % of the request, target 50 %
+    deployment_at(kubectl, kube, namespace, "web", cpu="900m")  # 90 % of the request, target 50 %
     (tmp_path / "web.yaml").write_text(policy(namespace, "web"))
     (tmp_path / "absent.yaml").write_text(policy(namespace, "absent"))
     port = free_port()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed, deployment, running_pods, spec_replicas
+from e2e_support import Kubectl, Testbed, deployment_at, spec_replicas
 from kubernetes import client
 from live_tooling import AutoscalerRun, cpu_policy, wait_for
 from live_tooling import run_once as autoscaler_run_once
@@ -44,8 +44,7 @@ def get(kubectl: Kubectl, namespace: str, *what: str) -> Any:
 def test_policy_object_scales_its_target_and_gets_hpa_like_status(
     crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("web", 2)))
-    running_pods(kube, namespace, "web", 2, cpu="900m")
+    deployment_at(kubectl, kube, namespace, "web", cpu="900m")
     kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("web"))
     run_once(testbed, namespace)
     assert spec_replicas(kubectl, namespace, "web") == 4
@@ -75,8 +74,7 @@ def test_policy_object_scales_its_target_and_gets_hpa_like_status(
 def test_a_broken_object_is_reported_on_itself_and_the_others_still_scale(
     crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("good", 2)))
-    running_pods(kube, namespace, "good", 2, cpu="900m")
+    deployment_at(kubectl, kube, namespace, "good", cpu="900m")
     kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("good"))
     kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("bad", min_replicas=11))
     done = run_once(testbed, namespace)
@@ -99,8 +97,7 @@ def test_a_broken_object_is_reported_on_itself_and_the_others_still_scale(
 def test_a_restart_keeps_the_rate_limit_history_from_status(
     crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("slow", 2)))
-    running_pods(kube, namespace, "slow", 2, cpu="900m")
+    deployment_at(kubectl, kube, namespace, "slow", cpu="900m")
     one_per_minute = {"scaleUp": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}
     kubectl(
         "apply", "-n", namespace, "-f", "-", input=scaling_policy("slow", behavior=one_per_minute)
@@ -123,8 +120,7 @@ def test_a_running_service_watches_policy_objects(
     tmp_path: Path,
 ) -> None:
     """Created after start, a policy is picked up from the watch; its edits too."""
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("late", 2)))
-    running_pods(kube, namespace, "late", 2, cpu="900m")
+    deployment_at(kubectl, kube, namespace, "late", cpu="900m")
     flags = ("--namespace", namespace, "--sync-period", "1", "--listen", "127.0.0.1:0")
     with AutoscalerRun(testbed.kubeconfig, None, tmp_path / "run.log", *flags) as service:
         time.sleep(3)  # the first syncs list no policy; then the informer runs

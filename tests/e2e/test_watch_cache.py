@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from e2e_support import Kubectl, Testbed, deployment, running_pods
+from e2e_support import Kubectl, Testbed, deployment, deployment_at
 from kubernetes import client
 from live_tooling import wait_for
 
@@ -23,8 +23,9 @@ def test_synced_caches_make_a_sync_cost_one_request_per_namespace(
 ) -> None:
     names = ["a", "b", "c"]
     for name in names:
-        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment(name, 2)))
-        running_pods(kube, namespace, name, 2, cpu="500m")  # 50%: within tolerance, no writes
+        deployment_at(
+            kubectl, kube, namespace, name, cpu="500m"
+        )  # 50%: within tolerance, no writes
     api = Api(connect(str(testbed.kubeconfig)))
     pods, scales = CachedPods(api, namespace=namespace), CachedScales(api, namespace=namespace)
     pods.start()
