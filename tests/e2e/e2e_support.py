@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from kubernetes import client
 from live_tooling import cpu_policy
-from testbed_fixture import Testbed
+from testbed_fixture import Testbed, is_ready
 
 from autoscaler.sim.manifests import deployment_manifest
 
@@ -25,10 +25,14 @@ __all__ = [
     "HOUR_AGO",
     "Kubectl",
     "Testbed",
+    "apply",
     "deployment",
     "deployment_at",
+    "pods",
     "policy",
     "policy_files",
+    "raw",
+    "ready_pods",
     "running_pods",
     "spec_replicas",
 ]
@@ -65,8 +69,28 @@ def deployment_at(
 ) -> None:
     """A Deployment of 2 Running, Ready pods, each using ``cpu`` of its 1 CPU request
     (900m is 90 % for :func:`policy`'s 50 % target: 4 replicas wanted)."""
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment(name, 2)))
+    apply(kubectl, namespace, deployment(name, 2))
     running_pods(kube, namespace, name, 2, cpu=cpu)
+
+
+def apply(kubectl: Kubectl, namespace: str, obj: dict[str, Any]) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj))
+
+
+def raw(kubectl: Kubectl, path: str) -> Any:
+    """GET ``path`` of the API server, parsed."""
+    return json.loads(kubectl("get", "--raw", path).stdout)
+
+
+def pods(kubectl: Kubectl, namespace: str, app: str) -> list[dict[str, Any]]:
+    out = kubectl("get", "pods", "-n", namespace, "-l", f"app={app}", "-o", "json").stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+def ready_pods(kubectl: Kubectl, namespace: str, app: str) -> int:
+    """How many of ``app``'s pods are Ready (what a wait for a rollout or a scale-up polls)."""
+    return sum(map(is_ready, pods(kubectl, namespace, app)))
 
 
 def spec_replicas(kubectl: Kubectl, namespace: str, name: str) -> int:

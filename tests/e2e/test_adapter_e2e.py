@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply
 from live_tooling import wait_for
 from prometheus_fixture import PromEnv, free_port, running_exporter, running_prometheus
 from testbed_fixture import Sim, stop_process
@@ -172,8 +172,8 @@ def test_a_native_hpa_scales_on_a_podscale_metric(
 
     sim = start_sim(testbed, namespace)
     try:
-        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("worker")))
-        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(hpa("worker")))
+        apply(kubectl, namespace, deployment("worker"))
+        apply(kubectl, namespace, hpa("worker"))
 
         def hpa_status() -> dict[str, Any]:
             path = (

@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from e2e_support import Kubectl, Testbed, deployment, spec_replicas
+from e2e_support import Kubectl, Testbed, apply, deployment, spec_replicas
 from live_tooling import AutoscalerRun, wait_for
 from replay_support import replayed_by_decide
 
@@ -35,7 +35,7 @@ def fallback_policy(namespace: str) -> str:
 def test_fallback_replicas_after_failed_reads_and_decide_agrees(
     testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("dark", 2)))
+    apply(kubectl, namespace, deployment("dark", 2))
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "dark.yaml").write_text(fallback_policy(namespace))

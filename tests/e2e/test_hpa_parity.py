@@ -38,11 +38,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply, raw, ready_pods
 from kubernetes import client
 from live_tooling import AutoscalerRun, wait_for
-from test_sim_run import apply, deployment, pods, raw, stop_cleanly
-from testbed_fixture import Sim, SimSilent, controller_manager, is_ready
+from test_sim_run import deployment, stop_cleanly
+from testbed_fixture import Sim, SimSilent, controller_manager
 from testbed_fixture import start_sim as run_sim
 
 from autoscaler.kube.api import Api, connect
@@ -192,7 +192,7 @@ def test_podscale_follows_the_real_hpa_step_for_step(
     )
     try:
         for ns, name in names.items():
-            wait_for(lambda ns=ns, name=name: sum(map(is_ready, pods(kubectl, ns, name))) == 1,
+            wait_for(lambda ns=ns, name=name: ready_pods(kubectl, ns, name) == 1,
                      f"the pod in {ns} to be ready", timeout=60)  # fmt: skip
         native_hpa = {
             "apiVersion": "autoscaling/v2beta2",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed, deployment, spec_replicas
+from e2e_support import Kubectl, Testbed, apply, deployment, spec_replicas
 from live_tooling import AutoscalerRun, wait_for
 from prometheus_fixture import PromEnv, running_env
 from test_policy_objects import crd
@@ -133,7 +133,7 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
     )
     depth(30)
     prom.server.wait_for(f'podscale_e2e_queue_depth{{namespace="{namespace}"}}')
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment(NAME, 10)))
+    apply(kubectl, namespace, deployment(NAME, 10))
     kubectl("apply", "-n", namespace, "-f", "-", input=queue_policy())
     (tmp_path / "metrics.yaml").write_text(DECLARATIONS)
     api = FaultProxy(upstream=testbed.server, upstream_ca=testbed.env["TESTBED_CA_FILE"], seed=11)

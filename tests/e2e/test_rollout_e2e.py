@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply, ready_pods
 from live_tooling import AutoscalerRun, cpu_policy, wait_for
 from replay_support import replayed_by_decide
-from test_sim_run import apply, deployment, pods, start_sim
-from testbed_fixture import Sim, is_ready
+from test_sim_run import deployment, start_sim
+from testbed_fixture import Sim
 
 __all__ = ["start_sim"]  # a fixture used by name
 
@@ -90,7 +90,7 @@ def test_a_rolling_update_under_constant_load(
     }
     apply(kubectl, namespace, web)
     wait_for(
-        lambda: sum(map(is_ready, pods(kubectl, namespace, "web"))) == REPLICAS,
+        lambda: ready_pods(kubectl, namespace, "web") == REPLICAS,
         "4 ready pods",
     )
     policies = tmp_path / "policies"

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply
 from kubernetes import client, watch
 from live_tooling import run_once as autoscaler_run_once
 from live_tooling import wait_for
 from test_policy_objects import crd
-from test_sim_run import apply, rollout, start_sim
+from test_sim_run import rollout, start_sim
 from testbed_fixture import Sim
 
 from autoscaler.faults import FaultProxy, FaultProxyThread, Latency

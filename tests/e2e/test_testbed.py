@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from e2e_support import apply, raw
 from kubernetes import client, config, watch
 from kubernetes.dynamic import DynamicClient
 from live_tooling import wait_for
@@ -46,16 +47,8 @@ def deployment(name: str, replicas: int, cpu: str = "100m") -> dict[str, Any]:
     }
 
 
-def apply(kubectl: KubectlFn, namespace: str, obj: dict[str, Any]) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj))
-
-
 def get_json(kubectl: KubectlFn, *args: str) -> Any:
     return json.loads(kubectl("get", *args, "-o", "json").stdout)
-
-
-def raw(kubectl: KubectlFn, path: str) -> Any:
-    return json.loads(kubectl("get", "--raw", path).stdout)
 
 
 def owned_by(obj: dict[str, Any], kind: str, name: str) -> bool:

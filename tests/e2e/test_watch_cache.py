@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 
-from e2e_support import Kubectl, Testbed, deployment, deployment_at
+from e2e_support import Kubectl, Testbed, apply, deployment, deployment_at
 from kubernetes import client
 from live_tooling import wait_for
 
@@ -114,7 +113,7 @@ def test_the_cache_survives_watch_cuts_and_api_errors(
         api = _api_through(running.url, testbed)
         scales = CachedScales(api, namespace=namespace)
         try:
-            kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("w", 1)))
+            apply(kubectl, namespace, deployment("w", 1))
             ref = TargetRef("apps/v1", "Deployment", "w")
             scales.get_scale(namespace, ref)  # answered directly; starts the informer
             informer = scales.informers[("apps/v1", "Deployment")]
@@ -159,7 +158,7 @@ def test_a_write_based_on_an_old_read_is_a_conflict_not_an_overwrite(
     from autoscaler.kube.scale import KubeScales
     from autoscaler.ports import Conflict
 
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("w", 2)))
+    apply(kubectl, namespace, deployment("w", 2))
     scales = KubeScales(Api(connect(str(testbed.kubeconfig))))
     ref = TargetRef("apps/v1", "Deployment", "w")
     assert scales.get_scale(namespace, ref).replicas == 2
