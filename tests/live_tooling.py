@@ -58,8 +58,8 @@ def cpu_policy(
     name: str, namespace: str | None = None, *, min_replicas: int = 1, **spec: Any
 ) -> dict[str, Any]:
     """A ScalingPolicy for the Deployment ``name``: 1-10 replicas at 50 % CPU utilization;
-    ``spec`` adds fields to its spec (``mode``, ``behavior``, ...). Without ``namespace``
-    the metadata names none (``kubectl apply -n`` gives it)."""
+    ``spec`` adds or replaces fields of its spec (``mode``, ``behavior``, ...). Without
+    ``namespace`` the metadata names none (``kubectl apply -n`` gives it)."""
     metadata = {"name": name} if namespace is None else {"name": name, "namespace": namespace}
     return {
         "apiVersion": "podscale.dev/v1alpha1",

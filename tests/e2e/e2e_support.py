@@ -26,6 +26,7 @@ __all__ = [
     "Kubectl",
     "Testbed",
     "apply",
+    "constant_load_scenario",
     "deployment",
     "deployment_at",
     "pods",
@@ -91,6 +92,20 @@ def pods(kubectl: Kubectl, namespace: str, app: str) -> list[dict[str, Any]]:
 def ready_pods(kubectl: Kubectl, namespace: str, app: str) -> int:
     """How many of ``app``'s pods are Ready (what a wait for a rollout or a scale-up polls)."""
     return sum(map(is_ready, pods(kubectl, namespace, app)))
+
+
+def constant_load_scenario(folder: Path, namespace: str, kind: str, name: str, rps: int) -> Path:
+    """``folder/scenario.yaml`` for ``autoscaler sim run``: one workload under a constant
+    ``rps``, whose pods are ready a second after they are placed and serve 100 rps each
+    at 2m CPU a request (10m idle)."""
+    path = folder / "scenario.yaml"
+    path.write_text(
+        "workloads:\n"
+        f"  - {{kind: {kind}, name: {name}, namespace: {namespace}, "
+        "pod: {scheduleDelay: 0.5, readyDelay: 1, capacityRps: 100, cpuPerRequest: 2m, "
+        f"idleCpu: 10m}}, load: {{type: constant, rps: {rps}}}}}\n"
+    )
+    return path
 
 
 def spec_replicas(kubectl: Kubectl, namespace: str, name: str) -> int:

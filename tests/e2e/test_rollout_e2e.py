@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed, apply, ready_pods
+from e2e_support import Kubectl, Testbed, apply, constant_load_scenario, ready_pods
 from live_tooling import AutoscalerRun, cpu_policy, wait_for
 from replay_support import replayed_by_decide
 from test_sim_run import deployment, start_sim
@@ -27,17 +27,6 @@ from testbed_fixture import Sim
 __all__ = ["start_sim"]  # a fixture used by name
 
 REPLICAS, TOLERANCE = 4, 0.1
-
-
-def scenario(tmp_path: Path, namespace: str) -> Path:
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "workloads:\n"
-        f"  - {{kind: Deployment, name: web, namespace: {namespace}, "
-        "pod: {scheduleDelay: 0.5, readyDelay: 1, capacityRps: 100, cpuPerRequest: 2m, "
-        "idleCpu: 10m}, load: {type: constant, rps: 80}}\n"
-    )
-    return path
 
 
 def policy(namespace: str, awareness: str) -> str:
@@ -82,7 +71,8 @@ def test_a_rolling_update_under_constant_load(
     start_sim: Callable[..., Sim],
     tmp_path: Path,
 ) -> None:
-    start_sim("--scenario", str(scenario(tmp_path, namespace)))
+    scenario = constant_load_scenario(tmp_path, namespace, "Deployment", "web", rps=80)
+    start_sim("--scenario", str(scenario))
     web = deployment("web", REPLICAS)
     web["spec"]["strategy"] = {
         "type": "RollingUpdate",
