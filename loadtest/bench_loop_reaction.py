@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO / "tests"))  # testbed_fixture, shared with tests/e2
 
 import live_tooling  # noqa: E402
 from live_tooling import AutoscalerRun, WaitTimedOut  # noqa: E402
+from procstat import cpu_model, memory_gib  # noqa: E402
 from testbed_fixture import (  # noqa: E402
     Sim,
     SimSilent,
@@ -70,19 +71,7 @@ class BenchError(RuntimeError):
 
 
 def machine() -> str:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "?",
-    )
-    mem = next(
-        int(line.split()[1]) // 1024 // 1024
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
+    model, mem = cpu_model(), int(memory_gib() or 0)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{os.cpu_count()} CPUs ({model}), {mem} GiB, Python {platform.python_version()}, "
