@@ -12,6 +12,8 @@ import datetime as dt
 import json
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +31,7 @@ __all__ = [
     "constant_load_scenario",
     "deployment",
     "deployment_at",
+    "fresh_namespace",
     "pods",
     "policy",
     "policy_files",
@@ -45,6 +48,22 @@ class Kubectl(Protocol):
     def __call__(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]: ...
+
+
+@contextmanager
+def fresh_namespace(kube: client.ApiClient, name: str) -> Iterator[str]:
+    """The namespace ``name``, created here and deleted on the way out (in the background:
+    the API server finishes it after the test)."""
+    core = client.CoreV1Api(kube)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        try:
+            core.delete_namespace(name)
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
 
 
 def deployment(name: str, replicas: int) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from e2e_support import Kubectl, Testbed, apply, raw, ready_pods
+from e2e_support import Kubectl, Testbed, apply, fresh_namespace, raw, ready_pods
 from kubernetes import client
 from live_tooling import AutoscalerRun, wait_for
 from test_sim_run import deployment, stop_cleanly
@@ -75,13 +75,8 @@ def hpa_sync_period(testbed: Testbed) -> float:
 
 @pytest.fixture
 def second_namespace(kube: client.ApiClient) -> Iterator[str]:
-    name = f"e2e-parity-ps-{uuid.uuid4().hex[:6]}"
-    core = client.CoreV1Api(kube)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
+    with fresh_namespace(kube, f"e2e-parity-ps-{uuid.uuid4().hex[:6]}") as name:
         yield name
-    finally:
-        core.delete_namespace(name)
 
 
 class Recorder:
