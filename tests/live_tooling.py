@@ -151,17 +151,23 @@ class AutoscalerRun:
             )
         return True
 
-    def listen_url(self, timeout: float = 60) -> str:
-        """The base URL from the ``started`` line it logs with ``--log-format json``."""
+    def wait_started(self, timeout: float = 60) -> dict[str, Any]:
+        """Its ``started`` log line (JSON, the default log format), once it has logged it:
+        a slow start on a loaded machine is then not counted against what follows."""
 
-        def started() -> str | None:
+        def started() -> dict[str, Any] | None:
             for line in self.log.read_text().splitlines():
                 if line.startswith("{") and json.loads(line).get("msg") == "started":
-                    return f"http://{json.loads(line)['listen']}"
+                    return dict(json.loads(line))
             self.check()
             return None
 
-        return str(wait_for(started, "autoscaler run to log 'started'", timeout))
+        found: dict[str, Any] = wait_for(started, "autoscaler run to log 'started'", timeout)
+        return found
+
+    def listen_url(self, timeout: float = 60) -> str:
+        """The base URL it serves /metrics and the probes on, from its ``started`` line."""
+        return f"http://{self.wait_started(timeout)['listen']}"
 
     def __enter__(self) -> AutoscalerRun:
         return self

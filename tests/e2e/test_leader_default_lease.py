@@ -138,15 +138,9 @@ def test_sigterm_hands_the_default_lease_over_within_a_retry_period(
     policies = policy_files(tmp_path / "policies", namespace, "idle")
     with replica(testbed, policies, namespace, "a", tmp_path / "a.log") as a:
         wait_for(lambda: holder(kubectl, namespace) == "a", "a to lead", 60)
-        with replica(testbed, policies, namespace, "b", tmp_path / "b.log"):
+        with replica(testbed, policies, namespace, "b", tmp_path / "b.log") as b:
             # b is a standby once it has read the lease held by a.
-            wait_for(
-                lambda: any(
-                    line["msg"].startswith("started") for line in log_lines(tmp_path / "b.log")
-                ),
-                "b to start",
-                60,
-            )
+            b.wait_started()
             time.sleep(RETRY_PERIOD + 1)
             assert holder(kubectl, namespace) == "a"
             a.popen.send_signal(signal.SIGTERM)
