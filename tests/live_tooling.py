@@ -22,6 +22,8 @@ from typing import Any
 
 from testbed_fixture import REPO, TestbedError, stop_process
 
+from autoscaler.sim.manifests import cpu_hpa_spec
+
 EXE = str(Path(sys.executable).parent / "autoscaler")
 
 
@@ -61,25 +63,14 @@ def cpu_policy(
     ``spec`` adds or replaces fields of its spec (``mode``, ``behavior``, ...). Without
     ``namespace`` the metadata names none (``kubectl apply -n`` gives it)."""
     metadata = {"name": name} if namespace is None else {"name": name, "namespace": namespace}
+    hpa_spec = cpu_hpa_spec(name, down_window=0)
+    without_behavior = {key: value for key, value in hpa_spec.items() if key != "behavior"}
     return {
         "apiVersion": "podscale.dev/v1alpha1",
         "kind": "ScalingPolicy",
         "metadata": metadata,
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "minReplicas": min_replicas,
-            "maxReplicas": 10,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 50},
-                    },
-                }
-            ],
-            **spec,
-        },
+        # The HPA spec the comparisons use, without its behavior: the defaults apply.
+        "spec": {**without_behavior, "minReplicas": min_replicas, **spec},
     }
 
 
