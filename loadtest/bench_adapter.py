@@ -30,6 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from procstat import cpu_model  # noqa: E402
 from prometheus_fixture import free_port, running_exporter, running_prometheus  # noqa: E402
 
 DECLARATIONS = """\
@@ -151,14 +152,7 @@ def load(url: str, *, seconds: int, connections: int) -> dict[str, float]:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return (
         f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, {platform.system()}"
     )

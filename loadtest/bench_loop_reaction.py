@@ -29,7 +29,6 @@ import os
 import platform
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,6 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # testbed_fixture, shared with tests/e2e
 
+import live_tooling  # noqa: E402
+from live_tooling import AutoscalerRun, WaitTimedOut  # noqa: E402
+from procstat import cpu_model, memory_gib  # noqa: E402
 from testbed_fixture import (  # noqa: E402
     Sim,
     SimSilent,
@@ -50,14 +52,12 @@ from testbed_fixture import (  # noqa: E402
     TestbedError,
     running_testbed,
     start_sim,
-    stop_process,
 )
 
 from autoscaler.kube.api import Api, connect  # noqa: E402
 from autoscaler.ports import LoopError  # noqa: E402
 from autoscaler.sim.manifests import cpu_hpa_spec, deployment_manifest  # noqa: E402
 
-EXE = str(Path(sys.executable).parent / "autoscaler")
 NAMESPACE = "reaction"
 LOW, HIGH = (40, 1), (180, 4)  # (rps, replicas): 1 pod at 40 % -> 1; at 180 % -> ceil(3.6)
 POD = (
@@ -71,19 +71,7 @@ class BenchError(RuntimeError):
 
 
 def machine() -> str:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "?",
-    )
-    mem = next(
-        int(line.split()[1]) // 1024 // 1024
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
+    model, mem = cpu_model(), int(memory_gib() or 0)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{os.cpu_count()} CPUs ({model}), {mem} GiB, Python {platform.python_version()}, "
@@ -107,27 +95,6 @@ def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
     return deployment_manifest(name, replicas)
 
 
-class Process:
-    """A child process with its stderr in a file; stopped with SIGTERM, then SIGKILL."""
-
-    def __init__(self, args: list[str], log: Path) -> None:
-        self.log = log
-        self.handle = log.open("w")
-        self.popen = subprocess.Popen(
-            args,
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self.handle,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-    def stop(self) -> None:
-        stop_process(self.popen, grace=20)
-        self.handle.close()
-
-
 def scenario_sim(kubeconfig: Path, scenario: Path, log: Path, *, duration: float) -> Sim:
     """``autoscaler sim run`` with a scenario, once it has started."""
     try:
@@ -140,38 +107,18 @@ def scenario_sim(kubeconfig: Path, scenario: Path, log: Path, *, duration: float
         raise BenchError(f"the simulator did not start: {log.read_text()[-300:]}") from None
 
 
-def start_podscale(kubeconfig: Path, policies: Path, log: Path, *extra: str) -> Process:
-    return Process(
-        [EXE, "run", "--kubeconfig", str(kubeconfig), "--policies", str(policies), "--no-crds",
-         "--listen", "127.0.0.1:0", "--log-format", "json", *extra],
-        log,
+def start_podscale(kubeconfig: Path, policies: Path, log: Path, *extra: str) -> AutoscalerRun:
+    """``autoscaler run`` without CRDs, on a free port, logging JSON (whose ``started``
+    line gives :meth:`AutoscalerRun.listen_url`)."""
+    return AutoscalerRun(
+        kubeconfig, policies, log,
+        "--no-crds", "--listen", "127.0.0.1:0", "--log-format", "json", *extra,
     )  # fmt: skip
 
 
-def listen_url(process: Process, timeout: float = 60) -> str:
-    """The /metrics base URL from ``autoscaler run``'s "started" log line."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in process.log.read_text().splitlines():
-            if line.startswith("{") and json.loads(line).get("msg") == "started":
-                return f"http://{json.loads(line)['listen']}"
-        if process.popen.poll() is not None:
-            raise BenchError(f"autoscaler run exited: {process.log.read_text()[-300:]}")
-        time.sleep(0.2)
-    raise BenchError("autoscaler run did not log 'started'")
-
-
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except LoopError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.5)
-    raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
+    """Poll every 0.5 s, riding out API errors of a loaded API server."""
+    return live_tooling.wait_for(predicate, what, timeout, interval=0.5, transient=(LoopError,))
 
 
 def http_json(method: str, url: str, body: Any = None) -> Any:
@@ -269,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
                 for name in controllers
             )
         )
-        processes: list[Process] = []
+        processes: list[AutoscalerRun] = []
         sim: Sim | None = None
         watch = ReplicaWatch(api, NAMESPACE)
         try:
@@ -328,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     wait_for(lambda r=replicas: all(watch.current(n) == r for n in controllers),
                              f"step {step}: all at {replicas}", 75)  # fmt: skip
-                except BenchError as exc:
+                except WaitTimedOut as exc:
                     print(f"warning: {exc}")
                 direction = "up" if replicas > 1 else "down"
                 for name in controllers:
@@ -343,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"step {step + 1:2d} {direction:4s} -> {replicas}: {line}", flush=True)
                 try:
                     wait_for(lambda r=replicas: all_ready(r), "the new pods to be ready", 30)
-                except BenchError as exc:
+                except WaitTimedOut as exc:
                     print(f"warning: {exc}")
         finally:
             watch.stop.set()

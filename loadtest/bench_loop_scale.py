@@ -42,17 +42,16 @@ from typing import Any
 from bench_loop_reaction import (
     REPO,
     BenchError,
-    Process,
     deployment,
-    listen_url,
     machine,
     percentile,
     start_podscale,
     testbed,
 )
-from procstat import cpu_seconds, rss_mib
 
 # tests/ is on sys.path: bench_loop_reaction, imported above, put it there.
+from live_tooling import AutoscalerRun, cpu_policy
+from procstat import cpu_seconds, rss_mib
 from testbed_fixture import Testbed, TestbedError, stop_controller_manager
 
 from autoscaler.kube.api import Api
@@ -127,33 +126,7 @@ def set_cpu(api: Api, i: int, cpu: str) -> None:
 
 
 def policy_documents(first: int, last: int) -> str:
-    docs = []
-    for i in range(first, last):
-        spec = {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name_of(i)},
-            "minReplicas": 1,
-            "maxReplicas": 10,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 50},
-                    },
-                }
-            ],
-        }
-        meta = {"name": name_of(i), "namespace": namespace_of(i)}
-        docs.append(
-            json.dumps(
-                {
-                    "apiVersion": "podscale.dev/v1alpha1",
-                    "kind": "ScalingPolicy",
-                    "metadata": meta,
-                    "spec": spec,
-                }
-            )
-        )
+    docs = [json.dumps(cpu_policy(name_of(i), namespace_of(i))) for i in range(first, last)]
     return "\n---\n".join(docs) + "\n"
 
 
@@ -223,14 +196,14 @@ class Sync:
 
 def measure(
     api: Api,
-    podscale: Process,
+    podscale: AutoscalerRun,
     counter: ApiserverCounter,
     plan: list[str],
     churn: list[list[int]],
     deadline: float,
 ) -> list[Sync]:
     """Follow ``podscale``'s syncs; before each 'churn' sync, heat up its targets."""
-    url = listen_url(podscale)
+    url = podscale.listen_url()
     pid = podscale.popen.pid
     last = {"count": 0.0, "sum": 0.0, "scaled": 0.0}
     last_cpu, last_requests = cpu_seconds(pid), counter.read()
@@ -240,8 +213,7 @@ def measure(
         if time.monotonic() > deadline:
             print(f"  deadline: {len(syncs)} of {len(plan)} syncs measured")
             break
-        if podscale.popen.poll() is not None:
-            raise BenchError(f"autoscaler run exited: {podscale.log.read_text()[-300:]}")
+        podscale.check()
         time.sleep(0.25)
         try:
             now = loop_metrics(url)

@@ -47,7 +47,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # testbed_fixture, shared with tests/e2e
 
-from procstat import CLK_TCK, cpu_seconds, rss_mib  # noqa: E402
+from procstat import CLK_TCK, cpu_model, cpu_seconds, memory_gib, rss_mib  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from testbed_fixture import (  # noqa: E402
     Sim,
@@ -91,22 +91,12 @@ class BenchError(Exception):
 
 
 def machine() -> dict[str, str]:
-    model = "unknown"
-    with suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with suppress(OSError), open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
+    memory = memory_gib()
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": str(os.cpu_count() or 0),
-        "cpu": model,
-        "memory": f"{mem_kib / 2**20:.1f} GiB",
+        "cpu": cpu_model(),
+        "memory": "?" if memory is None else f"{memory:.1f} GiB",
         "kernel": platform.release(),
         "python": platform.python_version(),
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from procstat import cpu_model  # loadtest/ is on the path: scripts run from it
+
 from autoscaler.cli import main
 from autoscaler.core.model import Settings
 from autoscaler.sim.load import TraceLoad
@@ -135,7 +137,7 @@ def print_speed(rounds: int) -> None:
 
 def bench(*, rounds: int, days: float, only: Sequence[str]) -> None:
     print(
-        f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+        f"machine: {os.cpu_count()} CPUs, {cpu_model()}, "
         f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}"
     )
     print_outcomes(days=days, only=only)

@@ -1,8 +1,10 @@
-"""What /proc says about a process, for benchmarks that report CPU and memory."""
+"""What /proc says about a process and the machine, for benchmarks that report CPU and
+memory and name the machine their figures come from."""
 
 from __future__ import annotations
 
 import os
+import platform
 from contextlib import suppress
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -25,3 +27,21 @@ def rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (else what the platform module knows)."""
+    with suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def memory_gib() -> float | None:
+    """The machine's memory (MemTotal) in GiB; None when /proc/meminfo does not say."""
+    with suppress(OSError, ValueError, IndexError), open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024**2
+    return None

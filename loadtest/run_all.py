@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from procstat import cpu_model, memory_gib  # loadtest/ is on the path: run as a script
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_TIMEOUT = 900.0
 STOP_GRACE = 10.0
@@ -120,30 +122,15 @@ def machine() -> list[tuple[str, str]]:
     """What the figures depend on, as (what, value) rows."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    memory = memory_gib()
     return [
         ("CPUs (nproc)", str(cpus)),
-        ("CPU model", _cpu_model()),
-        ("memory", _memory()),
+        ("CPU model", cpu_model()),
+        ("memory", "?" if memory is None else f"{memory:.1f} GiB"),
         ("Python", f"{platform.python_version()} ({platform.python_implementation()})"),
         ("system", f"{platform.system()} {platform.release()} {platform.machine()}"),
         ("load average at start", f"{load} (1, 5, 15 min; other work shares the machine)"),
     ]
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _memory() -> str:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return f"{int(line.split()[1]) / 1024**2:.1f} GiB"
-    return "?"
 
 
 def render(

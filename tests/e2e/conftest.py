@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, fresh_namespace
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
 from testbed_fixture import TestbedUpFailed, running_testbed, testbed_script
@@ -121,13 +121,5 @@ def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterato
     """A fresh namespace per test, deleted afterwards."""
     stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())
     name = f"e2e-{stem[:40].strip('-')}-{uuid.uuid4().hex[:6]}"
-    core = client.CoreV1Api(kube)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
+    with fresh_namespace(kube, name):
         yield name
-    finally:
-        try:
-            core.delete_namespace(name)
-        except client.ApiException as e:
-            if e.status != 404:
-                raise

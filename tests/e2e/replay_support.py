@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from test_loop_run import EXE
+from live_tooling import EXE
 
 
 def replayed_by_decide(

@@ -21,8 +21,9 @@ from urllib.parse import quote
 
 import pytest
 from e2e_support import Kubectl, Testbed
+from live_tooling import wait_for
 from prometheus_fixture import PromEnv
-from test_adapter_e2e import PREFIX, available, wait_for
+from test_adapter_e2e import PREFIX, available
 from test_adapter_e2e import adapter as adapter  # the fixture
 from test_adapter_e2e import prom as prom  # the fixture
 

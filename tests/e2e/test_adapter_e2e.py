@@ -14,14 +14,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply
+from live_tooling import wait_for
 from prometheus_fixture import PromEnv, free_port, running_exporter, running_prometheus
 from testbed_fixture import Sim, stop_process
 from testbed_fixture import start_sim as run_sim
@@ -44,17 +44,6 @@ spec:
       maxAge: 10
       cacheTTL: 1
 """
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}; last: {last!r}", pytrace=False)
 
 
 def stop(process: subprocess.Popen[str]) -> str:
@@ -183,8 +172,8 @@ def test_a_native_hpa_scales_on_a_podscale_metric(
 
     sim = start_sim(testbed, namespace)
     try:
-        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("worker")))
-        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(hpa("worker")))
+        apply(kubectl, namespace, deployment("worker"))
+        apply(kubectl, namespace, hpa("worker"))
 
         def hpa_status() -> dict[str, Any]:
             path = (

@@ -11,14 +11,13 @@ it takes ``spec.replicas`` back to Git's value, the fight docs/argocd.md warns a
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, running_pods, spec_replicas
 from kubernetes import client
-from test_loop_run import EXE, running_pods, spec_replicas
+from live_tooling import run_once
 
 WORKLOAD = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "argocd-workload.yaml"
 
@@ -59,11 +58,7 @@ def test_reapplying_a_manifest_without_replicas_keeps_what_podscale_chose(
     assert "f:replicas" not in argocd_fields(kube, namespace)
     running_pods(kube, namespace, "web", 1, cpu="900m")  # 360 % of 250m: scale up
     (tmp_path / "web.yaml").write_text(json.dumps(example("ScalingPolicy", namespace)))
-    done = subprocess.run(
-        [EXE, "run", "--once", "--kubeconfig", str(testbed.kubeconfig), "--no-crds",
-         "--namespace", namespace, "--policies", str(tmp_path)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    done = run_once(testbed.kubeconfig, tmp_path, "--no-crds", "--namespace", namespace)
     assert done.returncode == 0, done.stderr
     scaled = spec_replicas(kubectl, namespace, "web")
     assert scaled > 1

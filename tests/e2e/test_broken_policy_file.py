@@ -10,20 +10,23 @@ object of its own: see docs/troubleshooting.md).
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import (
+    Kubectl,
+    Testbed,
+    deployment_at,
+    policy,
+    policy_files,
+    spec_replicas,
+)
 from kubernetes import client
+from live_tooling import AutoscalerRun, wait_for
 from test_crd_e2e import SERVICE_ACCOUNT, crd_installed, rbac_installed  # noqa: F401
-from test_ha_run import wait_for
-from test_loop_run import EXE, deployment, policy, running_pods, spec_replicas
 
 # Run as the ServiceAccount with the roles of deploy/base: what a cluster install may do.
 pytestmark = pytest.mark.usefixtures("crd_installed", "rbac_installed")
@@ -65,41 +68,13 @@ spec:
 UNCLOSED_LINE = 8  # where the parser finds the flow mapping of line 7 unclosed
 
 
-@contextmanager
-def running(
-    testbed: Testbed, policies: Path, namespace: str, log: Path
-) -> Iterator[subprocess.Popen[str]]:
-    handle = log.open("w")
-    proc = subprocess.Popen(
-        [
-            EXE,
-            "run",
-            "--kubeconfig",
-            str(testbed.kubeconfig),
-            "--policies",
-            str(policies),
-            "--namespace",
-            namespace,
-            "--sync-period",
-            "1",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--as",
-            SERVICE_ACCOUNT,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=handle,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(timeout=20)
-        handle.close()
+def running(testbed: Testbed, policies: Path, namespace: str, log: Path) -> AutoscalerRun:
+    """`autoscaler run` as the deployed ServiceAccount, stopped with SIGTERM at the end."""
+    return AutoscalerRun(
+        testbed.kubeconfig, policies, log,
+        "--namespace", namespace, "--sync-period", "1", "--listen", "127.0.0.1:0",
+        "--log-format", "json", "--as", SERVICE_ACCOUNT,
+    )  # fmt: skip
 
 
 def has_replicas(kubectl: Kubectl, namespace: str, name: str, replicas: int) -> bool:
@@ -122,12 +97,8 @@ def test_good_policies_scale_beside_broken_files_reported_with_file_line_and_fie
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
     for name in ("alpha", "beta", "victim"):
-        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment(name, 2)))
-        running_pods(kube, namespace, name, 2, cpu="900m")  # hot: each wants 4 replicas
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "alpha.yaml").write_text(policy(namespace, "alpha"))
-    (policies / "beta.yaml").write_text(policy(namespace, "beta"))
+        deployment_at(kubectl, kube, namespace, name, cpu="900m")  # hot: each wants 4 replicas
+    policies = policy_files(tmp_path / "policies", namespace, "alpha", "beta")
     broken = policies / "broken.yaml"
     broken.write_text(
         BROKEN.format(namespace=namespace, max_replicas="ten", utilization="averageUtilizaton")
@@ -187,7 +158,7 @@ def test_good_policies_scale_beside_broken_files_reported_with_file_line_and_fie
             BROKEN.format(namespace=namespace, max_replicas="10", utilization="averageUtilization")
         )
         wait_for(partial(has_replicas, kubectl, namespace, "victim", 4), "the fixed policy", 30)
-        assert proc.poll() is None
+        assert proc.popen.poll() is None
     text = log.read_text()
     assert "Traceback" not in text
     assert len(broken_lines(log)) == 3  # the fix made no new complaint
@@ -196,9 +167,7 @@ def test_good_policies_scale_beside_broken_files_reported_with_file_line_and_fie
 def test_policy_objects_beside_files_are_reported_once_not_every_sync(
     testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "dup.yaml").write_text(policy(namespace, "dup"))
+    policies = policy_files(tmp_path / "policies", namespace, "dup")
     kubectl("apply", "-f", "-", input=policy(namespace, "dup"))  # the same policy as an object
     upside_down = json.loads(policy(namespace, "upside"))
     upside_down["spec"].update(minReplicas=5, maxReplicas=2)  # the schema cannot refuse it

@@ -7,13 +7,12 @@ no metrics-server here), so every sync fails to read its metric; after
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply, deployment, spec_replicas
+from live_tooling import AutoscalerRun, wait_for
 from replay_support import replayed_by_decide
-from test_loop_run import EXE, deployment, spec_replicas
 
 
 def fallback_policy(namespace: str) -> str:
@@ -36,36 +35,21 @@ def fallback_policy(namespace: str) -> str:
 def test_fallback_replicas_after_failed_reads_and_decide_agrees(
     testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("dark", 2)))
+    apply(kubectl, namespace, deployment("dark", 2))
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "dark.yaml").write_text(fallback_policy(namespace))
     record, log = tmp_path / "record.jsonl", tmp_path / "podscale.log"
-    with log.open("w") as handle:
-        proc = subprocess.Popen(
-            [
-                EXE, "run",
-                "--kubeconfig", str(testbed.kubeconfig),
-                "--policies", str(policies),
-                "--namespace", namespace,
-                "--no-crds",
-                "--sync-period", "1",
-                "--listen", "127.0.0.1:0",
-                "--record", str(record),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=handle,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while spec_replicas(kubectl, namespace, "dark") != 4:
-                assert time.monotonic() < deadline, f"no fallback in 60 s: {log.read_text()}"
-                assert proc.poll() is None, log.read_text()
-                time.sleep(0.5)
-            time.sleep(2)  # a few more syncs at the fallback size
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+    flags = ("--namespace", namespace, "--no-crds", "--sync-period", "1",
+             "--listen", "127.0.0.1:0", "--record", str(record))  # fmt: skip
+    with AutoscalerRun(testbed.kubeconfig, policies, log, *flags, grace=15) as service:
+        wait_for(
+            lambda: service.check() and spec_replicas(kubectl, namespace, "dark") == 4,
+            "the fallback replicas",
+            60,
+            interval=0.5,
+        )
+        time.sleep(2)  # a few more syncs at the fallback size
     assert "Traceback" not in log.read_text()
     lines = replayed_by_decide(record, lambda line: True)
     counts = [line["decision"]["failedSyncs"] for line in lines]

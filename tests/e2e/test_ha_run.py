@@ -5,19 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from e2e_support import Kubectl, Testbed
+from e2e_support import (
+    Kubectl,
+    Testbed,
+    deployment_at,
+    policy_files,
+    spec_replicas,
+)
 from kubernetes import client
-from test_loop_run import EXE, deployment, policy, running_pods, spec_replicas
+from live_tooling import AutoscalerRun, wait_for
 
 
-@contextmanager
 def replica(
     testbed: Testbed,
     policies: Path,
@@ -25,56 +27,17 @@ def replica(
     identity: str,
     log: Path,
     lease: tuple[str, str, str] = ("3", "2", "0.5"),
-) -> Iterator[subprocess.Popen[str]]:
-    """One `autoscaler run --leader-elect`; ``lease``: duration, renew deadline, retry."""
-    handle = log.open("w")
-    proc = subprocess.Popen(
-        [
-            EXE,
-            "run",
-            "--kubeconfig",
-            str(testbed.kubeconfig),
-            "--policies",
-            str(policies),
-            "--sync-period",
-            "1",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "debug",
-            "--leader-elect",
-            "--leader-elect-namespace",
-            namespace,
-            "--leader-elect-identity",
-            identity,
-            "--lease-duration",
-            lease[0],
-            "--renew-deadline",
-            lease[1],
-            "--retry-period",
-            lease[2],
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=handle,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        handle.close()
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+) -> AutoscalerRun:
+    """One `autoscaler run --leader-elect`, killed when the test is done; ``lease``: its
+    duration, renew deadline and retry period."""
+    return AutoscalerRun(
+        testbed.kubeconfig, policies, log,
+        "--sync-period", "1", "--listen", "127.0.0.1:0", "--log-level", "debug",
+        "--leader-elect", "--leader-elect-namespace", namespace,
+        "--leader-elect-identity", identity,
+        "--lease-duration", lease[0], "--renew-deadline", lease[1], "--retry-period", lease[2],
+        kill_on_exit=True, grace=10,
+    )  # fmt: skip
 
 
 def lease_spec(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
@@ -99,11 +62,8 @@ def scaled_lines(log: Path) -> list[dict[str, Any]]:
 def test_only_the_leader_scales_and_a_standby_takes_over(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("ha", 2)))
-    running_pods(kube, namespace, "ha", 2, cpu="900m")
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "ha.yaml").write_text(policy(namespace, "ha"))
+    deployment_at(kubectl, kube, namespace, "ha", cpu="900m")
+    policies = policy_files(tmp_path / "policies", namespace, "ha")
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     with (
         replica(testbed, policies, namespace, "a", log_a) as a,
@@ -116,7 +76,7 @@ def test_only_the_leader_scales_and_a_standby_takes_over(
         assert writers == {leader}
         crashed, standby = (a, "b") if leader == "a" else (b, "a")
         renewed = lease_time(lease_spec(kubectl, namespace), "renewTime")
-        crashed.send_signal(signal.SIGKILL)  # no release: the lease must expire
+        crashed.popen.send_signal(signal.SIGKILL)  # no release: the lease must expire
         wait_for(lambda: holder(kubectl, namespace) == standby, "the standby to take over", 15)
         # By the API server's timestamps: the lease ran out (3 s after the last renewal
         # at the latest, which may have come after the read above) and the standby took
@@ -134,20 +94,17 @@ def test_sigterm_releases_the_lease_for_a_fast_handover(
     """A 10 s lease, so that a released lease (taken at the standby's next 0.5 s retry)
     and one left to run out (10 s after the last renewal) cannot be confused, however
     slowly a loaded machine runs the processes."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "idle.yaml").write_text(policy(namespace, "idle"))
+    policies = policy_files(tmp_path / "policies", namespace, "idle")
     lease = ("10", "7", "0.5")
     with replica(testbed, policies, namespace, "a", tmp_path / "a.log", lease) as a:
         wait_for(lambda: holder(kubectl, namespace) == "a", "a to lead")
-        b_log = tmp_path / "b.log"
-        with replica(testbed, policies, namespace, "b", b_log, lease):
-            wait_for(lambda: '"started"' in b_log.read_text(), "b to start")
+        with replica(testbed, policies, namespace, "b", tmp_path / "b.log", lease) as b:
+            b.wait_started()
             time.sleep(1)  # b's elector retries while a holds the lease
             renewed = lease_time(lease_spec(kubectl, namespace), "renewTime")
-            a.send_signal(signal.SIGTERM)
-            a.wait(timeout=10)
-            assert a.returncode == 0
+            a.popen.send_signal(signal.SIGTERM)
+            a.popen.wait(timeout=10)
+            assert a.popen.returncode == 0
             wait_for(lambda: holder(kubectl, namespace) == "b", "b to take over", 15)
             # Judged by the API server's own timestamps: b acquired the lease before a's
             # last renewal (at or after ``renewed``) could have run out, so a released it.

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -40,17 +38,17 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply, fresh_namespace, raw, ready_pods
 from kubernetes import client
-from test_sim_run import apply, deployment, pods, raw, stop_cleanly, wait_for
-from testbed_fixture import Sim, SimSilent, controller_manager, is_ready
+from live_tooling import AutoscalerRun, wait_for
+from test_sim_run import deployment, stop_cleanly
+from testbed_fixture import Sim, SimSilent, controller_manager
 from testbed_fixture import start_sim as run_sim
 
 from autoscaler.kube.api import Api, connect
 from autoscaler.ports import LoopError
 from autoscaler.sim.manifests import cpu_hpa_spec
 
-EXE = str(Path(sys.executable).parent / "autoscaler")
 STABILIZATION_S = 15
 POLL_S = 0.5
 # (load in rps, replicas the HPA formula gives, seconds to hold before the next step)
@@ -77,13 +75,8 @@ def hpa_sync_period(testbed: Testbed) -> float:
 
 @pytest.fixture
 def second_namespace(kube: client.ApiClient) -> Iterator[str]:
-    name = f"e2e-parity-ps-{uuid.uuid4().hex[:6]}"
-    core = client.CoreV1Api(kube)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
+    with fresh_namespace(kube, f"e2e-parity-ps-{uuid.uuid4().hex[:6]}") as name:
         yield name
-    finally:
-        core.delete_namespace(name)
 
 
 class Recorder:
@@ -179,12 +172,11 @@ def test_podscale_follows_the_real_hpa_step_for_step(
         apply(kubectl, ns, web)
     sim = start_sim(testbed, scenario, f"sim-par-{hpa_ns[-6:]}", tmp_path / "sim.log")
     ps_log = tmp_path / "podscale.log"
-    podscale = subprocess.Popen(
-        [EXE, "run", "--kubeconfig", str(testbed.kubeconfig), "--policies", str(policies),
-         "--no-crds", "--sync-period", f"{period:g}",
-         "--downscale-stabilization", str(STABILIZATION_S), "--listen", "127.0.0.1:0",
-         "--log-format", "json", "--log-level", "debug"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=ps_log.open("w"), text=True,
+    podscale = AutoscalerRun(
+        testbed.kubeconfig, policies, ps_log,
+        "--no-crds", "--sync-period", f"{period:g}",
+        "--downscale-stabilization", str(STABILIZATION_S), "--listen", "127.0.0.1:0",
+        "--log-format", "json", "--log-level", "debug",
     )  # fmt: skip
     recorder = Recorder(
         testbed,
@@ -195,7 +187,7 @@ def test_podscale_follows_the_real_hpa_step_for_step(
     )
     try:
         for ns, name in names.items():
-            wait_for(lambda ns=ns, name=name: sum(map(is_ready, pods(kubectl, ns, name))) == 1,
+            wait_for(lambda ns=ns, name=name: ready_pods(kubectl, ns, name) == 1,
                      f"the pod in {ns} to be ready", timeout=60)  # fmt: skip
         native_hpa = {
             "apiVersion": "autoscaling/v2beta2",
@@ -228,8 +220,7 @@ def test_podscale_follows_the_real_hpa_step_for_step(
         time.sleep(2 * period)  # and stay there
     finally:
         recorder.stop.set()
-        podscale.terminate()
-        podscale.wait(timeout=20)
+        podscale.stop()
         stop_cleanly(sim)
 
     hpa, ps = recorder.trajectory(hpa_ns), recorder.trajectory(ps_ns)

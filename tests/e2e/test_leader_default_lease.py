@@ -10,20 +10,23 @@ window), and a graceful stop (SIGTERM) hands the lease over within a retry perio
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from e2e_support import Kubectl, Testbed
+from e2e_support import (
+    Kubectl,
+    Testbed,
+    deployment_at,
+    policy_files,
+    running_pods,
+    spec_replicas,
+)
 from kubernetes import client
-from test_ha_run import holder, scaled_lines, wait_for
-from test_loop_run import EXE, HOUR_AGO, deployment, policy, spec_replicas
+from live_tooling import AutoscalerRun, wait_for
+from test_ha_run import holder, lease_spec, scaled_lines
 
 from autoscaler.settings import Settings
 
@@ -38,47 +41,18 @@ SLACK = 4.0
 TAKEOVER_BOUND = LEASE_DURATION + 2 * RETRY_PERIOD + SYNC_PERIOD + SLACK
 
 
-@contextmanager
 def replica(
     testbed: Testbed, policies: Path, namespace: str, identity: str, log: Path
-) -> Iterator[subprocess.Popen[str]]:
+) -> AutoscalerRun:
     """One `autoscaler run --leader-elect` with no lease flags: the defaults apply."""
-    handle = log.open("w")
-    proc = subprocess.Popen(
-        [
-            EXE,
-            "run",
-            "--kubeconfig",
-            str(testbed.kubeconfig),
-            "--policies",
-            str(policies),
-            "--namespace",
-            namespace,
-            "--sync-period",
-            str(SYNC_PERIOD),
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "debug",
-            "--log-format",
-            "json",
-            "--leader-elect",
-            "--leader-elect-namespace",
-            namespace,
-            "--leader-elect-identity",
-            identity,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=handle,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=20)
-        handle.close()
+    return AutoscalerRun(
+        testbed.kubeconfig, policies, log,
+        "--namespace", namespace, "--sync-period", str(SYNC_PERIOD), "--listen", "127.0.0.1:0",
+        "--log-level", "debug", "--log-format", "json",
+        "--leader-elect", "--leader-elect-namespace", namespace,
+        "--leader-elect-identity", identity,
+        kill_on_exit=True,
+    )  # fmt: skip
 
 
 def log_lines(log: Path) -> list[dict[str, Any]]:
@@ -94,73 +68,17 @@ def decisions(log: Path, policy_name: str) -> list[dict[str, Any]]:
     ]
 
 
-def set_load(kube: client.ApiClient, namespace: str, app: str, count: int, cpu: str) -> None:
-    """Play kubelet and metrics-server for every pod of ``app``: Running, Ready, ``cpu``."""
-    core = client.CoreV1Api(kube)
-    custom = client.CustomObjectsApi(kube)
-    pods: list[Any] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        pods = core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
-        if len(pods) == count:
-            break
-        time.sleep(0.3)
-    assert len(pods) == count, f"the Deployment controller made {len(pods)} pods, not {count}"
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for pod in pods:
-        core.patch_namespaced_pod_status(
-            pod.metadata.name,
-            namespace,
-            {
-                "status": {
-                    "phase": "Running",
-                    "startTime": HOUR_AGO,
-                    "conditions": [
-                        {"type": "Ready", "status": "True", "lastTransitionTime": HOUR_AGO}
-                    ],
-                }
-            },
-        )
-        sample = {
-            "apiVersion": "metrics.k8s.io/v1beta1",
-            "kind": "PodMetrics",
-            "metadata": {"name": pod.metadata.name, "labels": {"app": app}},
-            "timestamp": now,
-            "window": "30s",
-            "containers": [{"name": "app", "usage": {"cpu": cpu, "memory": "100Mi"}}],
-        }
-        try:
-            custom.delete_namespaced_custom_object(
-                "metrics.k8s.io", "v1beta1", namespace, "pods", pod.metadata.name
-            )
-        except client.ApiException as exc:
-            if exc.status != 404:
-                raise
-        custom.create_namespaced_custom_object(
-            "metrics.k8s.io", "v1beta1", namespace, "pods", sample
-        )
-
-
 def generation(kubectl: Kubectl, namespace: str, name: str) -> int:
     """The Deployment's spec generation: every change of its replicas bumps it."""
     done = kubectl("get", "deployment", name, "-n", namespace, "-o", "json")
     return int(json.loads(done.stdout)["metadata"]["generation"])
 
 
-def lease_spec(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
-    done = kubectl("get", "lease", "podscale", "-n", namespace, "-o", "json")
-    spec: dict[str, Any] = json.loads(done.stdout)["spec"]
-    return spec
-
-
 def test_a_killed_leader_is_replaced_after_the_default_lease_and_nothing_is_rewritten(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("web", 2)))
-    set_load(kube, namespace, "web", 2, cpu="900m")  # 90% for a 50% target: 4 replicas
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "web.yaml").write_text(policy(namespace, "web"))
+    deployment_at(kubectl, kube, namespace, "web", cpu="900m")  # 90% for a 50% target: 4 replicas
+    policies = policy_files(tmp_path / "policies", namespace, "web")
     logs = {"a": tmp_path / "a.log", "b": tmp_path / "b.log"}
     with (
         replica(testbed, policies, namespace, "a", logs["a"]) as a,
@@ -174,7 +92,7 @@ def test_a_killed_leader_is_replaced_after_the_default_lease_and_nothing_is_rewr
 
         # The load falls: the leader wants 1 replica but its downscale stabilization
         # window (300 s) holds 4. A new leader must hold them too, not scale down.
-        set_load(kube, namespace, "web", 4, cpu="100m")
+        running_pods(kube, namespace, "web", 4, cpu="100m")
         wait_for(
             lambda: any(d["recommendation"] == 1 for d in decisions(logs[leader], "web")),
             "the leader to see the load fall",
@@ -183,8 +101,8 @@ def test_a_killed_leader_is_replaced_after_the_default_lease_and_nothing_is_rewr
         assert not decisions(logs[standby], "web"), "the standby decided while not leading"
 
         crashed = a if leader == "a" else b
-        crashed.send_signal(signal.SIGKILL)  # no release: the standby must wait the lease out
-        crashed.wait(timeout=10)
+        crashed.popen.send_signal(signal.SIGKILL)  # no release: the standby must wait the lease out
+        crashed.popen.wait(timeout=10)
         killed_at = time.monotonic()
         wait_for(
             lambda: holder(kubectl, namespace) == standby,
@@ -217,25 +135,17 @@ def test_a_killed_leader_is_replaced_after_the_default_lease_and_nothing_is_rewr
 def test_sigterm_hands_the_default_lease_over_within_a_retry_period(
     testbed: Testbed, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "idle.yaml").write_text(policy(namespace, "idle"))
+    policies = policy_files(tmp_path / "policies", namespace, "idle")
     with replica(testbed, policies, namespace, "a", tmp_path / "a.log") as a:
         wait_for(lambda: holder(kubectl, namespace) == "a", "a to lead", 60)
-        with replica(testbed, policies, namespace, "b", tmp_path / "b.log"):
+        with replica(testbed, policies, namespace, "b", tmp_path / "b.log") as b:
             # b is a standby once it has read the lease held by a.
-            wait_for(
-                lambda: any(
-                    line["msg"].startswith("started") for line in log_lines(tmp_path / "b.log")
-                ),
-                "b to start",
-                60,
-            )
+            b.wait_started()
             time.sleep(RETRY_PERIOD + 1)
             assert holder(kubectl, namespace) == "a"
-            a.send_signal(signal.SIGTERM)
-            a.wait(timeout=20)
-            assert a.returncode == 0
+            a.popen.send_signal(signal.SIGTERM)
+            a.popen.wait(timeout=20)
+            assert a.popen.returncode == 0
             stopped = time.monotonic()
             wait_for(lambda: holder(kubectl, namespace) == "b", "b to take over", 15)
             handover = time.monotonic() - stopped

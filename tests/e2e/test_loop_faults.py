@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply, deployment, spec_replicas
+from live_tooling import AutoscalerRun, wait_for
 from prometheus_fixture import PromEnv, running_env
-from test_loop_run import EXE, deployment, spec_replicas
 from test_policy_objects import crd
 from test_rollout_scale import proxied_kubeconfig
-from test_sim_run import wait_for
 
 from autoscaler.faults import (
     Error,
@@ -135,7 +133,7 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
     )
     depth(30)
     prom.server.wait_for(f'podscale_e2e_queue_depth{{namespace="{namespace}"}}')
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment(NAME, 10)))
+    apply(kubectl, namespace, deployment(NAME, 10))
     kubectl("apply", "-n", namespace, "-f", "-", input=queue_policy())
     (tmp_path / "metrics.yaml").write_text(DECLARATIONS)
     api = FaultProxy(upstream=testbed.server, upstream_ca=testbed.env["TESTBED_CA_FILE"], seed=11)
@@ -145,7 +143,6 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
     with (
         FaultProxyThread(api) as api_proxy,
         FaultProxyThread(prometheus) as prom_proxy,
-        log.open("w") as log_file,
     ):
         config = proxied_kubeconfig(
             tmp_path / "proxied.kubeconfig", api_proxy.url, testbed.env["TESTBED_ADMIN_TOKEN"]
@@ -155,14 +152,10 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
         api_proxy.add_rule(WatchDisconnect(after_bytes=300), path=r"watch=", max_count=6)
         # Phase 1: the answer to the first write is lost (a fresh read resolves it).
         api_proxy.add_rule(LostResponse(), method="PATCH", path=scale, max_count=1)
-        run = subprocess.Popen(
-            [
-                EXE, "run", "--kubeconfig", str(config), "--namespace", namespace,
-                "--metrics-config", str(tmp_path / "metrics.yaml"),
-                "--prometheus-url", prom_proxy.url, "--sync-period", "1",
-                "--listen", "127.0.0.1:0",
-            ],
-            stdout=subprocess.DEVNULL, stderr=log_file, text=True,
+        run = AutoscalerRun(
+            config, None, log,
+            "--namespace", namespace, "--metrics-config", str(tmp_path / "metrics.yaml"),
+            "--prometheus-url", prom_proxy.url, "--sync-period", "1", "--listen", "127.0.0.1:0",
         )  # fmt: skip
         try:
             reach = lambda n, what: wait_for(  # noqa: E731
@@ -196,8 +189,7 @@ def test_writes_under_lost_answers_api_errors_watch_cuts_and_prometheus_loss(
                 if e.get("reason") == "SuccessfulRescale"
             ]
         finally:
-            run.terminate()
-            run.wait(timeout=20)
+            run.stop()
             # Now, not with the namespace (deleted in the background): a later test's
             # `run` without --namespace must not find this policy.
             kubectl("delete", "scalingpolicy", NAME, "-n", namespace, check=False)

@@ -4,25 +4,16 @@ registry the deploy tests collect names from (tests/deploy/test_deploy_monitorin
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, deployment_at, policy
 from kubernetes import client
+from live_tooling import AutoscalerRun, wait_for
 from prometheus_client.parser import text_string_to_metric_families
-from test_loop_run import EXE, deployment, policy, running_pods
+from prometheus_fixture import free_port
 
 from autoscaler.loop.service import LoopMetrics
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -36,48 +27,32 @@ def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     return samples
 
 
+def every_series_once(url: str) -> dict[str, list[tuple[dict[str, str], float]]] | None:
+    """The samples, once a sync has exported both a policy's and a failed target's series."""
+    samples = scrape(url)
+    if samples.get("podscale_max_replicas") and samples.get("podscale_sync_errors_total"):
+        return samples
+    return None
+
+
 def test_a_leader_exports_every_family_with_per_policy_values_and_errors(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("web", 2)))
-    running_pods(kube, namespace, "web", 2, cpu="900m")  # 90 % of the request, target 50 %
+    deployment_at(kubectl, kube, namespace, "web", cpu="900m")  # 90 % of the request, target 50 %
     (tmp_path / "web.yaml").write_text(policy(namespace, "web"))
     (tmp_path / "absent.yaml").write_text(policy(namespace, "absent"))
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            EXE,
-            "run",
-            "--kubeconfig",
-            str(testbed.kubeconfig),
-            "--policies",
-            str(tmp_path),
-            "--namespace",
-            namespace,
-            "--sync-period",
-            "1",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--leader-elect",
-            "--leader-elect-namespace",
-            namespace,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    flags = ("--namespace", namespace, "--sync-period", "1", "--listen", f"127.0.0.1:{port}",
+             "--leader-elect", "--leader-elect-namespace", namespace)  # fmt: skip
     url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        deadline = time.monotonic() + 60
-        samples: dict[str, list[tuple[dict[str, str], float]]] = {}
-        while time.monotonic() < deadline:
-            try:
-                samples = scrape(url)
-            except OSError:
-                samples = {}
-            if samples.get("podscale_max_replicas") and samples.get("podscale_sync_errors_total"):
-                break
-            time.sleep(0.5)
+    with AutoscalerRun(testbed.kubeconfig, tmp_path, tmp_path / "run.log", *flags) as service:
+        samples: dict[str, list[tuple[dict[str, str], float]]] = wait_for(
+            lambda: every_series_once(url),
+            "a sync of both policies in /metrics",
+            60,
+            interval=0.5,
+            transient=(OSError,),
+        )
         expected = {family.name for family in LoopMetrics().registry.collect()}
         expected |= {"podscale_kube_requests", "podscale_prometheus_queries"}
         expected |= {"podscale_leader", "podscale_sync_period_seconds"}
@@ -104,7 +79,5 @@ def test_a_leader_exports_every_family_with_per_policy_values_and_errors(
             if labels["policy"] == "web"
         }
         assert {t for t, _ in conditions} == {"AbleToScale", "ScalingActive", "ScalingLimited"}
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0 and "Traceback" not in err
+    err = service.log.read_text()
+    assert service.popen.returncode == 0 and "Traceback" not in err

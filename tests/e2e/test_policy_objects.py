@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, deployment_at, spec_replicas
 from kubernetes import client
-from test_loop_run import EXE, deployment, running_pods, spec_replicas
+from live_tooling import AutoscalerRun, cpu_policy, wait_for
+from live_tooling import run_once as autoscaler_run_once
 
 CRD = Path(__file__).resolve().parents[2] / "deploy/base/crd/scalingpolicies.podscale.dev.yaml"
 
@@ -25,39 +27,12 @@ def crd(kubectl: Kubectl) -> None:
 def scaling_policy(
     name: str, *, min_replicas: int = 1, behavior: dict[str, Any] | None = None
 ) -> str:
-    spec: dict[str, Any] = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-        "minReplicas": min_replicas,
-        "maxReplicas": 10,
-        "metrics": [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {"type": "Utilization", "averageUtilization": 50},
-                },
-            }
-        ],
-    }
-    if behavior:
-        spec["behavior"] = behavior
-    return json.dumps(
-        {
-            "apiVersion": "podscale.dev/v1alpha1",
-            "kind": "ScalingPolicy",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-    )
+    extra = {"behavior": behavior} if behavior else {}
+    return json.dumps(cpu_policy(name, min_replicas=min_replicas, **extra))
 
 
 def run_once(testbed: Testbed, namespace: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [EXE, "run", "--once", "--kubeconfig", str(testbed.kubeconfig), "--namespace", namespace],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = autoscaler_run_once(testbed.kubeconfig, None, "--namespace", namespace)
     assert done.returncode == 0, done.stderr
     return done
 
@@ -69,8 +44,7 @@ def get(kubectl: Kubectl, namespace: str, *what: str) -> Any:
 def test_policy_object_scales_its_target_and_gets_hpa_like_status(
     crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("web", 2)))
-    running_pods(kube, namespace, "web", 2, cpu="900m")
+    deployment_at(kubectl, kube, namespace, "web", cpu="900m")
     kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("web"))
     run_once(testbed, namespace)
     assert spec_replicas(kubectl, namespace, "web") == 4
@@ -100,8 +74,7 @@ def test_policy_object_scales_its_target_and_gets_hpa_like_status(
 def test_a_broken_object_is_reported_on_itself_and_the_others_still_scale(
     crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("good", 2)))
-    running_pods(kube, namespace, "good", 2, cpu="900m")
+    deployment_at(kubectl, kube, namespace, "good", cpu="900m")
     kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("good"))
     kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("bad", min_replicas=11))
     done = run_once(testbed, namespace)
@@ -124,8 +97,7 @@ def test_a_broken_object_is_reported_on_itself_and_the_others_still_scale(
 def test_a_restart_keeps_the_rate_limit_history_from_status(
     crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("slow", 2)))
-    running_pods(kube, namespace, "slow", 2, cpu="900m")
+    deployment_at(kubectl, kube, namespace, "slow", cpu="900m")
     one_per_minute = {"scaleUp": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}
     kubectl(
         "apply", "-n", namespace, "-f", "-", input=scaling_policy("slow", behavior=one_per_minute)
@@ -140,40 +112,21 @@ def test_a_restart_keeps_the_rate_limit_history_from_status(
 
 
 def test_a_running_service_watches_policy_objects(
-    crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
+    crd: None,
+    testbed: Testbed,
+    kube: client.ApiClient,
+    kubectl: Kubectl,
+    namespace: str,
+    tmp_path: Path,
 ) -> None:
     """Created after start, a policy is picked up from the watch; its edits too."""
-    import time
-
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("late", 2)))
-    running_pods(kube, namespace, "late", 2, cpu="900m")
-    proc = subprocess.Popen(
-        [
-            EXE,
-            "run",
-            "--kubeconfig",
-            str(testbed.kubeconfig),
-            "--namespace",
-            namespace,
-            "--sync-period",
-            "1",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    deployment_at(kubectl, kube, namespace, "late", cpu="900m")
+    flags = ("--namespace", namespace, "--sync-period", "1", "--listen", "127.0.0.1:0")
+    with AutoscalerRun(testbed.kubeconfig, None, tmp_path / "run.log", *flags) as service:
         time.sleep(3)  # the first syncs list no policy; then the informer runs
         kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("late"))
-        deadline = time.monotonic() + 30
-        while spec_replicas(kubectl, namespace, "late") != 4 and time.monotonic() < deadline:
-            time.sleep(0.3)
-        assert spec_replicas(kubectl, namespace, "late") == 4
+        wait_for(lambda: spec_replicas(kubectl, namespace, "late") == 4, "4 replicas", 30)
         status = get(kubectl, namespace, "scalingpolicy", "late")["status"]
         assert status["desiredReplicas"] == 4
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0 and "Traceback" not in err
+    err = service.log.read_text()
+    assert service.popen.returncode == 0 and "Traceback" not in err

@@ -9,40 +9,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import (
+    Kubectl,
+    Testbed,
+    deployment_at,
+    policy,
+    spec_replicas,
+)
 from kubernetes import client
+from live_tooling import run_once
 from test_crd_e2e import SERVICE_ACCOUNT, crd_installed, rbac_installed  # noqa: F401
-from test_loop_run import EXE, deployment, policy, running_pods, spec_replicas
 
 # The CRD and the ServiceAccount, roles and bindings from deploy/base.
 pytestmark = pytest.mark.usefixtures("crd_installed", "rbac_installed")
 
 
 def run_as(testbed: Testbed, policies: Path, namespace: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            EXE,
-            "run",
-            "--once",
-            "--kubeconfig",
-            str(testbed.kubeconfig),
-            "--policies",
-            str(policies),
-            "--namespace",
-            namespace,
-            "--as",
-            SERVICE_ACCOUNT,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_once(testbed.kubeconfig, policies, "--namespace", namespace, "--as", SERVICE_ACCOUNT)
 
 
 @pytest.fixture
 def hot(kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[Path]:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("web", 2)))
-    running_pods(kube, namespace, "web", 2, cpu="900m")
+    deployment_at(kubectl, kube, namespace, "web", cpu="900m")
     (tmp_path / "web.yaml").write_text(policy(namespace, "web"))
     yield tmp_path
 

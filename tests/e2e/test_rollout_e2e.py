@@ -12,92 +12,39 @@ the scale-up tolerance and scale-down is held): the replicas stay at 4 throughou
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply, constant_load_scenario, ready_pods
+from live_tooling import AutoscalerRun, cpu_policy, wait_for
 from replay_support import replayed_by_decide
-from test_loop_run import EXE
-from test_sim_run import apply, deployment, pods, start_sim, wait_for
-from testbed_fixture import Sim, is_ready
+from test_sim_run import deployment, start_sim
+from testbed_fixture import Sim
 
 __all__ = ["start_sim"]  # a fixture used by name
 
 REPLICAS, TOLERANCE = 4, 0.1
 
 
-def scenario(tmp_path: Path, namespace: str) -> Path:
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "workloads:\n"
-        f"  - {{kind: Deployment, name: web, namespace: {namespace}, "
-        "pod: {scheduleDelay: 0.5, readyDelay: 1, capacityRps: 100, cpuPerRequest: 2m, "
-        "idleCpu: 10m}, load: {type: constant, rps: 80}}\n"
-    )
-    return path
-
-
 def policy(namespace: str, awareness: str) -> str:
     return json.dumps(
-        {
-            "apiVersion": "podscale.dev/v1alpha1",
-            "kind": "ScalingPolicy",
-            "metadata": {"name": "web", "namespace": namespace},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                "minReplicas": 2,
-                "maxReplicas": 10,
-                "rollout": {"awareness": awareness},
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "averageUtilization": 50},
-                        },
-                    }
-                ],
-            },
-        }
+        cpu_policy("web", namespace, min_replicas=2, rollout={"awareness": awareness})
     )
 
 
-@contextmanager
-def podscale(
-    testbed: Testbed, policies: Path, log: Path, record: Path
-) -> Iterator[subprocess.Popen[str]]:
+def podscale(testbed: Testbed, policies: Path, log: Path, record: Path) -> AutoscalerRun:
     """``autoscaler run`` with a 1 s sync period; pods count as warmed up after 5 s; every
     snapshot and decision recorded to ``record``."""
-    handle = log.open("w")
-    proc = subprocess.Popen(
-        [
-            EXE, "run",
-            "--kubeconfig", str(testbed.kubeconfig),
-            "--policies", str(policies),
-            "--no-crds",
-            "--sync-period", "1",
-            "--cpu-initialization-period", "5",
-            "--initial-readiness-delay", "2",
-            "--listen", "127.0.0.1:0",
-            "--log-format", "json",
-            "--record", str(record),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=handle,
-        text=True,
+    return AutoscalerRun(
+        testbed.kubeconfig, policies, log,
+        "--no-crds", "--sync-period", "1",
+        "--cpu-initialization-period", "5", "--initial-readiness-delay", "2",
+        "--listen", "127.0.0.1:0", "--log-format", "json", "--record", str(record),
+        grace=15,
     )  # fmt: skip
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(timeout=15)
-        handle.close()
 
 
 def get_deployment(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
@@ -124,7 +71,8 @@ def test_a_rolling_update_under_constant_load(
     start_sim: Callable[..., Sim],
     tmp_path: Path,
 ) -> None:
-    start_sim("--scenario", str(scenario(tmp_path, namespace)))
+    scenario = constant_load_scenario(tmp_path, namespace, "Deployment", "web", rps=80)
+    start_sim("--scenario", str(scenario))
     web = deployment("web", REPLICAS)
     web["spec"]["strategy"] = {
         "type": "RollingUpdate",
@@ -132,7 +80,7 @@ def test_a_rolling_update_under_constant_load(
     }
     apply(kubectl, namespace, web)
     wait_for(
-        lambda: sum(map(is_ready, pods(kubectl, namespace, "web"))) == REPLICAS,
+        lambda: ready_pods(kubectl, namespace, "web") == REPLICAS,
         "4 ready pods",
     )
     policies = tmp_path / "policies"
@@ -159,7 +107,7 @@ def test_a_rolling_update_under_constant_load(
             time.sleep(0.5)
         else:
             pytest.fail(f"the rollout did not complete in 90 s; replicas seen: {seen}")
-        assert proc.poll() is None, log.read_text()
+        assert proc.popen.poll() is None, log.read_text()
     assert "Traceback" not in log.read_text()
     events = kubectl("get", "events", "-n", namespace, "-o", "json").stdout
     reasons = {e["reason"] for e in json.loads(events)["items"]}

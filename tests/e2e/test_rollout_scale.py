@@ -19,16 +19,16 @@ testbed has no audit log, so neither can attribute the write; the proxy can.)
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply, constant_load_scenario
 from kubernetes import client, watch
-from test_loop_run import EXE
+from live_tooling import cpu_policy, wait_for
+from live_tooling import run_once as autoscaler_run_once
 from test_policy_objects import crd
-from test_sim_run import apply, rollout, start_sim, wait_for
+from test_sim_run import rollout, start_sim
 from testbed_fixture import Sim
 
 from autoscaler.faults import FaultProxy, FaultProxyThread, Latency
@@ -40,38 +40,9 @@ GROUP, VERSION = "argoproj.io", "v1alpha1"
 SERVER_MAINTAINED = {"resourceVersion", "generation", "managedFields"}
 
 
-def scenario(tmp_path: Path, namespace: str) -> Path:
-    """300 rps over the Rollout's pods: 100 rps served by each of 2, 210m of a 100m request."""
-    path = tmp_path / "scenario.yaml"
-    path.write_text(
-        "workloads:\n"
-        f"  - {{kind: Rollout, name: shop, namespace: {namespace}, "
-        "pod: {scheduleDelay: 0.5, readyDelay: 1, capacityRps: 100, cpuPerRequest: 2m, "
-        "idleCpu: 10m}, load: {type: constant, rps: 300}}\n"
-    )
-    return path
-
-
 def scaling_policy(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "podscale.dev/v1alpha1",
-        "kind": "ScalingPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Rollout", "name": name},
-            "minReplicas": 2,
-            "maxReplicas": 8,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 50},
-                    },
-                }
-            ],
-        },
-    }
+    target = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Rollout", "name": name}
+    return cpu_policy(name, min_replicas=2, maxReplicas=8, scaleTargetRef=target)
 
 
 def proxied_kubeconfig(path: Path, url: str, token: str) -> Path:
@@ -139,7 +110,9 @@ def test_podscale_scales_a_rollout_through_scale_and_writes_nothing_else(
     start_sim: Callable[..., Sim],
     tmp_path: Path,
 ) -> None:
-    start_sim("--scenario", str(scenario(tmp_path, namespace)))
+    # 300 rps over the Rollout's pods: 100 rps served by each of 2, 210m of a 100m request.
+    scenario = constant_load_scenario(tmp_path, namespace, "Rollout", "shop", rps=300)
+    start_sim("--scenario", str(scenario))
     apply(kubectl, namespace, rollout("shop", 2))
     apply(kubectl, namespace, scaling_policy("shop"))
     custom = client.CustomObjectsApi(kube)
@@ -165,11 +138,9 @@ def test_podscale_scales_a_rollout_through_scale_and_writes_nothing_else(
         )
 
         def run_once() -> list[dict[str, Any]]:
-            done = subprocess.run(
-                [EXE, "run", "--once", "--kubeconfig", str(config), "--namespace", namespace,
-                 "--cpu-initialization-period", "0"],
-                capture_output=True, text=True, timeout=60,
-            )  # fmt: skip
+            done = autoscaler_run_once(
+                config, None, "--namespace", namespace, "--cpu-initialization-period", "0"
+            )
             assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
             outcomes: list[dict[str, Any]] = json.loads(done.stdout)
             return outcomes

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed
-from testbed_fixture import Sim, SimSilent, is_ready
+from e2e_support import Kubectl, Testbed, apply, pods, raw, ready_pods
+from live_tooling import wait_for
+from testbed_fixture import Sim, SimSilent
 from testbed_fixture import start_sim as run_sim
 
 from autoscaler.sim.manifests import deployment_manifest
@@ -25,34 +26,8 @@ from autoscaler.sim.manifests import deployment_manifest
 pytestmark = pytest.mark.testbed
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    """Poll until predicate() is truthy and return its value; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}; last: {last!r}", pytrace=False)
-
-
 def deployment(name: str, replicas: int, *, cpu: str = "100m") -> dict[str, Any]:
     return deployment_manifest(name, replicas, cpu=cpu)
-
-
-def apply(kubectl: Kubectl, namespace: str, obj: dict[str, Any]) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj))
-
-
-def raw(kubectl: Kubectl, path: str) -> Any:
-    return json.loads(kubectl("get", "--raw", path).stdout)
-
-
-def pods(kubectl: Kubectl, namespace: str, app: str) -> list[dict[str, Any]]:
-    out = kubectl("get", "pods", "-n", namespace, "-l", f"app={app}", "-o", "json").stdout
-    items: list[dict[str, Any]] = json.loads(out)["items"]
-    return items
 
 
 def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
@@ -131,7 +106,7 @@ def test_pods_run_become_ready_scale_up_and_go_after_grace(
     )
     assert scale["status"]["selector"] == "app=web"
     wait_for(
-        lambda: sum(map(is_ready, pods(kubectl, namespace, "web"))) == 4,
+        lambda: ready_pods(kubectl, namespace, "web") == 4,
         "4 ready pods",
     )
     deploy = json.loads(kubectl("get", "deployment", "web", "-n", namespace, "-o", "json").stdout)
@@ -230,7 +205,7 @@ def test_pods_that_fit_no_node_stay_pending(
     start_sim("--nodes", "1", "--node-cpu", "1", "--node-memory", "4Gi")
     apply(kubectl, namespace, deployment("big", 3, cpu="400m"))
     wait_for(
-        lambda: sum(map(is_ready, pods(kubectl, namespace, "big"))) == 2,
+        lambda: ready_pods(kubectl, namespace, "big") == 2,
         "2 of 3 pods ready on a 1-CPU node",
     )
     time.sleep(1.5)  # a few more ticks: the third still does not fit
@@ -263,7 +238,7 @@ def test_a_rollout_scaled_through_its_scale_subresource_gets_its_pods(
     )
     kubectl("scale", "-n", namespace, "rollout/canary", "--replicas=3")
     wait_for(
-        lambda: sum(map(is_ready, pods(kubectl, namespace, "canary"))) == 3,
+        lambda: ready_pods(kubectl, namespace, "canary") == 3,
         "3 ready rollout pods",
     )
 
@@ -335,7 +310,7 @@ def test_the_real_hpa_scales_up_on_simulated_cpu(
     wait_for(lambda: hpa_status().get("desiredReplicas") == 3, "the HPA to scale to 3",
              timeout=45)  # fmt: skip
     wait_for(
-        lambda: sum(map(is_ready, pods(kubectl, namespace, "busy"))) == 3,
+        lambda: ready_pods(kubectl, namespace, "busy") == 3,
         "3 ready pods after the HPA's scale-up",
     )
     metrics = hpa_status()["currentMetrics"][0]["resource"]["current"]

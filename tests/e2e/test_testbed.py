@@ -8,29 +8,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from e2e_support import apply, raw
 from kubernetes import client, config, watch
 from kubernetes.dynamic import DynamicClient
+from live_tooling import wait_for
 
 pytestmark = pytest.mark.testbed
 
 KubectlFn = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    """Poll until predicate() is truthy and return its value; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}; last: {last!r}", pytrace=False)
 
 
 def deployment(name: str, replicas: int, cpu: str = "100m") -> dict[str, Any]:
@@ -58,16 +47,8 @@ def deployment(name: str, replicas: int, cpu: str = "100m") -> dict[str, Any]:
     }
 
 
-def apply(kubectl: KubectlFn, namespace: str, obj: dict[str, Any]) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj))
-
-
 def get_json(kubectl: KubectlFn, *args: str) -> Any:
     return json.loads(kubectl("get", *args, "-o", "json").stdout)
-
-
-def raw(kubectl: KubectlFn, path: str) -> Any:
-    return json.loads(kubectl("get", "--raw", path).stdout)
 
 
 def owned_by(obj: dict[str, Any], kind: str, name: str) -> bool:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
-from typing import Any
 
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, apply, deployment, deployment_at
 from kubernetes import client
-from test_loop_run import deployment, running_pods
+from live_tooling import wait_for
 
 from autoscaler.core.model import RESOURCE, UTILIZATION, MetricSpec, MetricTarget, Policy, Settings
 from autoscaler.kube.api import Api, connect
@@ -20,23 +17,14 @@ from autoscaler.ports import NotFound, Target, TargetRef
 CPU_50 = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=50))
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_synced_caches_make_a_sync_cost_one_request_per_namespace(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
 ) -> None:
     names = ["a", "b", "c"]
     for name in names:
-        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment(name, 2)))
-        running_pods(kube, namespace, name, 2, cpu="500m")  # 50%: within tolerance, no writes
+        deployment_at(
+            kubectl, kube, namespace, name, cpu="500m"
+        )  # 50%: within tolerance, no writes
     api = Api(connect(str(testbed.kubeconfig)))
     pods, scales = CachedPods(api, namespace=namespace), CachedScales(api, namespace=namespace)
     pods.start()
@@ -125,7 +113,7 @@ def test_the_cache_survives_watch_cuts_and_api_errors(
         api = _api_through(running.url, testbed)
         scales = CachedScales(api, namespace=namespace)
         try:
-            kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("w", 1)))
+            apply(kubectl, namespace, deployment("w", 1))
             ref = TargetRef("apps/v1", "Deployment", "w")
             scales.get_scale(namespace, ref)  # answered directly; starts the informer
             informer = scales.informers[("apps/v1", "Deployment")]
@@ -170,7 +158,7 @@ def test_a_write_based_on_an_old_read_is_a_conflict_not_an_overwrite(
     from autoscaler.kube.scale import KubeScales
     from autoscaler.ports import Conflict
 
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment("w", 2)))
+    apply(kubectl, namespace, deployment("w", 2))
     scales = KubeScales(Api(connect(str(testbed.kubeconfig))))
     ref = TargetRef("apps/v1", "Deployment", "w")
     assert scales.get_scale(namespace, ref).replicas == 2
