@@ -93,6 +93,11 @@ class Testbed:
         )
 
     @property
+    def version(self) -> str:
+        """The Kubernetes minor release running (``TESTBED_VERSION``: "1.20" or "1.37")."""
+        return self.env.get("TESTBED_VERSION", "1.20")
+
+    @property
     def server(self) -> str:
         return self.env["TESTBED_SERVER"]
 

@@ -38,8 +38,9 @@ def _note_if_building(pytestconfig: pytest.Config) -> None:
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(
-            f"\ntestbed: no cached binaries in {bin_dir}: building kube-apiserver v1.20.2 "
-            "first (5-9 min, once per machine)"
+            f"\ntestbed: no cached binaries in {bin_dir}: building Kubernetes "
+            f"{os.environ.get('TESTBED_VERSION', '1.20')} first (1.20: 5-9 min, 1.37: longer; "
+            "once per machine)"
         )
 
 

@@ -1,7 +1,7 @@
 """The testbed is a real Kubernetes API: real controllers, real errors, real subresources.
 
 These checks pin down the behaviour the autoscaler relies on, against kube-apiserver and
-kube-controller-manager v1.20.2 (scripts/testbed).
+kube-controller-manager v1.20.2 (scripts/testbed), or v1.37 with TESTBED_VERSION=1.37.
 """
 
 from __future__ import annotations
@@ -252,15 +252,25 @@ def test_watch_sees_added_modified_and_deleted(kube: client.ApiClient, namespace
     ]
 
 
-def test_hpa_v2beta2_gets_status_conditions_from_the_real_controller(
-    kubectl: KubectlFn, dynamic: DynamicClient, namespace: str
+def hpa_api_version(testbed: Any) -> str:
+    """The newest HPA API the testbed's release serves: 1.20 predates autoscaling/v2 (GA
+    in 1.23), which replaced v2beta2 (removed in 1.26)."""
+    return "autoscaling/v2beta2" if testbed.version == "1.20" else "autoscaling/v2"
+
+
+def test_hpa_gets_status_conditions_from_the_real_controller(
+    kubectl: KubectlFn, dynamic: DynamicClient, namespace: str, testbed: Any
 ) -> None:
+    api_version = hpa_api_version(testbed)
+    served = kubectl("api-versions").stdout.split()
+    assert api_version in served
+    assert ("autoscaling/v2" in served) == (testbed.version != "1.20")
     apply(kubectl, namespace, deployment("hpa-target", replicas=1))
-    hpas = dynamic.resources.get(api_version="autoscaling/v2beta2", kind="HorizontalPodAutoscaler")
+    hpas = dynamic.resources.get(api_version=api_version, kind="HorizontalPodAutoscaler")
     hpas.create(
         namespace=namespace,
         body={
-            "apiVersion": "autoscaling/v2beta2",
+            "apiVersion": api_version,
             "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": "hpa-target"},
             "spec": {
