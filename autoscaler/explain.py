@@ -101,6 +101,11 @@ def _podscale_rules(snapshot: Snapshot, decision: Decision) -> list[str]:
             f"{policy.fallback.failure_threshold} consecutive syncs without a usable metric "
             f"({decision.failed_syncs} so far)"
         )
+    if snapshot.external_changes:
+        lines.append(
+            f"  another writer changed the replicas {len(snapshot.external_changes)} time(s)"
+            " recently"
+        )
     if decision.notice is not None:
         lines.append(f"  -> {decision.notice.reason}: {decision.notice.message}")
     return ["Podscale rules:", *lines] if lines else []

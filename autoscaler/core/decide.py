@@ -6,7 +6,8 @@
 2. Podscale's own rules (``autoscaler.core.rules``), each of which may change or hold
    the replicas the HPA chose, in this order: the rollout hold (``spec.rollout``), then
    the fallback replicas (``spec.fallback``), so that a target whose metrics are gone
-   gets its fallback even while it rolls out.
+   gets its fallback even while it rolls out, then the other-writer hold, last, because
+   no scale of any kind is written while something else keeps changing the replicas.
 3. The scale event, recorded once for whatever replicas the steps above settled on
    (only with ``behavior``, as the HPA's storeScaleEvent: nothing else reads them), and
    the history pruned to what a later decision can read.
@@ -22,7 +23,7 @@ from dataclasses import replace
 from autoscaler.core.hpa import hpa_decision
 from autoscaler.core.model import Decision, History, ScaleEvent, Snapshot
 from autoscaler.core.normalize import resolve_rules
-from autoscaler.core.rules import fall_back, hold_during_rollout
+from autoscaler.core.rules import fall_back, hold_during_rollout, hold_for_other_writer
 
 
 def decide(snapshot: Snapshot) -> Decision:
@@ -30,6 +31,7 @@ def decide(snapshot: Snapshot) -> Decision:
     decision = hpa_decision(snapshot)
     decision = hold_during_rollout(snapshot, decision)
     decision = fall_back(snapshot, decision)
+    decision = hold_for_other_writer(snapshot, decision)
     return replace(decision, history=_pruned(snapshot, _with_event(snapshot, decision)))
 
 

@@ -218,7 +218,8 @@ class Snapshot:
 
     ``rollout`` is None unless the target is rolling out (and the loop could tell);
     ``failed_syncs`` counts the consecutive earlier syncs without a usable metric, for
-    the policy's fallback: both are Podscale's, the HPA has neither.
+    the policy's fallback; ``external_changes`` are the times another writer changed the
+    replicas: all three are Podscale's, the HPA has none of them.
     """
 
     now: float
@@ -231,6 +232,9 @@ class Snapshot:
     settings: Settings = field(default_factory=Settings)
     rollout: Rollout | None = None
     failed_syncs: int = 0
+    # When the loop saw another writer (kubectl, GitOps, another autoscaler) change the
+    # replicas, oldest first: repeated changes make Podscale step back instead of fighting.
+    external_changes: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,13 @@ replicas. Had the load grown so that the stable pods used 70% (ratio 1.4 > 1.1),
 cap would be ceil(1.4 * 8) = 12. The cap reuses the HPA's per-metric arithmetic on a
 snapshot that holds only the stable pods, with the spec replicas as both replica counts.
 
+**Other writer** (always on). When something else keeps changing the replicas (two
+changes within 600 s: a GitOps sync, a person with kubectl, another autoscaler), a
+scale is not written until 600 s after its last change, instead of fighting in a loop
+that neither side can win: ``AbleToScale=False`` with reason ``ExternalScaleConflict``.
+The message names when scaling resumes rather than counting down, so that it stays the
+same from sync to sync (and its event is counted, not posted again).
+
 **Fallback** (``spec.fallback``). After ``failureThreshold`` consecutive syncs (this one
 included) in which no usable metric could be read, hold ``replicas`` (within the
 policy's bounds) instead of freezing at whatever the target had: KEDA's fallback.
@@ -54,6 +61,9 @@ from autoscaler.core.replicas import compute_metric
 
 ROLLOUT_REASON = "RolloutInProgress"
 FALLBACK_REASON = "FallbackReplicas"
+CONFLICT_REASON = "ExternalScaleConflict"
+CONFLICT_WINDOW = 600.0  # seconds in which repeated outside changes mean a fight
+CONFLICT_CHANGES = 2  # outside changes within the window that make Podscale step back
 
 
 def hold_during_rollout(snapshot: Snapshot, decision: Decision) -> Decision:
@@ -174,3 +184,45 @@ def fall_back(snapshot: Snapshot, decision: Decision) -> Decision:
         rescale_reason=reason,
         notice=Notice(FALLBACK_REASON, reason),
     )
+
+
+def hold_for_other_writer(snapshot: Snapshot, decision: Decision) -> Decision:
+    """No scale while another writer keeps changing the replicas (see the module doc)."""
+    current = snapshot.current_replicas
+    recent = [t for t in snapshot.external_changes if t > snapshot.now - CONFLICT_WINDOW]
+    if len(recent) < CONFLICT_CHANGES or decision.desired_replicas == current:
+        return decision
+    message = (
+        f"{len(recent)} changes by another writer within {CONFLICT_WINDOW:.0f} s: not "
+        f"fighting it; scaling resumes at {utc_text(recent[-1] + CONFLICT_WINDOW)} unless "
+        "it changes the replicas again"
+    )
+    able = Condition(ABLE_TO_SCALE, "False", CONFLICT_REASON, message)
+    conditions = (able, *(c for c in decision.conditions if c.type != ABLE_TO_SCALE))
+    return replace(
+        decision,
+        desired_replicas=current,
+        conditions=conditions,
+        rescale_reason="",
+        notice=Notice(CONFLICT_REASON, message),
+    )
+
+
+def utc_text(timestamp: float) -> str:
+    """Seconds since the epoch as RFC 3339 UTC (``2026-12-07T21:52:14Z``), by arithmetic:
+    the core imports no time module. Days to a civil date by the well-known era method
+    (400-year eras of 146,097 days, years starting in March)."""
+    days, rest = divmod(int(timestamp // 1), 86_400)
+    hour, rest = divmod(rest, 3_600)
+    minute, second = divmod(rest, 60)
+    shifted = days + 719_468  # days from 0000-03-01 to 1970-01-01
+    era, day_of_era = divmod(shifted, 146_097)
+    year_of_era = (
+        day_of_era - day_of_era // 1_460 + day_of_era // 36_524 - day_of_era // 146_096
+    ) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    month_index = (5 * day_of_year + 2) // 153  # 0 = March
+    day = day_of_year - (153 * month_index + 2) // 5 + 1
+    month = month_index + 3 if month_index < 10 else month_index - 9
+    year = year_of_era + era * 400 + (1 if month <= 2 else 0)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"

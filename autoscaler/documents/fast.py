@@ -117,6 +117,7 @@ class FastDocuments:
             _DEFAULT_SETTINGS if settings is UNSET else self._settings_of(settings),
             self._rollout(raw.rollout),
             _failed_syncs(raw.failed_syncs),
+            () if raw.external_changes is UNSET else tuple(map(_time, raw.external_changes)),
         )
 
     def _rollout(self, raw: wire.Rollout | UnsetType | None) -> Rollout | None:

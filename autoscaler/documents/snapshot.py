@@ -52,6 +52,7 @@ _SNAPSHOT_KEYS = frozenset(
         "settings",
         "rollout",
         "failedSyncs",
+        "externalChanges",
         "name",
         "description",
     }
@@ -99,6 +100,10 @@ def snapshot_from_document(
         settings=settings_from_document(raw.get("settings"), f"{path}.settings"),
         rollout=_rollout(raw.get("rollout"), f"{path}.rollout"),
         failed_syncs=integer(raw.get("failedSyncs", 0), f"{path}.failedSyncs", minimum=0),
+        external_changes=tuple(
+            time(t, f"{path}.externalChanges[{i}]")
+            for i, t in enumerate(listing(raw.get("externalChanges"), f"{path}.externalChanges"))
+        ),
     )
 
 

@@ -93,6 +93,7 @@ class Snapshot(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=T
     settings: msgspec.Raw | UnsetType = UNSET
     rollout: Rollout | UnsetType | None = UNSET
     failed_syncs: int | UnsetType = UNSET
+    external_changes: list[Time] | UnsetType = UNSET
     name: str | UnsetType | None = UNSET
     description: str | UnsetType | None = UNSET
 

@@ -60,6 +60,7 @@ def snapshot_to_document(snapshot: Snapshot) -> dict[str, Any]:
         },
         "rollout": _rollout(snapshot.rollout),
         "failedSyncs": snapshot.failed_syncs,
+        "externalChanges": list(snapshot.external_changes),
     }
 
 

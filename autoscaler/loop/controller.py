@@ -29,7 +29,7 @@ from autoscaler.core.model import (
     Settings,
     Snapshot,
 )
-from autoscaler.core.rules import FALLBACK_REASON
+from autoscaler.core.rules import CONFLICT_REASON, FALLBACK_REASON
 from autoscaler.loop.guards import Observation, Unanswered, WriterGuard
 from autoscaler.loop.scale_events import with_scale_event, without_new_events
 from autoscaler.ports import (
@@ -253,6 +253,7 @@ class Controller:
             settings=self.settings,
             rollout=self._rollout(target, scale),
             failed_syncs=self.failed_syncs.get(target.key, 0),
+            external_changes=self.writers.changes(target.key, now=now),
         )
 
     def _decide(self, target: Target, snapshot: Snapshot) -> Decision:
@@ -265,30 +266,19 @@ class Controller:
 
     def _write(self, outcome: Outcome, gathered: Gathered, *, now: float) -> Outcome:
         """Set the replicas the decision asks for, unless there is a reason not to: the
-        same count, a dry run, a cache behind our last write, another writer we do not
-        fight, or a lost lease."""
+        core holds them (another writer), the same count, a dry run, a cache behind our
+        last write, or a lost lease."""
         target, decision, scale = outcome.target, outcome.decision, gathered.scale
         assert decision is not None
+        if decision.notice is not None and decision.notice.reason == CONFLICT_REASON:
+            # The core holds the replicas: another writer keeps changing them.
+            return replace(outcome, error_reason=CONFLICT_REASON, error=decision.notice.message)
         if decision.desired_replicas == scale.replicas or gathered.shadow:
             return outcome
         if gathered.seen.stale:
             # The cache has not seen our last write yet: a write based on it would be
             # refused, and the next sync reads the count we wrote.
             return outcome
-        held = self.writers.held_until(target.key, now=now)
-        if held is not None:
-            until, changes = held
-            # No countdown in the message: it stays the same from sync to sync, so the
-            # event is counted, not posted again (see loop.events).
-            return replace(
-                outcome,
-                error_reason="ExternalScaleConflict",
-                error=(
-                    f"{changes} changes by another writer within {self.writers.window:.0f} s: "
-                    f"not fighting it; scaling resumes at {_utc(until)} unless it changes "
-                    "the replicas again"
-                ),
-            )
         if not self.can_write():
             return replace(outcome, error_reason="NotLeader", error="not the leader: not scaling")
         try:
@@ -423,6 +413,8 @@ def _note(decision: Decision, seen: Observation) -> tuple[str, str] | None:
     (fallback, rollout hold), else another writer's change, else a lost write found
     applied. Fallback replicas are news even when another writer moved the count."""
     notice = decision.notice
+    if notice is not None and notice.reason == CONFLICT_REASON:
+        notice = None  # reported as the sync's error (loop.events), not as news
     note = None if notice is None else (notice.reason, notice.message)
     if seen.external is not None and (notice is None or notice.reason != FALLBACK_REASON):
         note = ("ExternalScaleChange", seen.external)

@@ -3,8 +3,8 @@
 ``WriterGuard`` notices another writer (a GitOps sync, a person with kubectl, another
 autoscaler) changing the target's replicas between two syncs. The first change is
 reported and then handled like the HPA would (the next decision starts from the new
-count); when it keeps happening, we stop writing for a while instead of fighting in a
-loop that neither side can win, and say so.
+count); the times of such changes go into the snapshot, and the core's other-writer rule
+(``core.rules.hold_for_other_writer``) stops scaling while they keep coming.
 
 It must never take our own writes for someone else's. Three ways we recognise them:
 
@@ -22,8 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-CONFLICT_WINDOW = 600.0  # seconds in which repeated outside changes mean a fight
-CONFLICT_CHANGES = 2  # outside changes within the window that make us step back
+from autoscaler.core.rules import CONFLICT_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +67,8 @@ class _Seen:
 
 
 class WriterGuard:
-    def __init__(self, *, window: float = CONFLICT_WINDOW, changes: int = CONFLICT_CHANGES):
+    def __init__(self, *, window: float = CONFLICT_WINDOW) -> None:
         self.window = window
-        self.changes = changes
         self._seen: dict[str, _Seen] = {}
 
     def observe(
@@ -100,17 +98,12 @@ class WriterGuard:
         message = f"replicas changed from {before} to {replicas} by another writer"
         return Observation(external=message)
 
-    def held_until(self, key: str, *, now: float) -> tuple[float, int] | None:
-        """When writes may resume, and the outside changes that stopped them, if another
-        writer keeps changing this target (the time moves only with a new change, so a
-        message built from it stays the same from sync to sync)."""
+    def changes(self, key: str, *, now: float) -> tuple[float, ...]:
+        """When another writer changed this target's replicas, within the window."""
         seen = self._seen.get(key)
         if seen is None:
-            return None
-        recent = [t for t in seen.changes if t > now - self.window]
-        if len(recent) < self.changes:
-            return None
-        return recent[-1] + self.window, len(recent)
+            return ()
+        return tuple(t for t in seen.changes if t > now - self.window)
 
     def wrote(self, key: str, replicas: int, *, read_version: str = "") -> None:
         """Our write of ``replicas`` was applied (answered, or confirmed by a fresh read)."""
