@@ -67,8 +67,7 @@ class _Seen:
 
 
 class WriterGuard:
-    def __init__(self, *, window: float = CONFLICT_WINDOW) -> None:
-        self.window = window
+    def __init__(self) -> None:
         self._seen: dict[str, _Seen] = {}
 
     def observe(
@@ -94,7 +93,7 @@ class WriterGuard:
             return Observation(confirmed=pending)
         before = seen.replicas
         seen.replicas, seen.ours = replicas, False
-        seen.changes = [t for t in seen.changes if t > now - self.window] + [now]
+        seen.changes = [*_recent(seen.changes, now), now]
         message = f"replicas changed from {before} to {replicas} by another writer"
         return Observation(external=message)
 
@@ -103,7 +102,7 @@ class WriterGuard:
         seen = self._seen.get(key)
         if seen is None:
             return ()
-        return tuple(t for t in seen.changes if t > now - self.window)
+        return _recent(seen.changes, now)
 
     def wrote(self, key: str, replicas: int, *, read_version: str = "") -> None:
         """Our write of ``replicas`` was applied (answered, or confirmed by a fresh read)."""
@@ -126,3 +125,9 @@ class WriterGuard:
     def ignore(self, key: str) -> None:
         """Stop watching ``key`` (a shadowed target): its record starts afresh later."""
         self._seen.pop(key, None)
+
+
+def _recent(times: list[float], now: float) -> tuple[float, ...]:
+    """The change times the core's other-writer rule can still count: its own window,
+    so that the guard's memory and the rule never disagree."""
+    return tuple(t for t in times if t > now - CONFLICT_WINDOW)
