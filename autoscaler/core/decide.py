@@ -3,12 +3,16 @@
 1. The HPA controller's reconcile (``autoscaler.core.hpa``): bounds, each metric's
    proposal, stabilization windows, rate limits. A policy without Podscale's
    extensions stops here, and decides exactly as the HPA does.
-2. Podscale's own rules (``autoscaler.core.rules``), each of which may change or hold
-   the replicas the HPA chose, in this order: the rollout hold (``spec.rollout``), then
+2. Podscale's own paths (``autoscaler.core.paths``), each opt-in per policy: activation
+   (``spec.activation``: zero <-> one), the forecast (``spec.predictive``) and the burst
+   (``spec.burst``), which can only raise what the HPA decided, so a forecast or a burst
+   never scales down and never later than the HPA would.
+3. Podscale's own rules (``autoscaler.core.rules``), each of which may change or hold
+   the replicas chosen so far, in this order: the rollout hold (``spec.rollout``), then
    the fallback replicas (``spec.fallback``), so that a target whose metrics are gone
    gets its fallback even while it rolls out, then the other-writer hold, last, because
    no scale of any kind is written while something else keeps changing the replicas.
-3. The scale event, recorded once for whatever replicas the steps above settled on
+4. The scale event, recorded once for whatever replicas the steps above settled on
    (only with ``behavior``, as the HPA's storeScaleEvent: nothing else reads them), and
    the history pruned to what a later decision can read.
 
@@ -23,12 +27,16 @@ from dataclasses import replace
 from autoscaler.core.hpa import hpa_decision
 from autoscaler.core.model import Decision, History, ScaleEvent, Snapshot
 from autoscaler.core.normalize import resolve_rules
+from autoscaler.core.paths import activate, burst, forecast
 from autoscaler.core.rules import fall_back, hold_during_rollout, hold_for_other_writer
 
 
 def decide(snapshot: Snapshot) -> Decision:
     """What Podscale would do for this target now, and why."""
     decision = hpa_decision(snapshot)
+    decision = activate(snapshot, decision)
+    decision = forecast(snapshot, decision)
+    decision = burst(snapshot, decision)
     decision = hold_during_rollout(snapshot, decision)
     decision = fall_back(snapshot, decision)
     decision = hold_for_other_writer(snapshot, decision)
@@ -64,8 +72,9 @@ def _pruned(snapshot: Snapshot, history: History) -> History:
         up, down = resolve_rules(behavior, downscale)
         window = float(max(up.stabilization_window_seconds, down.stabilization_window_seconds))
         period = max((p.period_seconds for p in (*up.policies, *down.policies)), default=0)
-    return History(
-        tuple(r for r in history.recommendations if r.time >= now - window),
-        tuple(e for e in history.scale_up_events if e.time >= now - period),
-        tuple(e for e in history.scale_down_events if e.time >= now - period),
+    return replace(
+        history,
+        recommendations=tuple(r for r in history.recommendations if r.time >= now - window),
+        scale_up_events=tuple(e for e in history.scale_up_events if e.time >= now - period),
+        scale_down_events=tuple(e for e in history.scale_down_events if e.time >= now - period),
     )

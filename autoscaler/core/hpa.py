@@ -145,6 +145,12 @@ def hpa_decision(snapshot: Snapshot) -> Decision:
     )
 
 
+def normalized(snapshot: Snapshot, desired: int) -> Limited:
+    """``desired`` through this sync's stabilization and rate limits (Podscale's forecast
+    path asks the same question of a larger proposal)."""
+    return _normalize(snapshot, desired)[1]
+
+
 def _normalize(snapshot: Snapshot, desired: int) -> tuple[Limited, Limited]:
     """Stabilize, then limit: the legacy path without behavior, the policy path with it."""
     policy, history, now = snapshot.policy, snapshot.history, snapshot.now

@@ -109,6 +109,46 @@ class Fallback:
 
 
 @dataclass(frozen=True, slots=True)
+class Predictive:
+    """``spec.predictive``: scale up ahead of a forecast load (``core.paths``).
+
+    ``lead_seconds`` is how far ahead the forecast looks (pod start-up + readiness + a
+    sync); past ``max_error`` (the forecast's recent mean absolute error relative to the
+    mean load) the forecast switches itself off, and back on below ``max_error`` times
+    :data:`~autoscaler.core.paths.TRUST_AGAIN`. ``metric`` names the metric forecast (by
+    its name in ``metrics``); empty means every metric the edge forecasts.
+    """
+
+    lead_seconds: float = 60.0
+    max_error: float = 0.3
+    metric: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """``spec.burst``: Knative's panic mode. When a metric reads ``threshold`` times its
+    target or more, scale at once to what it asks for, past the scale-up rate limits, up
+    to ``max_replicas`` (None: the policy's), and refuse scale-downs until
+    ``stable_window_seconds`` have passed without a burst."""
+
+    threshold: float = 2.0
+    max_replicas: int | None = None
+    stable_window_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """``spec.activation`` (with ``minReplicas: 0``): 0 -> 1 once metric ``metric`` reads
+    above ``threshold`` (milli-units, the metric's value as read: an External metric's
+    sum, an Object metric's value, a Pods metric's average), 1 -> 0 only after
+    ``cooldown_seconds`` without a reading above it. Between 1 and N the HPA decides."""
+
+    metric: str
+    threshold: int = 0
+    cooldown_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """The part of an HPA spec the decision needs, plus Podscale's own rules."""
 
@@ -118,6 +158,9 @@ class Policy:
     behavior: Behavior | None = None
     fallback: Fallback | None = None
     rollout_awareness: str = ROLLOUT_OFF
+    predictive: Predictive | None = None
+    burst: Burst | None = None
+    activation: Activation | None = None
 
 
 @dataclass(slots=True)
@@ -181,11 +224,19 @@ class ScaleEvent:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """Earlier recommendations and scale events, passed in and handed back out."""
+    """Earlier recommendations and scale events, passed in and handed back out.
+
+    The last three are Podscale's paths' memory (``core.paths``): when the last burst
+    was seen, when the activation metric last read above its threshold, and whether the
+    forecast is switched off for being wrong. The HPA has none of them.
+    """
 
     recommendations: tuple[Recommendation, ...] = ()
     scale_up_events: tuple[ScaleEvent, ...] = ()
     scale_down_events: tuple[ScaleEvent, ...] = ()
+    last_burst: float | None = None
+    last_active: float | None = None
+    forecast_off: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +264,24 @@ class Rollout:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricForecast:
+    """The edge's forecast for one metric of the policy (``metrics[metric]``).
+
+    ``total`` is the metric's *total* expected at ``at`` (about now + the policy's lead
+    time), in milli-units: what :func:`autoscaler.core.paths.metric_total` measures now
+    (the usage summed over the pods for Resource and Pods metrics, the value for Object
+    and External ones), so that the core turns it into replicas with the target it has
+    now. ``error`` is the forecast's recent mean absolute error relative to the mean
+    total (None: not measured yet); the edge fits, the core decides whether to trust it.
+    """
+
+    metric: int
+    total: int
+    at: float
+    error: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything one decision for one target depends on, frozen at ``now``.
 
@@ -235,6 +304,8 @@ class Snapshot:
     # When the loop saw another writer (kubectl, GitOps, another autoscaler) change the
     # replicas, oldest first: repeated changes make Podscale step back instead of fighting.
     external_changes: tuple[float, ...] = ()
+    # The edge's forecasts for a policy with ``predictive`` (none: the reactive path only).
+    forecasts: tuple[MetricForecast, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,12 +353,31 @@ class Notice:
     message: str
 
 
+# Which path chose the replicas (``Decision.path``).
+REACTIVE = "reactive"
+FORECAST = "forecast"
+BURST = "burst"
+ACTIVATION = "activation"
+
+
+@dataclass(frozen=True, slots=True)
+class PathProposal:
+    """What one of Podscale's paths proposed this sync, with its numbers in words;
+    ``replicas`` is None when the path had nothing to propose (off, untrusted, idle)."""
+
+    path: str
+    replicas: int | None
+    detail: str
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the loop would do now, and why.
 
     ``failed_syncs`` is the snapshot's count carried on (0 after a sync with a usable
-    metric), for the next snapshot; ``notice`` says which of Podscale's rules acted.
+    metric), for the next snapshot; ``notice`` says which of Podscale's rules acted;
+    ``path`` which path set the replicas and ``proposals`` what each of Podscale's paths
+    the policy enables proposed (both for explanations, status and metrics).
     """
 
     desired_replicas: int
@@ -299,3 +389,5 @@ class Decision:
     rescale_reason: str = ""
     failed_syncs: int = 0
     notice: Notice | None = None
+    path: str = REACTIVE
+    proposals: tuple[PathProposal, ...] = ()

@@ -94,7 +94,7 @@ def _ceil_int32(x: float) -> int:
 # --- Resource and ContainerResource -------------------------------------------------
 
 
-def _resource_samples(snapshot: Snapshot, resource: str, container: str) -> Samples:
+def resource_samples(snapshot: Snapshot, resource: str, container: str) -> Samples:
     """Per-pod samples from metrics.k8s.io, as the HPA's resource metrics client builds them.
 
     Without a container, a pod's value is the sum over its containers and a pod with a
@@ -246,7 +246,7 @@ def resource_metric(spec: MetricSpec, snapshot: Snapshot, tolerances: Tolerances
     )
     target = spec.target
     try:
-        samples = _resource_samples(snapshot, resource, container)
+        samples = resource_samples(snapshot, resource, container)
     except MetricFailure as exc:
         inner = f"unable to get metrics for resource {resource}: {exc}"
         wrapped = "usage" if target.average_value is not None else "utilization"
