@@ -122,6 +122,8 @@ class Predictive:
     lead_seconds: float = 60.0
     max_error: float = 0.3
     metric: str = ""
+    # For the edge, not the decision: how much history the forecast is fitted on.
+    lookback_seconds: float = 14 * 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,9 @@ class Activation:
     metric: str
     threshold: int = 0
     cooldown_seconds: float = 300.0
+    # For the edge, not the decision: how often the loop reads the activation metric of
+    # a target at zero, so that waking up does not wait for the next full sync.
+    poll_seconds: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
