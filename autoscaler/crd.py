@@ -64,7 +64,7 @@ ENUMS: Final[dict[str, tuple[str, ...]]] = {
     "HPAScalingRules.selectPolicy": checks._SELECT_POLICIES,
     "HPAScalingPolicy.type": checks._POLICY_TYPES,
 }
-BOUNDS: Final[dict[str, dict[str, int]]] = {
+BOUNDS: Final[dict[str, dict[str, float]]] = {
     "ScalingPolicySpec.minReplicas": {"minimum": 0},
     "ScalingPolicySpec.maxReplicas": {"minimum": 1},
     "MetricTarget.averageUtilization": {"minimum": 1},
@@ -76,6 +76,14 @@ BOUNDS: Final[dict[str, dict[str, int]]] = {
     "HPAScalingPolicy.periodSeconds": {"minimum": 1, "maximum": checks.MAX_PERIOD_SECONDS},
     "Fallback.replicas": {"minimum": 0},
     "Fallback.failureThreshold": {"minimum": 1},
+    "Predictive.leadSeconds": {"minimum": 1, "maximum": checks.MAX_LEAD_SECONDS},
+    "Predictive.maxError": {"minimum": 0.01},
+    "Predictive.lookbackSeconds": {"minimum": 3600, "maximum": checks.MAX_LOOKBACK_SECONDS},
+    "Burst.threshold": {"minimum": 1.01},
+    "Burst.maxReplicas": {"minimum": 1},
+    "Burst.stableWindowSeconds": {"minimum": 0, "maximum": checks.MAX_STABILIZATION_WINDOW_SECONDS},
+    "Activation.cooldownSeconds": {"minimum": 0},
+    "Activation.pollSeconds": {"minimum": 0.5, "maximum": 60},
 }
 
 # One line per wire field: `kubectl explain` shows it and docs/policies.md lists it. A
@@ -154,6 +162,26 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "HPAScalingPolicy.periodSeconds": "The period the limit applies over (1-1800 s).",
     "Fallback.replicas": "Replicas to set while the metrics keep failing.",
     "Fallback.failureThreshold": "Consecutive failed syncs before the fallback applies; default 3.",
+    "ScalingPolicySpec.predictive": "Podscale: scale up ahead of a forecast of the load, fitted "
+    "on the metric's history; only ever earlier than the HPA, never lower (docs/beyond-hpa.md).",
+    "Predictive.leadSeconds": "How far ahead to forecast: pod start-up + readiness + a sync; "
+    "default 60.",
+    "Predictive.maxError": "The forecast switches itself off while its recent error (mean "
+    "absolute error / mean load) is above this, and on again below 0.8 times it; default 0.3.",
+    "Predictive.metric": "The metric to forecast (a name in metrics); default every metric.",
+    "Predictive.lookbackSeconds": "How much history the forecast is fitted on; default 14 days.",
+    "ScalingPolicySpec.burst": "Podscale: when a metric reads threshold times its target, scale "
+    "at once past the scale-up rate limits; no scale-down until a stable window passes.",
+    "Burst.threshold": "Current / target ratio that starts a burst; default 2.",
+    "Burst.maxReplicas": "The most replicas a burst scales to at once; default maxReplicas.",
+    "Burst.stableWindowSeconds": "Seconds without a burst before scale-downs resume; default 60.",
+    "ScalingPolicySpec.activation": "Podscale: with minReplicas 0, wake from zero when a metric "
+    "crosses a threshold and return to zero after a cooldown without activity (KEDA-style).",
+    "Activation.metric": "The metric that wakes the target (an External, Object or Pods metric "
+    "of metrics, by name).",
+    "Activation.threshold": "Active while the metric reads above this quantity; default 0.",
+    "Activation.cooldownSeconds": "Seconds without activity before scaling to zero; default 300.",
+    "Activation.pollSeconds": "How often the metric of a target at zero is read; default 2.",
 }
 
 
@@ -248,6 +276,8 @@ def type_schema(annotation: Any) -> dict[str, Any]:
         return {"type": "boolean"}
     if bare is int:
         return {"type": "integer", "format": "int32" if _is_int32(metadata) else "int64"}
+    if bare is float:
+        return {"type": "number"}
     raise TypeError(f"no CRD schema for {annotation!r}")
 
 

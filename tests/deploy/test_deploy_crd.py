@@ -62,7 +62,14 @@ def test_the_schema_is_structural_as_kubernetes_requires() -> None:
             assert node["anyOf"] == [{"type": "integer"}, {"type": "string"}], path
         else:
             assert "anyOf" not in node and "oneOf" not in node, path
-            assert node.get("type") in {"object", "array", "string", "integer", "boolean"}, path
+            assert node.get("type") in {
+                "object",
+                "array",
+                "string",
+                "integer",
+                "number",
+                "boolean",
+            }, path
         if node.get("x-kubernetes-preserve-unknown-fields"):
             assert path in PRESERVED, path
 
