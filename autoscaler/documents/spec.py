@@ -19,12 +19,15 @@ from autoscaler.core.model import (
     RESOURCE,
     ROLLOUT_OFF,
     UTILIZATION,
+    Activation,
     Behavior,
+    Burst,
     Fallback,
     MetricSpec,
     MetricTarget,
     ObjectReference,
     Policy,
+    Predictive,
     ScalingPolicy,
     ScalingRules,
 )
@@ -63,6 +66,61 @@ def policy_from_spec(spec: Mapping[str, Any], path: str = "policy") -> Policy:
         behavior=None if behavior is None else _behavior(behavior, f"{path}.behavior"),
         fallback=_fallback(spec.get("fallback"), f"{path}.fallback"),
         rollout_awareness=_rollout_awareness(spec.get("rollout"), f"{path}.rollout"),
+        predictive=_predictive(spec.get("predictive"), f"{path}.predictive"),
+        burst=_burst(spec.get("burst"), f"{path}.burst"),
+        activation=_activation(spec.get("activation"), f"{path}.activation"),
+    )
+
+
+def _predictive(value: Any, path: str) -> Predictive | None:
+    """Podscale's ``predictive`` (as in a ScalingPolicy spec); None when absent."""
+    if value is None:
+        return None
+    raw, default = mapping(value, path), Predictive()
+    metric = raw.get("metric")
+    return Predictive(
+        lead_seconds=number(raw.get("leadSeconds", default.lead_seconds), f"{path}.leadSeconds"),
+        max_error=number(raw.get("maxError", default.max_error), f"{path}.maxError"),
+        metric="" if metric is None else string(metric, f"{path}.metric"),
+        lookback_seconds=number(
+            raw.get("lookbackSeconds", default.lookback_seconds), f"{path}.lookbackSeconds"
+        ),
+    )
+
+
+def _burst(value: Any, path: str) -> Burst | None:
+    """Podscale's ``burst``; None when absent."""
+    if value is None:
+        return None
+    raw, default = mapping(value, path), Burst()
+    ceiling = raw.get("maxReplicas")
+    return Burst(
+        threshold=number(raw.get("threshold", default.threshold), f"{path}.threshold"),
+        max_replicas=None
+        if ceiling is None
+        else integer(ceiling, f"{path}.maxReplicas", minimum=1),
+        stable_window_seconds=number(
+            raw.get("stableWindowSeconds", default.stable_window_seconds),
+            f"{path}.stableWindowSeconds",
+        ),
+    )
+
+
+def _activation(value: Any, path: str) -> Activation | None:
+    """Podscale's ``activation``; None when absent."""
+    if value is None:
+        return None
+    raw = mapping(value, path)
+    if "metric" not in raw:
+        raise fail(f"{path}.metric", "required")
+    default = Activation(metric="")
+    return Activation(
+        metric=string(raw["metric"], f"{path}.metric"),
+        threshold=milli(raw.get("threshold", 0), f"{path}.threshold"),
+        cooldown_seconds=number(
+            raw.get("cooldownSeconds", default.cooldown_seconds), f"{path}.cooldownSeconds"
+        ),
+        poll_seconds=number(raw.get("pollSeconds", default.poll_seconds), f"{path}.pollSeconds"),
     )
 
 
