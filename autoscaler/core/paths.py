@@ -182,7 +182,12 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
         )
     decision = replace(decision, history=replace(history, forecast_off=off), notice=notice)
     if off:
-        detail = f"off: recent error {worst:.0%} above maxError {predictive.max_error:.0%}"
+        # Off stays off until a measured error says otherwise (none may come this sync).
+        error = "no error measured this sync" if worst is None else f"recent error {worst:.0%}"
+        detail = (
+            f"off: {error}; back on below {predictive.max_error * TRUST_AGAIN:.0%} "
+            f"(maxError {predictive.max_error:.0%})"
+        )
         return _propose(decision, PathProposal(FORECAST, None, detail))
     asks = [_forecast_replicas(snapshot, f.metric, f.total) for f in _usable(snapshot)]
     wanted = [(r, text) for r, text in asks if r is not None]
