@@ -84,6 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--step", type=duration, default=15.0, metavar="D", help="sync period (15s)")
     arg("--duration", type=duration, metavar="D", help="(default: the trace, or 1d)")
     arg("--warmup", type=duration, default=600.0, metavar="D", help="unrecorded settling (10m)")
+    arg(
+        "--history",
+        type=_non_negative,
+        metavar="D",
+        help="replay D of the trace before --offset unrecorded (predictive: up to 7d)",
+    )
     arg("--replicas", type=int, metavar="N", help="initial replicas (scenario or minReplicas)")
     arg(
         "--slow-ms",
@@ -217,6 +223,9 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
         load = setup.scale_to_peak(load, peak=peak, duration=length, step=args.step)
         notes.append(_peak_note(args, subjects[0], peak))
     phase = args.sync_phase if args.sync_phase is not None else seeded_phase(args.seed, args.step)
+    history, said = setup.pre_roll(load, targets, args.history)
+    if said:
+        notes.append(said)
     plan = Plan(
         load=load,
         duration=length,
@@ -226,6 +235,7 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
         slow_ms=args.slow_ms,
         seed=args.seed,
         sync_phase=phase,
+        history=history,
     )
     workloads = [t.ref.name for t in targets]
     if not compare and len(set(workloads)) < len(workloads):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from autoscaler.core.model import (
     AVERAGE_VALUE,
@@ -39,7 +40,7 @@ from autoscaler.loop.controller import Controller
 from autoscaler.ports import Target
 from autoscaler.sim.clock import ManualClock
 from autoscaler.sim.cluster import InMemoryCluster, Workload
-from autoscaler.sim.load import LoadShape, mean_rate, standard_normal
+from autoscaler.sim.load import LoadShape, ServeResult, mean_rate, standard_normal
 from autoscaler.sim.podmodel import PodModel
 from autoscaler.simulate.adapters import ClusterEdges
 
@@ -80,8 +81,12 @@ class Plan:
     slow_ms: float = 250.0
     seed: int = 0
     sync_phase: float = 0.0
+    # Seconds of the load before the recorded range, replayed unrecorded (the pre-roll).
+    history: float = 0.0
 
     def __post_init__(self) -> None:
+        if not (self.history >= 0 and math.isfinite(self.history)):
+            raise ValueError(f"history must be >= 0 seconds (got {self.history:g})")
         if not 0.0 <= self.sync_phase < self.step:
             raise ValueError(
                 f"sync_phase must be in [0, step) = [0, {self.step:g}) (got {self.sync_phase:g})"
@@ -132,25 +137,52 @@ class RunResult:
     changes: list[ScaleChange] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
 class _IntervalMean:
-    """``load`` on the cluster's clock, as the cluster serves it over one sync interval:
-    ``rate(t)`` is the mean of ``load`` over ``[t, t + step)`` in load time
-    (``t - origin``); during warm-up (negative load time) the first rate holds."""
+    """``load`` on the cluster's clock, as the cluster serves it over one interval:
+    ``rate(t)`` is the mean of ``load`` over ``[t, t + width)`` in load time
+    (``t - origin``). Before ``first`` (the start of the pre-roll, or 0) the rate at
+    ``first`` holds: that is the warm-up. ``width`` is the interval the engine is about
+    to serve (a sync step, or a shorter activation poll)."""
 
-    load: LoadShape
-    origin: float
-    step: float
+    __slots__ = ("first", "load", "origin", "width")
+
+    def __init__(self, load: LoadShape, origin: float, width: float, first: float) -> None:
+        self.load, self.origin, self.width, self.first = load, origin, width, first
 
     def rate(self, t: float) -> float:
+        first = self.first
         start = t - self.origin
-        end = start + self.step
-        if end <= 0:
-            return self.load.rate(0.0)
-        if start >= 0:
+        end = start + self.width
+        if end <= first:
+            return self.load.rate(first)
+        if start >= first:
             return mean_rate(self.load, start, end)
-        held = -start * self.load.rate(0.0)
-        return (held + end * mean_rate(self.load, 0.0, end)) / self.step
+        held = (first - start) * self.load.rate(first)
+        return (held + (end - first) * mean_rate(self.load, first, end)) / self.width
+
+
+@runtime_checkable
+class Forecasting(Protocol):
+    """What the engine asks of a forecaster besides the loop's port: a refit, run at
+    fixed virtual times so that a run stays deterministic."""
+
+    def refit(self, now: float) -> int: ...
+
+
+# How often (virtual seconds) the engine refits a forecaster, as ``autoscaler run``'s
+# background thread would.
+REFIT_EVERY = 600.0
+
+
+@dataclass(slots=True)
+class _Interval:
+    """What one workload was offered and served since the last sync (requests)."""
+
+    offered: float = 0.0
+    served: float = 0.0
+    dropped: float = 0.0
+    slow: float = 0.0
+    seconds: float = 0.0
 
 
 def simulate(
@@ -159,20 +191,30 @@ def simulate(
     *,
     observer: Observer | None = None,
     progress: Progress | None = None,
+    forecaster: Any = None,
 ) -> list[RunResult]:
     """Run ``subjects`` together in one cluster under one controller; one result each.
 
-    ``observer`` sees every snapshot the controller builds and its decision (warm-up
-    included); ``progress`` is called with the fraction done, about a hundred times.
+    The run is, in order: the warm-up (``plan.warmup`` of the first rate, held), the
+    pre-roll (``plan.history`` seconds of the load before the recorded range, synced
+    exactly as the recorded part so the loop's memory and ``forecaster`` learn from it),
+    then the recorded ``plan.duration``. ``observer`` sees every snapshot the controller
+    builds and its decision, except the pre-roll's (warm-up included when there is no
+    pre-roll); ``progress`` is called with the fraction done, about a hundred times.
+
+    A target at zero replicas with ``activation`` gets the loop's fast path: between
+    two syncs its activation metric is read every ``pollSeconds`` of virtual time (a
+    sync of that target alone), so it wakes up as soon as the loop would.
     """
     names = [s.target.ref.name for s in subjects]
     if len(set(names)) != len(names):
         raise ValueError("two policies scale the same workload; simulate them with --compare")
     warm = math.ceil(plan.warmup / plan.step)
+    pre = math.ceil(plan.history / plan.step)
     steps = max(1, math.ceil(plan.duration / plan.step))
-    clock = ManualClock(EPOCH + plan.sync_phase - warm * plan.step)
-    cluster = InMemoryCluster(clock, seed=plan.seed)
-    load = _IntervalMean(plan.load, EPOCH, plan.step)
+    clock = ManualClock(EPOCH + plan.sync_phase - (warm + pre) * plan.step)
+    cluster = InMemoryCluster(clock, seed=plan.seed, histograms=False)
+    load = _IntervalMean(plan.load, EPOCH, plan.step, -pre * plan.step)
     for subject, name in zip(subjects, names, strict=True):
         workload = Workload(
             name=name,
@@ -185,59 +227,133 @@ def simulate(
         cluster.add_workload(workload, replicas=subject.replicas, load=load)
     models = {n: s.model for n, s in zip(names, subjects, strict=True)}
     edges = ClusterEdges(cluster, models=models, step=plan.step)
+    watching = [pre == 0]
+
+    def watch(target: Target, snapshot: Snapshot, decision: Decision) -> None:
+        if watching[0] and observer is not None:
+            observer(target, snapshot, decision)
+
     controller = Controller(
         scales=edges,
         pods=edges,
         resource_metrics=edges,
         custom_metrics=edges,
         settings=plan.settings,
-        observer=observer,
+        observer=watch if observer is not None else None,
+        **({"forecaster": forecaster} if forecaster is not None else {}),
     )
+    refits = forecaster if isinstance(forecaster, Forecasting) else None
     targets = [s.target for s in subjects]
+    wakers = [
+        (i, s.target)
+        for i, s in enumerate(subjects)
+        if s.target.policy.activation is not None and s.target.policy.min_replicas == 0
+    ]
     results = [RunResult(s) for s in subjects]
-    total = warm + steps
+    total = warm + pre + steps
     every = max(1, total // 100)
+    next_refit = -math.inf
     for index in range(total):
+        recording = index >= warm + pre
+        if index == warm + pre:
+            watching[0] = True
         now = clock.now()
+        if refits is not None and now >= next_refit:
+            refits.refit(now)
+            next_refit = now + REFIT_EVERY
+        # Counted, not ``now - EPOCH``: at 1.7e9 s a float keeps 0.1 s only roughly.
+        t = plan.sync_phase + (index - warm - pre) * plan.step
         outcomes = controller.sync(targets, now=now)
-        bound = [sum(1 for p in cluster.pods(n) if p.bound) for n in names]
-        cluster.step(plan.step)
-        if index >= warm:
-            # Counted, not ``now - EPOCH``: at 1.7e9 s a float keeps 0.1 s only roughly.
-            t = plan.sync_phase + (index - warm) * plan.step
-            for result, outcome, name, pods in zip(results, outcomes, names, bound, strict=True):
-                _record(result, plan, cluster, name, t, outcome.decision, pods)
+        if recording:
+            bound = [sum(1 for p in cluster.pods(n) if p.bound) for n in names]
+            for result, outcome, name in zip(results, outcomes, names, strict=True):
                 if outcome.patched and outcome.current is not None:
-                    change = ScaleChange(t, outcome.current, cluster.replicas(name))
-                    result.changes.append(change)
+                    result.changes.append(ScaleChange(t, outcome.current, cluster.replicas(name)))
+        served = _serve_interval(
+            plan, cluster, controller, load, names, wakers, results, t, recording
+        )
+        if recording:
+            for result, outcome, name, pods, interval in zip(
+                results, outcomes, names, bound, served, strict=True
+            ):
+                _record(result, cluster, name, t, outcome.decision, pods, interval)
         if progress is not None and (index + 1) % every == 0:
             progress((index + 1) / total)
     return results
 
 
+def _serve_interval(
+    plan: Plan,
+    cluster: InMemoryCluster,
+    controller: Controller,
+    load: _IntervalMean,
+    names: Sequence[str],
+    wakers: Sequence[tuple[int, Target]],
+    results: Sequence[RunResult],
+    t: float,
+    recording: bool,
+) -> list[_Interval]:
+    """Serve one sync step. While a target with activation sits at zero replicas, the
+    step is served in ``pollSeconds`` slices and such targets are synced after each
+    slice (the activation fast path); otherwise in one piece."""
+    intervals = [_Interval() for _ in names]
+    done = 0.0
+    while done < plan.step - 1e-9:
+        asleep = [(i, tg) for i, tg in wakers if cluster.replicas(names[i]) == 0]
+        width = plan.step - done
+        if asleep:
+            poll = min(
+                tg.policy.activation.poll_seconds for _, tg in asleep if tg.policy.activation
+            )
+            width = min(width, poll)
+        load.width = width
+        cluster.step(width)
+        done += width
+        for interval, name in zip(intervals, names, strict=True):
+            _add(interval, plan, cluster.totals(name).last, width)
+        if asleep and done < plan.step - 1e-9:
+            now = cluster.now
+            polled = controller.sync([tg for _, tg in asleep], now=now, prune=False)
+            for (i, _), outcome in zip(asleep, polled, strict=True):
+                if recording and outcome.patched and outcome.current is not None:
+                    change = ScaleChange(t + done, outcome.current, cluster.replicas(names[i]))
+                    results[i].changes.append(change)
+    load.width = plan.step
+    return intervals
+
+
+def _add(interval: _Interval, plan: Plan, last: ServeResult | None, width: float) -> None:
+    assert last is not None  # the cluster has just served
+    interval.offered += last.offered_rps * width
+    interval.served += last.served_rps * width
+    interval.dropped += last.dropped_rps * width
+    interval.seconds += width
+    latency = last.latency_ms
+    if math.isfinite(latency) and latency > 0:
+        # Exponential latency with this mean: P(latency > slow_ms) = exp(-slow_ms / mean).
+        interval.slow += last.served_rps * math.exp(-plan.slow_ms / latency) * width
+
+
 def _record(
     result: RunResult,
-    plan: Plan,
     cluster: InMemoryCluster,
     name: str,
     t: float,
     decision: Decision | None,
     pods: int,
+    interval: _Interval,
 ) -> None:
     last = cluster.totals(name).last
     assert last is not None  # the cluster has just served a step
     series = result.series
     replicas = cluster.replicas(name)
     latency = last.latency_ms if math.isfinite(last.latency_ms) else None
-    slow = 0.0
-    if latency is not None and latency > 0:
-        # Exponential latency with this mean: P(latency > slow_ms) = exp(-slow_ms / mean).
-        slow = last.served_rps * math.exp(-plan.slow_ms / latency)
+    seconds = interval.seconds
     series.t.append(t)
-    series.offered.append(last.offered_rps)
-    series.served.append(last.served_rps)
-    series.dropped.append(last.dropped_rps)
-    series.slow.append(slow)
+    series.offered.append(interval.offered / seconds)
+    series.served.append(interval.served / seconds)
+    series.dropped.append(interval.dropped / seconds)
+    series.slow.append(interval.slow / seconds)
     series.latency_ms.append(latency)
     series.ready.append(last.ready_pods)
     series.replicas.append(replicas)

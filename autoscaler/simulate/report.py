@@ -151,6 +151,7 @@ def report_document(
         "stepSeconds": plan.step,
         "durationSeconds": plan.duration,
         "warmupSeconds": plan.warmup,
+        "historySeconds": plan.history,
         "slowMs": plan.slow_ms,
         "slowShare": SLOW_SHARE,
         "syncPhaseSeconds": plan.sync_phase,

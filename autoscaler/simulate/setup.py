@@ -87,6 +87,67 @@ def default_duration(load: LoadShape) -> float:
     return DAY
 
 
+# The pre-roll a predictive policy gets by default: a week, enough for a daily and a
+# weekly period, or whatever the trace has before the recorded range.
+DEFAULT_HISTORY = 7 * DAY
+
+
+def history_before(load: LoadShape) -> float | None:
+    """How much of ``load`` lies before its time 0 (a trace started at an offset);
+    None for a shape defined at every time (a synthetic load)."""
+    inner = load.load if isinstance(load, Scaled) else load
+    if isinstance(inner, TraceLoad):
+        return 0.0 if inner.loop else max(0.0, inner.time_offset - inner.trace.times[0])
+    return None
+
+
+def pre_roll(load: LoadShape, targets: Sequence[Target], asked: float | None) -> tuple[float, str]:
+    """The pre-roll (seconds) and the line that says so.
+
+    ``asked`` (``--history``) is taken as is, and must fit in the trace; without it,
+    a run with a predictive policy gets :data:`DEFAULT_HISTORY`, or what the trace has
+    before the recorded range if that is less, and any other run none. Every run of one
+    command gets the same pre-roll, baselines included: the same yardstick.
+    """
+    before = history_before(load)
+    if asked is not None:
+        if before is not None and asked > before + 1e-6:
+            raise SetupError(
+                f"--history {_days(asked)}: only {_days(before)} of the trace lie before the "
+                "recorded range (give a larger --offset)"
+            )
+        if asked == 0:
+            return 0.0, ""
+        return (
+            asked,
+            f"Pre-roll: {_days(asked)} of the load before the recorded range, replayed "
+            "unrecorded by every run (--history).",
+        )
+    if not any(t.policy.predictive is not None for t in targets):
+        return 0.0, ""
+    if before is None:
+        return 0.0, (
+            "No pre-roll: the load is synthetic; the forecast starts without history "
+            "(--history D replays D of it first)."
+        )
+    chosen = min(DEFAULT_HISTORY, before)
+    if chosen <= 0:
+        return 0.0, (
+            "No pre-roll: the trace has nothing before the recorded range, so the forecast "
+            "starts without history (give --offset past a few days of the trace)."
+        )
+    return chosen, (
+        f"Pre-roll: {_days(chosen)} of the trace before the recorded range, replayed "
+        "unrecorded by every run, so the forecast has history (--history D to change)."
+    )
+
+
+def _days(seconds: float) -> str:
+    if seconds >= DAY:
+        return f"{seconds / DAY:.3g} d"
+    return f"{seconds / 3600:.3g} h"
+
+
 def scale_to_peak(load: LoadShape, *, peak: float, duration: float, step: float) -> Scaled:
     """``load`` scaled so that its highest rate over the run (sampled each step) is ``peak``."""
     samples = (load.rate(i * step) for i in range(max(1, math.ceil(duration / step))))
