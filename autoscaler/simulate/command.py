@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from autoscaler.simulate.engine import Plan, RunResult, Subject
 
 EXAMPLE_POLICY = "simulate-policy.yaml"
+# The demo's policy: the example's workload with the forecast and burst paths.
+DEMO_POLICY = "simulate-predictive.yaml"
+# The demo's pre-roll: three days before the launch day (weekdays, as the day itself),
+# enough for a daily forecast, and a demo that takes seconds, not a minute.
+DEMO_HISTORY = 3 * 86400.0
 EXAMPLE_SCENARIO = "simulate-scenario.yaml"
 DEMO_OUT = "simulate-demo"  # where the demo (no POLICY) writes its report and chart
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -191,7 +196,7 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
     paths, named_baseline = setup.split_policies(args.policies)
     compare = args.compare or named_baseline
     if not args.policies:  # the bundled demo: the example policy against hpa-default
-        paths, compare = [setup.bundled(EXAMPLE_POLICY)], True
+        paths, compare = [setup.bundled(DEMO_POLICY)], True
     if not paths:
         raise setup.SetupError("hpa-default needs a POLICY to take its metrics from")
     if args.replicas is not None and args.replicas < 0:
@@ -223,7 +228,8 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
         load = setup.scale_to_peak(load, peak=peak, duration=length, step=args.step)
         notes.append(_peak_note(args, subjects[0], peak))
     phase = args.sync_phase if args.sync_phase is not None else seeded_phase(args.seed, args.step)
-    history, said = setup.pre_roll(load, targets, args.history)
+    default = DEMO_HISTORY if not args.policies else setup.DEFAULT_HISTORY
+    history, said = setup.pre_roll(load, targets, args.history, default=default)
     if said:
         notes.append(said)
     plan = Plan(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from autoscaler.core.model import (
     AVERAGE_VALUE,
@@ -36,8 +36,9 @@ from autoscaler.core.model import (
     Settings,
     Snapshot,
 )
+from autoscaler.forecast.forecaster import SeasonalForecaster
 from autoscaler.loop.controller import Controller
-from autoscaler.ports import Target
+from autoscaler.ports import Forecaster, Target
 from autoscaler.sim.clock import ManualClock
 from autoscaler.sim.cluster import InMemoryCluster, Workload
 from autoscaler.sim.load import LoadShape, ServeResult, mean_rate, standard_normal
@@ -191,13 +192,15 @@ def simulate(
     *,
     observer: Observer | None = None,
     progress: Progress | None = None,
-    forecaster: Any = None,
+    forecaster: Forecaster | None = None,
 ) -> list[RunResult]:
     """Run ``subjects`` together in one cluster under one controller; one result each.
 
     The run is, in order: the warm-up (``plan.warmup`` of the first rate, held), the
     pre-roll (``plan.history`` seconds of the load before the recorded range, synced
-    exactly as the recorded part so the loop's memory and ``forecaster`` learn from it),
+    exactly as the recorded part so the loop's memory and ``forecaster`` learn from it;
+    by default a fresh :class:`SeasonalForecaster` when a subject has ``predictive``,
+    refitted every :data:`REFIT_EVERY` seconds of virtual time),
     then the recorded ``plan.duration``. ``observer`` sees every snapshot the controller
     builds and its decision, except the pre-roll's (warm-up included when there is no
     pre-roll); ``progress`` is called with the fraction done, about a hundred times.
@@ -209,6 +212,8 @@ def simulate(
     names = [s.target.ref.name for s in subjects]
     if len(set(names)) != len(names):
         raise ValueError("two policies scale the same workload; simulate them with --compare")
+    if forecaster is None and any(s.target.policy.predictive is not None for s in subjects):
+        forecaster = SeasonalForecaster()
     warm = math.ceil(plan.warmup / plan.step)
     pre = math.ceil(plan.history / plan.step)
     steps = max(1, math.ceil(plan.duration / plan.step))
@@ -240,7 +245,7 @@ def simulate(
         custom_metrics=edges,
         settings=plan.settings,
         observer=watch if observer is not None else None,
-        **({"forecaster": forecaster} if forecaster is not None else {}),
+        forecaster=forecaster,
     )
     refits = forecaster if isinstance(forecaster, Forecasting) else None
     targets = [s.target for s in subjects]

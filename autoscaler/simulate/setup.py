@@ -101,11 +101,17 @@ def history_before(load: LoadShape) -> float | None:
     return None
 
 
-def pre_roll(load: LoadShape, targets: Sequence[Target], asked: float | None) -> tuple[float, str]:
+def pre_roll(
+    load: LoadShape,
+    targets: Sequence[Target],
+    asked: float | None,
+    *,
+    default: float = DEFAULT_HISTORY,
+) -> tuple[float, str]:
     """The pre-roll (seconds) and the line that says so.
 
     ``asked`` (``--history``) is taken as is, and must fit in the trace; without it,
-    a run with a predictive policy gets :data:`DEFAULT_HISTORY`, or what the trace has
+    a run with a predictive policy gets ``default`` (a week), or what the trace has
     before the recorded range if that is less, and any other run none. Every run of one
     command gets the same pre-roll, baselines included: the same yardstick.
     """
@@ -130,7 +136,7 @@ def pre_roll(load: LoadShape, targets: Sequence[Target], asked: float | None) ->
             "No pre-roll: the load is synthetic; the forecast starts without history "
             "(--history D replays D of it first)."
         )
-    chosen = min(DEFAULT_HISTORY, before)
+    chosen = min(default, before)
     if chosen <= 0:
         return 0.0, (
             "No pre-roll: the trace has nothing before the recorded range, so the forecast "

@@ -30,7 +30,7 @@ from autoscaler.sim.load import LoadShape
 from autoscaler.sim.podmodel import PodModel
 from autoscaler.simulate.adapters import ClusterEdges
 from autoscaler.simulate.engine import EPOCH, Plan, ScaleChange, Subject, simulate
-from autoscaler.simulate.setup import load_targets
+from autoscaler.simulate.setup import bundled, load_targets
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 STEP = 15.0
@@ -190,6 +190,7 @@ SIMULATED = {
     "rollout-canary.yaml": "test_rollout_target_is_scaled_through_its_scale_subresource",
     "native-hpa.yaml": "test_native_hpa_manifest_scales_like_the_hpa_up_to_its_max",
     "flagger-primary.yaml": "test_flagger_primary_carries_the_load",
+    "web-predictive.yaml": "test_web_predictive_bursts_past_the_rate_limit_and_holds_ten_minutes",
 }
 
 
@@ -215,6 +216,25 @@ def test_web_cpu_memory_follows_traffic_and_sheds_20_percent_a_minute() -> None:
     assert all(d.after >= math.floor(d.before * 0.8) for d in downs)  # 20 % ...
     assert min(gaps(downs)) >= 60  # ... per minute
     assert result.replicas[-1] == 2
+
+
+def test_web_predictive_bursts_past_the_rate_limit_and_holds_ten_minutes() -> None:
+    result = run("web-predictive.yaml", SURGE, duration=5400)
+    assert_within_bounds(result)
+    assert result.at(0) == 3
+    # 1500 rps on 3 pods is 8x the 60 rps target, past the 1.5x burst threshold: straight
+    # to 25 pods, where the HPA's default limit (4 pods or 100 % per 15 s) allows 7.
+    first = result.ups()[0]
+    assert (first.t, first.before, first.after) == (615, 3, 25)
+    downs = result.downs()
+    assert downs[0].t >= 2400 + 600  # the 10-minute scale-down window
+    assert result.replicas[-1] == 3
+
+
+def test_the_demo_policy_is_web_predictive() -> None:
+    demo = load_targets([bundled("simulate-predictive.yaml")])[0]
+    assert demo.policy == example("web-predictive.yaml").policy
+    assert (demo.name, demo.ref) == ("web-predictive", example("web-predictive.yaml").ref)
 
 
 def test_api_requests_per_second_sizes_for_50_rps_a_pod() -> None:
