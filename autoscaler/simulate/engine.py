@@ -37,7 +37,7 @@ from autoscaler.core.model import (
     Snapshot,
 )
 from autoscaler.forecast.forecaster import SeasonalForecaster
-from autoscaler.loop.controller import Controller
+from autoscaler.loop.controller import Controller, Outcome
 from autoscaler.ports import Forecaster, Target
 from autoscaler.sim.clock import ManualClock
 from autoscaler.sim.cluster import InMemoryCluster, Workload
@@ -249,11 +249,7 @@ def simulate(
     )
     refits = forecaster if isinstance(forecaster, Forecasting) else None
     targets = [s.target for s in subjects]
-    wakers = [
-        (i, s.target)
-        for i, s in enumerate(subjects)
-        if s.target.policy.activation is not None and s.target.policy.min_replicas == 0
-    ]
+    polls = _Polls(subjects)
     results = [RunResult(s) for s in subjects]
     total = warm + pre + steps
     every = max(1, total // 100)
@@ -269,13 +265,14 @@ def simulate(
         # Counted, not ``now - EPOCH``: at 1.7e9 s a float keeps 0.1 s only roughly.
         t = plan.sync_phase + (index - warm - pre) * plan.step
         outcomes = controller.sync(targets, now=now)
+        polls.after_sync(outcomes, at=now)
         if recording:
             bound = [sum(1 for p in cluster.pods(n) if p.bound) for n in names]
             for result, outcome, name in zip(results, outcomes, names, strict=True):
                 if outcome.patched and outcome.current is not None:
                     result.changes.append(ScaleChange(t, outcome.current, cluster.replicas(name)))
         served = _serve_interval(
-            plan, cluster, controller, load, names, wakers, results, t, recording
+            plan, cluster, controller, load, names, polls, results, t, recording
         )
         if recording:
             for result, outcome, name, pods, interval in zip(
@@ -287,42 +284,101 @@ def simulate(
     return results
 
 
+class _Polls:
+    """The loop's activation fast path (``autoscaler.loop.activation``), on virtual time.
+
+    A target that a full sync left at zero replicas (its policy with ``activation`` and
+    ``minReplicas: 0``, not written to in that sync) is read ``pollSeconds`` later, and
+    every ``pollSeconds`` after each read, between the syncs; it leaves the schedule once
+    a read or a sync finds it above zero. A due time survives the syncs, as in the loop.
+    """
+
+    def __init__(self, subjects: Sequence[Subject]) -> None:
+        self._wakers = {
+            i: s.target
+            for i, s in enumerate(subjects)
+            if s.target.policy.activation is not None
+            and s.target.policy.min_replicas == 0
+            and s.target.mode != "DryRun"
+        }
+        self.due: dict[int, float] = {}
+
+    def after_sync(self, outcomes: Sequence[Outcome], *, at: float) -> None:
+        if not self._wakers:
+            return
+        self.due = {
+            i: self.due.get(i, at + self._every(i))
+            for i, outcome in enumerate(outcomes)
+            if i in self._wakers and outcome.current == 0 and not outcome.patched
+        }
+
+    def next_due(self) -> float | None:
+        return min(self.due.values(), default=None)
+
+    def poll(self, controller: Controller, *, at: float) -> list[tuple[int, Outcome]]:
+        """Read every target due at ``at`` (the longest overdue first)."""
+        ready = sorted((due, i) for i, due in self.due.items() if due <= at)
+        done = []
+        for _, i in ready:
+            outcome = _poll(controller, self._wakers[i], now=at)
+            if outcome.current is None or outcome.current > 0 or outcome.patched:
+                del self.due[i]
+            else:
+                self.due[i] = at + self._every(i)
+            done.append((i, outcome))
+        return done
+
+    def _every(self, index: int) -> float:
+        activation = self._wakers[index].policy.activation
+        assert activation is not None
+        return activation.poll_seconds
+
+
+def _poll(controller: Controller, target: Target, *, now: float) -> Outcome:
+    """One target between syncs, as the loop's ``Controller.poll`` reads it: its own
+    metrics only, and a failed read does not count toward ``fallback``."""
+    custom = None
+    if controller.custom_metrics is not None:
+        custom = controller.custom_metrics.read_all([target], now=now).get(target.key)
+    failed = controller.failed_syncs.get(target.key, 0)
+    outcome = controller.sync_target(target, now=now, custom=custom)
+    if outcome.decision is not None and outcome.decision.error is not None:
+        controller.failed_syncs[target.key] = failed
+    return outcome
+
+
 def _serve_interval(
     plan: Plan,
     cluster: InMemoryCluster,
     controller: Controller,
     load: _IntervalMean,
     names: Sequence[str],
-    wakers: Sequence[tuple[int, Target]],
+    polls: _Polls,
     results: Sequence[RunResult],
     t: float,
     recording: bool,
 ) -> list[_Interval]:
-    """Serve one sync step. While a target with activation sits at zero replicas, the
-    step is served in ``pollSeconds`` slices and such targets are synced after each
-    slice (the activation fast path); otherwise in one piece."""
+    """Serve one sync step: in one piece, or, while targets wait at zero, in slices that
+    end at each activation read due before the next sync (:class:`_Polls`)."""
     intervals = [_Interval() for _ in names]
-    done = 0.0
-    while done < plan.step - 1e-9:
-        asleep = [(i, tg) for i, tg in wakers if cluster.replicas(names[i]) == 0]
-        width = plan.step - done
-        if asleep:
-            poll = min(
-                tg.policy.activation.poll_seconds for _, tg in asleep if tg.policy.activation
-            )
-            width = min(width, poll)
+    start = cluster.now
+    end = start + plan.step
+    while cluster.now < end:
+        due = polls.next_due()
+        until = due if due is not None and due < end else end
+        width = until - cluster.now
         load.width = width
         cluster.step(width)
-        done += width
         for interval, name in zip(intervals, names, strict=True):
             _add(interval, plan, cluster.totals(name).last, width)
-        if asleep and done < plan.step - 1e-9:
-            now = cluster.now
-            polled = controller.sync([tg for _, tg in asleep], now=now, prune=False)
-            for (i, _), outcome in zip(asleep, polled, strict=True):
-                if recording and outcome.patched and outcome.current is not None:
-                    change = ScaleChange(t + done, outcome.current, cluster.replicas(names[i]))
-                    results[i].changes.append(change)
+        if until == end:
+            break
+        for i, outcome in polls.poll(controller, at=until):
+            if recording and outcome.patched and outcome.current is not None:
+                when = round(t + (until - start), 6)
+                results[i].changes.append(
+                    ScaleChange(when, outcome.current, cluster.replicas(names[i]))
+                )
     load.width = plan.step
     return intervals
 

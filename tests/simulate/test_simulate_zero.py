@@ -4,9 +4,11 @@ loop's activation fast path: a read every ``pollSeconds`` between syncs, so it w
 within a poll of the first load, not at the next 15 s sync.
 
 Worked example (``test_a_target_at_zero_wakes_within_a_poll``): syncs at 7.5 s into
-each 15 s step; the load starts at t = 300 s, between the syncs at 292.5 and 307.5.
-The polls every 2 s read the slice [298.5, 300.5) at 50 rps x 1/4 = 12.5 rps, so the
-write 0 -> 1 is at 300.5 s, seven seconds before the next sync.
+each 15 s step, from t = -52.5 (a one-minute warm-up); the load starts at t = 300 s,
+between the syncs at 292.5 and 307.5. As in the loop, the target is read every 2 s from
+the first sync that left it at zero, whatever the syncs do: ..., 297.5, 299.5, 301.5.
+The read at 301.5 s sees [299.5, 301.5), 1.5 s of it at 50 rps, and writes 0 -> 1
+there, six seconds before the next sync.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def test_a_target_at_zero_wakes_within_a_poll(tmp_path: Path) -> None:
     result = run(tmp_path)
     first = result.changes[0]
     assert (first.before, first.after) == (0, 1)
-    assert first.t == 300.5  # a poll, not the sync at 307.5
+    assert first.t == 301.5  # a poll, not the sync at 307.5
 
 
 def test_without_activation_nothing_polls_between_syncs(tmp_path: Path) -> None:
