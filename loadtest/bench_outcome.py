@@ -24,16 +24,20 @@ traffic alone (docs/simulate.md), the same ruler for every policy.
 Bounded: 3 real traces x 2 pods x 7 runs of (pre-roll + 1 day) plus 2 synthetic loads
 x 2 pods x 7 runs of 6 hours, on ``--jobs`` processes (2).
 
-Run: `.venv/bin/python loadtest/bench_outcome.py [--history-days 7] [--jobs 2]`.
+Run: `.venv/bin/python loadtest/bench_outcome.py [--history-days 7] [--jobs 2] [--cache F]`
+(``--cache``: finished runs are appended there and a re-run with the same pre-roll
+reuses them, so an interrupted benchmark resumes; the policy file must not change).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing
 import os
 import platform
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -173,6 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--history-days", type=float, default=7.0, help="pre-roll (7)")
     parser.add_argument("--jobs", type=int, default=2, help="processes (2)")
     parser.add_argument("--only", nargs="*", default=[], help="loads to run (all)")
+    parser.add_argument(
+        "--cache",
+        metavar="FILE",
+        help="JSON lines of finished runs: kept as they finish, reused by a re-run",
+    )
     args = parser.parse_args(argv)
     target = load_targets([POLICY])[0]
     policy_label = target.name
@@ -190,11 +199,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.history_days:g} d of pre-roll; synthetic: 6 h, no pre-roll"
     )
     work = [(load, speed, name) for load in chosen for speed in SPEEDS for name in names]
+    cached = _read_cache(args.cache, args.history_days)
+    todo = [w for w in work if (w[0].name, w[1], w[2]) not in cached]
     started = time.perf_counter()
+    done = []
     with multiprocessing.get_context("fork").Pool(max(1, args.jobs)) as pool:
-        done = pool.map(job, work, chunksize=1)
+        for finished in pool.imap_unordered(job, todo, chunksize=1):
+            done.append(finished)
+            _write_cache(args.cache, args.history_days, finished)
+            print(f"  {len(done)}/{len(todo)} {' '.join(finished[:3])}", file=sys.stderr)
     wall = time.perf_counter() - started
-    runs = {(n, s, w): summary for n, s, w, summary, _ in done}
+    runs = {**cached, **{(n, s, w): summary for n, s, w, summary, _ in done}}
     cpu = sum(seconds for *_, seconds in done)
     header = (
         f"{'load':<8} {'pod':<4} {'SLO-miss min P / B / D':>24} {'dropped+slow P / B / D':>26} "
@@ -225,8 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             failures += goal_failures(load, speed, mine, default)
     print("(P: web-predictive, B: the best plain-HPA behavior, D: hpa-default; ratios P/D, P/B)")
     print(
-        f"{len(work)} runs in {wall:.0f} s on {args.jobs} processes "
-        f"({cpu:.0f} s of runs, {cpu / max(1, len(work)):.1f} s each on average)"
+        f"{len(todo)} runs in {wall:.0f} s on {args.jobs} processes "
+        f"({cpu:.0f} s of runs, {cpu / max(1, len(todo)):.1f} s each on average)"
+        + (f"; {len(work) - len(todo)} from {args.cache}" if len(todo) < len(work) else "")
     )
     if failures:
         print("goal: not met: " + "; ".join(failures))
@@ -236,6 +252,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             "replica-hours; never worse than hpa-default)"
         )
     return 0
+
+
+def _read_cache(path: str | None, history: float) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Runs a previous invocation finished with the same pre-roll (keyed by load, pod, policy)."""
+    if path is None or not Path(path).exists():
+        return {}
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        row = json.loads(line)
+        if row["historyDays"] == history:
+            out[(row["load"], row["pod"], row["policy"])] = row["summary"]
+    return out
+
+
+def _write_cache(path: str | None, history: float, finished: tuple[Any, ...]) -> None:
+    if path is None:
+        return
+    name, speed, which, summary, _ = finished
+    row = {"historyDays": history, "load": name, "pod": speed, "policy": which}
+    with Path(path).open("a", encoding="utf-8") as out:
+        out.write(json.dumps({**row, "summary": summary}) + "\n")
 
 
 def best_plain(
