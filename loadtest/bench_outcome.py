@@ -26,12 +26,13 @@ x 2 pods x 7 runs of 6 hours, on ``--jobs`` processes (2).
 
 Run: `.venv/bin/python loadtest/bench_outcome.py [--history-days 7] [--jobs 2] [--cache F]`
 (``--cache``: finished runs are appended there and a re-run with the same pre-roll
-reuses them, so an interrupted benchmark resumes; the policy file must not change).
+reuses the runs whose policy file is unchanged, so an interrupted benchmark resumes).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -142,11 +143,12 @@ def grid_target(base: Target, name: str, behavior: Behavior) -> Target:
     return replace(plain, name=name, policy=replace(plain.policy, behavior=behavior))
 
 
-def job(args: tuple[Load, str, str]) -> tuple[str, str, str, dict[str, Any], float]:
-    """One run: the load, the pod speed and the policy (by name) alone in a cluster."""
-    load, speed, which = args
+def job(args: tuple[Load, str, str, str]) -> tuple[str, str, str, dict[str, Any], float]:
+    """One run: the load, the pod speed and the policy (by name; ``path`` is the policy
+    file the others derive from) alone in a cluster."""
+    load, speed, which, path = args
     started = time.perf_counter()
-    target = load_targets([POLICY])[0]
+    target = load_targets([path])[0]
     policy, baseline = subjects([target], scenario=None, replicas=None, baseline=True, pod=speed)
     if which == policy.label:
         subject = policy
@@ -177,13 +179,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--history-days", type=float, default=7.0, help="pre-roll (7)")
     parser.add_argument("--jobs", type=int, default=2, help="processes (2)")
     parser.add_argument("--only", nargs="*", default=[], help="loads to run (all)")
+    parser.add_argument("--pods", nargs="*", default=list(SPEEDS), help="pod speeds (both)")
+    parser.add_argument(
+        "--policy", default=POLICY, help="the policy to measure (policies/web-predictive.yaml)"
+    )
     parser.add_argument(
         "--cache",
         metavar="FILE",
         help="JSON lines of finished runs: kept as they finish, reused by a re-run",
     )
     args = parser.parse_args(argv)
-    target = load_targets([POLICY])[0]
+    target = load_targets([args.policy])[0]
     policy_label = target.name
     peak = derived_peak(subjects([target], scenario=None, replicas=None, baseline=False)[0])
     chosen = [x for x in loads(args.history_days, peak) if not args.only or x.name in args.only]
@@ -194,19 +200,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     pods = ", ".join(f"{n} (Ready {sum(d):g} s)" for n, d in POD_STARTS.items())
     print(
-        f"outcome: {Path(POLICY).name} vs hpa-default vs the best of {len(GRID)} plain-HPA "
+        f"outcome: {Path(args.policy).name} vs hpa-default vs the best of {len(GRID)} plain-HPA "
         f"behaviors; peak {peak:,.0f} rps; pods {pods}; real traces: the peak day after "
         f"{args.history_days:g} d of pre-roll; synthetic: 6 h, no pre-roll"
     )
-    work = [(load, speed, name) for load in chosen for speed in SPEEDS for name in names]
-    cached = _read_cache(args.cache, args.history_days)
+    speeds = [s for s in SPEEDS if s in args.pods]
+    work = [(x, speed, name, args.policy) for x in chosen for speed in speeds for name in names]
+    # The goal's runs first (real traces, slow pod), so an interrupted run has them.
+    work.sort(key=lambda w: (not w[0].real, w[1] != "slow"))
+    cached = _read_cache(args.cache, args.history_days, args.policy)
     todo = [w for w in work if (w[0].name, w[1], w[2]) not in cached]
     started = time.perf_counter()
     done = []
     with multiprocessing.get_context("fork").Pool(max(1, args.jobs)) as pool:
         for finished in pool.imap_unordered(job, todo, chunksize=1):
             done.append(finished)
-            _write_cache(args.cache, args.history_days, finished)
+            _write_cache(args.cache, args.history_days, args.policy, finished)
             print(f"  {len(done)}/{len(todo)} {' '.join(finished[:3])}", file=sys.stderr)
     wall = time.perf_counter() - started
     runs = {**cached, **{(n, s, w): summary for n, s, w, summary, _ in done}}
@@ -220,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("-" * len(header))
     failures: list[str] = []
     for load in chosen:
-        for speed in SPEEDS:
+        for speed in speeds:
             mine = runs[(load.name, speed, policy_label)]
             default = runs[(load.name, speed, "hpa-default")]
             name, best = best_plain(load.name, speed, runs, default)
@@ -254,23 +263,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _read_cache(path: str | None, history: float) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Runs a previous invocation finished with the same pre-roll (keyed by load, pod, policy)."""
+def _policy_digest(which: str, path: str) -> str:
+    """What a cached run depends on besides the load: the policy the run was built from
+    (the baseline and the grid take its metrics, targets and bounds), and the grid's
+    behavior for a grid run."""
+    target = load_targets([path])[0]
+    if which == target.name:
+        text = Path(path).read_text()
+    else:  # the metrics, targets and bounds only: tuning the policy's paths keeps these
+        text = repr(hpa_default_target(target).policy) + repr(GRID.get(which))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _read_cache(
+    path: str | None, history: float, policy: str
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Runs a previous invocation finished with the same pre-roll and the same policy
+    file (keyed by load, pod and policy)."""
     if path is None or not Path(path).exists():
         return {}
     out = {}
     for line in Path(path).read_text().splitlines():
         row = json.loads(line)
-        if row["historyDays"] == history:
+        digest = _policy_digest(row["policy"], policy)
+        if row["historyDays"] == history and row["digest"] == digest:
             out[(row["load"], row["pod"], row["policy"])] = row["summary"]
     return out
 
 
-def _write_cache(path: str | None, history: float, finished: tuple[Any, ...]) -> None:
+def _write_cache(path: str | None, history: float, policy: str, finished: tuple[Any, ...]) -> None:
     if path is None:
         return
     name, speed, which, summary, _ = finished
-    row = {"historyDays": history, "load": name, "pod": speed, "policy": which}
+    row = {
+        "historyDays": history,
+        "load": name,
+        "pod": speed,
+        "policy": which,
+        "digest": _policy_digest(which, policy),
+    }
     with Path(path).open("a", encoding="utf-8") as out:
         out.write(json.dumps({**row, "summary": summary}) + "\n")
 
