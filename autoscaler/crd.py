@@ -141,7 +141,7 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "ExternalMetricSource.target": "The value to aim for: Value or AverageValue.",
     "MetricSpec.type": "Which source below is set; exactly that one.",
     "MetricSpec.resource": "CPU or memory of the target's pods (metrics.k8s.io, or "
-    "Prometheus with resourceMetrics: prometheus).",
+    "Prometheus with autoscaler run --resource-metrics prometheus).",
     "MetricSpec.containerResource": "CPU or memory of one container of the target's pods.",
     "MetricSpec.pods": "A custom metric per pod (e.g. requests per second).",
     "MetricSpec.object": "A metric of another object in the namespace.",
