@@ -28,6 +28,7 @@ from autoscaler.policy.document import to_policy
 from autoscaler.policy.issues import format_path
 from autoscaler.policy.model import API_VERSION as GROUP_VERSION
 from autoscaler.ports import JSON, LoopError, PolicyStore, Target, TargetRef
+from autoscaler.status_text import targets_text
 
 
 def now_rfc3339(epoch: float) -> str:
@@ -164,6 +165,10 @@ def status_document(
             for s, r in zip(outcome.target.policy.metrics, decision.metrics, strict=True)
         ]
         status["currentMetrics"] = [m for m in metrics if m is not None]
+        written = [
+            m.model_dump(by_alias=True, exclude_none=True) for m in outcome.target.metric_specs
+        ]
+        status["targets"] = targets_text(written, status["currentMetrics"])
         status["history"] = history_to_document(outcome.history or decision.history)
         conditions = [
             {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
