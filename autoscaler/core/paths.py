@@ -232,8 +232,11 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
     module doc); no scale-down within the stable window after a burst."""
     policy = snapshot.policy
     rule = policy.burst
-    if rule is None or decision.error is not None or snapshot.current_replicas == 0:
+    if rule is None:
         return decision
+    if decision.error is not None or snapshot.current_replicas == 0:
+        why = "no usable metric" if decision.error is not None else "no pods at zero replicas"
+        return _propose(decision, PathProposal(BURST, None, f"not evaluated: {why}"))
     now, current, history = snapshot.now, snapshot.current_replicas, decision.history
     peak = max((r for r in _ratios(snapshot, decision) if r is not None), default=None)
     bursting = peak is not None and peak >= rule.threshold
