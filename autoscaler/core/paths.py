@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from autoscaler.core.hpa import ABLE_TO_SCALE, normalized
+from autoscaler.core.hpa import ABLE_TO_SCALE, SCALING_LIMITED, normalized
 from autoscaler.core.model import (
     ACTIVATION,
     AVERAGE_VALUE,
@@ -194,8 +194,10 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
     if not wanted:
         why = next((text for _, text in asks), "no forecast for this sync")
         return _propose(decision, PathProposal(FORECAST, None, why))
-    replicas, text = max(wanted, key=lambda pair: pair[0])
-    replicas = min(replicas, policy.max_replicas)
+    asked, text = max(wanted, key=lambda pair: pair[0])
+    replicas = min(asked, policy.max_replicas)
+    if replicas < asked:
+        text += f", at most maxReplicas {policy.max_replicas}"
     trust = "no error measured yet" if worst is None else f"recent error {worst:.0%}"
     proposal = PathProposal(FORECAST, replicas, f"{text} ({trust})")
     decision = _propose(decision, proposal)
@@ -203,12 +205,18 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
         return decision
     if replicas <= decision.recommendation:
         return decision
-    limited = normalized(snapshot, replicas)
+    limited = normalized(snapshot, asked)
     history = _recommended(decision.history, snapshot.now, replicas)
     if limited.replicas <= decision.desired_replicas:
         return replace(decision, history=history)
     reason = f"forecast: {text}"
     raised = _set(decision, limited.replicas, current, history, reason)
+    if limited.replicas < asked:
+        # The forecast asked for more than the bounds or the rate limits allow now:
+        # ScalingLimited says which, as it does for the HPA's own proposal.
+        capped = Condition(SCALING_LIMITED, "True", limited.reason, limited.message)
+        conditions = tuple(capped if c.type == SCALING_LIMITED else c for c in raised.conditions)
+        raised = replace(raised, conditions=conditions)
     return replace(raised, path=FORECAST)
 
 
