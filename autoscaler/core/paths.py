@@ -1,7 +1,9 @@
 """Podscale's own paths to a replica count, beside the HPA's reactive one (``core.decide``).
 
-Each path is opt-in per policy and can only *add* to what the HPA decided, never take
-away from it, except activation's 1 -> 0, which is the one thing it exists for:
+Each path is opt-in per policy. The forecast and the burst can only *add* to what the
+HPA decided, never take away from it; activation decides the moves to and from zero,
+which is the one thing it exists for (at zero it holds zero below its threshold and
+wakes to exactly 1 above it, whatever the HPA alone would have asked for):
 
 **Activation** (``minReplicas: 0`` and ``spec.activation``, KEDA's activation). At zero
 replicas the HPA has no pods to measure; Podscale holds zero until the activation metric
