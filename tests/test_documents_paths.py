@@ -6,9 +6,12 @@ same decision, and the decision says which path won only for a policy with a pat
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from builders import NOW, external_metric, pod, pods_metric, snapshot
 
 from autoscaler.core import decide
@@ -22,6 +25,7 @@ from autoscaler.documents import (
     policy_to_spec,
     snapshot_from_document,
     snapshot_to_document,
+    spec,
 )
 from autoscaler.documents.fast import FastDocuments
 
@@ -232,3 +236,21 @@ def test_the_history_keeps_the_paths_memory_only_when_set() -> None:
     written = history_to_document(memory)
     assert written["lastBurst"] == NOW - 1.5 and written["forecastOff"] is True
     assert history_from_document(json.loads(json.dumps(written)), "history") == memory
+
+
+def test_the_examples_and_fields_in_docs_policies_md_are_what_the_reader_takes() -> None:
+    page = (Path(__file__).parents[1] / "docs" / "policies.md").read_text()
+    guide = page.split("## Podscale's paths: predictive, burst, activation\n", 1)[1]
+    blocks = re.findall(r"^```yaml\n(.*?)^```$", guide, re.S | re.M)
+    keys = {
+        "predictive": spec._PREDICTIVE_KEYS,
+        "burst": spec._BURST_KEYS,
+        "activation": spec._ACTIVATION_KEYS,
+    }
+    assert len(blocks) == len(keys)
+    for block, (name, fields) in zip(blocks, keys.items(), strict=True):
+        example = {"maxReplicas": 20, **yaml.safe_load(block)["spec"]}
+        assert getattr(policy_from_spec(example, "example"), name) is not None
+        section = guide.split(f"(`spec.{name}`)\n", 1)[1].split("\n### ", 1)[0]
+        listed = re.findall(r"^\| `(\w+)` \|", section, re.M)
+        assert tuple(listed) == fields, name
