@@ -148,7 +148,11 @@ def test_the_snapshot_reads_forecasts_and_the_paths_memory() -> None:
                     ],
                 }
             },
-            "snapshot.policy.activation.metric: must name an External, Object or Pods metric",
+            "snapshot.policy.activation.metric: must name an External or Object metric: at zero",
+        ),
+        (
+            {"policy": _policy(activation={"metric": "rps"})},
+            "snapshot.policy.activation.metric: must name an External or Object metric",
         ),
         (
             {"forecasts": [{"metric": 2, "total": "1", "at": NOW}]},

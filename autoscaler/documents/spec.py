@@ -87,9 +87,9 @@ def policy_from_spec(spec: Mapping[str, Any], path: str = "policy") -> Policy:
 _PREDICTIVE_KEYS = ("leadSeconds", "maxError", "metric", "lookbackSeconds")
 _BURST_KEYS = ("threshold", "maxReplicas", "stableWindowSeconds")
 _ACTIVATION_KEYS = ("metric", "threshold", "cooldownSeconds", "pollSeconds")
-# The metric types whose value means something at zero pods (a Resource metric has no
-# pods to read at zero).
-_ACTIVATION_TYPES = (EXTERNAL, OBJECT, PODS)
+# The metric types that can be read at zero pods: a Resource or Pods metric has no pods
+# to read there, so a target woken by one would never wake.
+_ACTIVATION_TYPES = (EXTERNAL, OBJECT)
 MAX_LEAD_SECONDS = 3600
 
 
@@ -167,7 +167,9 @@ def _activation(
     kinds = {m.type for m in metrics if m.name == name}
     if not kinds & set(_ACTIVATION_TYPES):
         raise fail(
-            path, "must name an External, Object or Pods metric (read at zero pods)", "metric"
+            path,
+            "must name an External or Object metric: at zero there are no pods to read",
+            "metric",
         )
     defaults = Activation(name)
     threshold = (

@@ -230,7 +230,7 @@ def with_paths(draw: st.DrawFn) -> dict[str, Any]:
         }
         if draw(st.booleans()):
             policy["burst"]["maxReplicas"] = draw(st.integers(1, policy["maxReplicas"]))
-    if policy["minReplicas"] == 0 and name != "cpu" and draw(st.booleans()):
+    if policy["minReplicas"] == 0 and name == "q" and draw(st.booleans()):
         policy["activation"] = {
             "metric": name,
             "threshold": str(draw(st.integers(0, 100))),
