@@ -112,7 +112,8 @@ def activate(snapshot: Snapshot, decision: Decision) -> Decision:
             notice=Notice(ACTIVATED_REASON, reason),
         )
     idle_for = now - last_active if last_active is not None else 0.0
-    cooled = not active and idle_for >= activation.cooldown_seconds
+    # A metric that could not be read says nothing about activity: never zero on it.
+    cooled = reading is not None and not active and idle_for >= activation.cooldown_seconds
     if cooled and decision.desired_replicas <= 1 and decision.error is None:
         reason = (
             f"activation: no reading above {threshold} for {idle_for:.0f} s "
@@ -127,7 +128,12 @@ def activate(snapshot: Snapshot, decision: Decision) -> Decision:
             notice=Notice(DEACTIVATED_REASON, reason),
         )
     left = max(0.0, activation.cooldown_seconds - idle_for)
-    note = f"{detail}; zero allowed in {left:.0f} s" if not active else detail
+    if reading is None:
+        note = f"{detail}: not scaling to zero without a reading"
+    elif not active:
+        note = f"{detail}; zero allowed in {left:.0f} s"
+    else:
+        note = detail
     if decision.desired_replicas == 0:
         # The HPA would go to zero (minReplicas 0) before the cooldown: keep one.
         kept = _set(decision, 1, current, history, "")
@@ -164,7 +170,8 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
     if predictive is None:
         return decision
     current = snapshot.current_replicas
-    errors = [f.error for f in snapshot.forecasts if f.error is not None]
+    # Only the forecasts that count (the named metric's) are trusted or not.
+    errors = [f.error for f in _named(snapshot) if f.error is not None]
     worst = max(errors) if errors else None
     off, notice = history.forecast_off, decision.notice
     if worst is not None and not off and worst > predictive.max_error:
@@ -223,17 +230,19 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
 
 
 def _usable(snapshot: Snapshot) -> list[MetricForecast]:
-    """Forecasts for now or later (a stale one says nothing), of the metric the policy
-    names (all of them when it names none)."""
+    """The named metric's forecasts for now or later (a stale one says nothing)."""
+    return [f for f in _named(snapshot) if f.at >= snapshot.now]
+
+
+def _named(snapshot: Snapshot) -> list[MetricForecast]:
+    """Forecasts of the metric the policy names (of every metric when it names none)."""
     predictive = snapshot.policy.predictive
     name = predictive.metric if predictive is not None else ""
     metrics = snapshot.policy.metrics
     return [
         f
         for f in snapshot.forecasts
-        if f.at >= snapshot.now
-        and 0 <= f.metric < len(metrics)
-        and (not name or metrics[f.metric].name == name)
+        if 0 <= f.metric < len(metrics) and (not name or metrics[f.metric].name == name)
     ]
 
 
