@@ -184,8 +184,8 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "Burst.stableWindowSeconds": "Seconds without a burst before scale-downs resume; default 60.",
     "ScalingPolicySpec.activation": "Podscale: with minReplicas 0, wake from zero when a metric "
     "crosses a threshold and return to zero after a cooldown without activity (KEDA-style).",
-    "Activation.metric": "The metric that wakes the target (an External, Object or Pods metric "
-    "of metrics, by name).",
+    "Activation.metric": "The metric that wakes the target (an External or Object metric of "
+    "metrics, by name: a target at zero has no pods to read a Pods metric from).",
     "Activation.threshold": "Active while the metric reads above this quantity; default 0.",
     "Activation.cooldownSeconds": "Seconds without activity before scaling to zero; default 300.",
     "Activation.pollSeconds": "How often the metric of a target at zero is read; default 2.",

@@ -1,7 +1,9 @@
 """Podscale's own paths to a replica count, beside the HPA's reactive one (``core.decide``).
 
-Each path is opt-in per policy and can only *add* to what the HPA decided, never take
-away from it, except activation's 1 -> 0, which is the one thing it exists for:
+Each path is opt-in per policy. The forecast and the burst can only *add* to what the
+HPA decided, never take away from it; activation decides the moves to and from zero,
+which is the one thing it exists for (at zero it holds zero below its threshold and
+wakes to exactly 1 above it, whatever the HPA alone would have asked for):
 
 **Activation** (``minReplicas: 0`` and ``spec.activation``, KEDA's activation). At zero
 replicas the HPA has no pods to measure; Podscale holds zero until the activation metric
@@ -38,7 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from autoscaler.core.hpa import ABLE_TO_SCALE, normalized
+from autoscaler.core.hpa import ABLE_TO_SCALE, SCALING_LIMITED, normalized
 from autoscaler.core.model import (
     ACTIVATION,
     AVERAGE_VALUE,
@@ -110,7 +112,8 @@ def activate(snapshot: Snapshot, decision: Decision) -> Decision:
             notice=Notice(ACTIVATED_REASON, reason),
         )
     idle_for = now - last_active if last_active is not None else 0.0
-    cooled = not active and idle_for >= activation.cooldown_seconds
+    # A metric that could not be read says nothing about activity: never zero on it.
+    cooled = reading is not None and not active and idle_for >= activation.cooldown_seconds
     if cooled and decision.desired_replicas <= 1 and decision.error is None:
         reason = (
             f"activation: no reading above {threshold} for {idle_for:.0f} s "
@@ -125,7 +128,12 @@ def activate(snapshot: Snapshot, decision: Decision) -> Decision:
             notice=Notice(DEACTIVATED_REASON, reason),
         )
     left = max(0.0, activation.cooldown_seconds - idle_for)
-    note = f"{detail}; zero allowed in {left:.0f} s" if not active else detail
+    if reading is None:
+        note = f"{detail}: not scaling to zero without a reading"
+    elif not active:
+        note = f"{detail}; zero allowed in {left:.0f} s"
+    else:
+        note = detail
     if decision.desired_replicas == 0:
         # The HPA would go to zero (minReplicas 0) before the cooldown: keep one.
         kept = _set(decision, 1, current, history, "")
@@ -162,7 +170,8 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
     if predictive is None:
         return decision
     current = snapshot.current_replicas
-    errors = [f.error for f in snapshot.forecasts if f.error is not None]
+    # Only the forecasts that count (the named metric's) are trusted or not.
+    errors = [f.error for f in _named(snapshot) if f.error is not None]
     worst = max(errors) if errors else None
     off, notice = history.forecast_off, decision.notice
     if worst is not None and not off and worst > predictive.max_error:
@@ -182,15 +191,22 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
         )
     decision = replace(decision, history=replace(history, forecast_off=off), notice=notice)
     if off:
-        detail = f"off: recent error {worst:.0%} above maxError {predictive.max_error:.0%}"
+        # Off stays off until a measured error says otherwise (none may come this sync).
+        error = "no error measured this sync" if worst is None else f"recent error {worst:.0%}"
+        detail = (
+            f"off: {error}; back on below {predictive.max_error * TRUST_AGAIN:.0%} "
+            f"(maxError {predictive.max_error:.0%})"
+        )
         return _propose(decision, PathProposal(FORECAST, None, detail))
     asks = [_forecast_replicas(snapshot, f.metric, f.total) for f in _usable(snapshot)]
     wanted = [(r, text) for r, text in asks if r is not None]
     if not wanted:
         why = next((text for _, text in asks), "no forecast for this sync")
         return _propose(decision, PathProposal(FORECAST, None, why))
-    replicas, text = max(wanted, key=lambda pair: pair[0])
-    replicas = min(replicas, policy.max_replicas)
+    asked, text = max(wanted, key=lambda pair: pair[0])
+    replicas = min(asked, policy.max_replicas)
+    if replicas < asked:
+        text += f", at most maxReplicas {policy.max_replicas}"
     trust = "no error measured yet" if worst is None else f"recent error {worst:.0%}"
     proposal = PathProposal(FORECAST, replicas, f"{text} ({trust})")
     decision = _propose(decision, proposal)
@@ -198,27 +214,35 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
         return decision
     if replicas <= decision.recommendation:
         return decision
-    limited = normalized(snapshot, replicas)
+    limited = normalized(snapshot, asked)
     history = _recommended(decision.history, snapshot.now, replicas)
     if limited.replicas <= decision.desired_replicas:
         return replace(decision, history=history)
     reason = f"forecast: {text}"
     raised = _set(decision, limited.replicas, current, history, reason)
+    if limited.replicas < asked:
+        # The forecast asked for more than the bounds or the rate limits allow now:
+        # ScalingLimited says which, as it does for the HPA's own proposal.
+        capped = Condition(SCALING_LIMITED, "True", limited.reason, limited.message)
+        conditions = tuple(capped if c.type == SCALING_LIMITED else c for c in raised.conditions)
+        raised = replace(raised, conditions=conditions)
     return replace(raised, path=FORECAST)
 
 
 def _usable(snapshot: Snapshot) -> list[MetricForecast]:
-    """Forecasts for now or later (a stale one says nothing), of the metric the policy
-    names (all of them when it names none)."""
+    """The named metric's forecasts for now or later (a stale one says nothing)."""
+    return [f for f in _named(snapshot) if f.at >= snapshot.now]
+
+
+def _named(snapshot: Snapshot) -> list[MetricForecast]:
+    """Forecasts of the metric the policy names (of every metric when it names none)."""
     predictive = snapshot.policy.predictive
     name = predictive.metric if predictive is not None else ""
     metrics = snapshot.policy.metrics
     return [
         f
         for f in snapshot.forecasts
-        if f.at >= snapshot.now
-        and 0 <= f.metric < len(metrics)
-        and (not name or metrics[f.metric].name == name)
+        if 0 <= f.metric < len(metrics) and (not name or metrics[f.metric].name == name)
     ]
 
 
@@ -227,8 +251,11 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
     module doc); no scale-down within the stable window after a burst."""
     policy = snapshot.policy
     rule = policy.burst
-    if rule is None or decision.error is not None or snapshot.current_replicas == 0:
+    if rule is None:
         return decision
+    if decision.error is not None or snapshot.current_replicas == 0:
+        why = "no usable metric" if decision.error is not None else "no pods at zero replicas"
+        return _propose(decision, PathProposal(BURST, None, f"not evaluated: {why}"))
     now, current, history = snapshot.now, snapshot.current_replicas, decision.history
     peak = max((r for r in _ratios(snapshot, decision) if r is not None), default=None)
     bursting = peak is not None and peak >= rule.threshold

@@ -223,7 +223,10 @@ def _digest(history: Any) -> Any:
 
     A new recommendation is appended every sync; saving the history only when its
     highest or lowest recommendation or its scale events change keeps status writes
-    to the syncs where something happened.
+    to the syncs where something happened. Podscale's paths' memory counts whole: a
+    restart that forgot a burst, the last activity or a switched-off forecast would
+    scale down within a burst's window, keep an idle target a full cooldown longer,
+    or trust a forecast known to be wrong.
     """
     if not isinstance(history, dict):
         return None
@@ -233,6 +236,9 @@ def _digest(history: Any) -> Any:
         min(replicas, default=None),
         str(history.get("scaleUpEvents")),
         str(history.get("scaleDownEvents")),
+        history.get("lastBurst"),
+        history.get("lastActive"),
+        history.get("forecastOff"),
     )
 
 
