@@ -63,6 +63,7 @@ from autoscaler.core.model import (
     Recommendation,
     Snapshot,
 )
+from autoscaler.core.normalize import TOO_MANY, WITHIN_RANGE
 from autoscaler.core.pods import pod_requests, ready_running_count
 from autoscaler.core.replicas import MetricFailure, resource_samples
 
@@ -268,7 +269,9 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
         ratio = "no metric read" if peak is None else f"{peak:.2f}x target"
         detail = f"no burst: {ratio}, below {rule.threshold:g}x"
         return _propose(replace(decision, history=history), PathProposal(BURST, None, detail))
-    desired = max(decision.desired_replicas, current)  # no scale-down while it lasts
+    # No scale-down while it lasts (but never above maxReplicas, which may have been
+    # lowered since: the HPA's step then asks for maxReplicas).
+    desired = max(decision.desired_replicas, min(current, policy.max_replicas))
     asked = decision.recommendation or 0
     if bursting and asked > desired:
         desired = max(desired, min(asked, ceiling))
@@ -286,6 +289,17 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
     if desired == decision.desired_replicas:
         return _propose(replace(decision, history=history), proposal)
     changed = _set(decision, desired, current, history, detail if desired != current else "")
+    if bursting and desired > decision.desired_replicas:
+        # Past the HPA's rate limits: ScalingLimited says only what held the burst back.
+        if desired >= asked:
+            limit = Condition(SCALING_LIMITED, "False", *WITHIN_RANGE)
+        elif ceiling == policy.max_replicas:
+            limit = Condition(SCALING_LIMITED, "True", *TOO_MANY)
+        else:
+            message = f"the desired replica count is more than the burst's maxReplicas ({ceiling})"
+            limit = Condition(SCALING_LIMITED, "True", TOO_MANY[0], message)
+        conditions = tuple(limit if c.type == SCALING_LIMITED else c for c in changed.conditions)
+        changed = replace(changed, conditions=conditions)
     return replace(
         _propose(changed, proposal),
         path=BURST,
