@@ -24,6 +24,7 @@ from autoscaler.core.paths import (
     DEACTIVATED_REASON,
     TRUSTED_REASON,
     UNTRUSTED_REASON,
+    units,
 )
 from autoscaler.core.quantity import format_milli
 
@@ -150,7 +151,7 @@ def _podscale_paths(snapshot: Snapshot, decision: Decision) -> list[str]:
         error = "not measured" if forecast.error is None else f"{forecast.error:.0%}"
         ahead = forecast.at - snapshot.now
         lines.append(
-            f"  forecast of {name}: {format_milli(forecast.total)} in total "
+            f"  forecast of {name}: {units(forecast.total)} in total "
             f"{ahead:+.0f} s from now, recent error {error}"
         )
     notice = decision.notice
@@ -182,8 +183,7 @@ def _path_settings(policy: Policy) -> dict[str, str]:
     if policy.activation is not None:
         rule = policy.activation
         settings["activation"] = (
-            f'"{rule.metric}" above {format_milli(rule.threshold)}, '
-            f"cooldown {rule.cooldown_seconds:g} s"
+            f'"{rule.metric}" above {units(rule.threshold)}, cooldown {rule.cooldown_seconds:g} s'
         )
     if policy.predictive is not None:
         ahead = policy.predictive

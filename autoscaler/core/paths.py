@@ -63,6 +63,7 @@ from autoscaler.core.model import (
     Recommendation,
     Snapshot,
 )
+from autoscaler.core.normalize import TOO_MANY, WITHIN_RANGE
 from autoscaler.core.pods import pod_requests, ready_running_count
 from autoscaler.core.replicas import MetricFailure, resource_samples
 
@@ -85,14 +86,14 @@ def activate(snapshot: Snapshot, decision: Decision) -> Decision:
         return decision
     now, current = snapshot.now, snapshot.current_replicas
     reading = activation_reading(snapshot)
-    threshold = _units(activation.threshold)
+    threshold = units(activation.threshold)
     if reading is None:
         detail = f'activation metric "{activation.metric}" could not be read'
         active = False
     else:
         active = reading > activation.threshold
         relation = "above" if active else "at or below"
-        detail = f'"{activation.metric}" reads {_units(reading)}, {relation} {threshold}'
+        detail = f'"{activation.metric}" reads {units(reading)}, {relation} {threshold}'
     last_active = now if active else history.last_active
     if last_active is None and current > 0:
         last_active = now  # first sight: a full cooldown before zero
@@ -268,7 +269,9 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
         ratio = "no metric read" if peak is None else f"{peak:.2f}x target"
         detail = f"no burst: {ratio}, below {rule.threshold:g}x"
         return _propose(replace(decision, history=history), PathProposal(BURST, None, detail))
-    desired = max(decision.desired_replicas, current)  # no scale-down while it lasts
+    # No scale-down while it lasts (but never above maxReplicas, which may have been
+    # lowered since: the HPA's step then asks for maxReplicas).
+    desired = max(decision.desired_replicas, min(current, policy.max_replicas))
     asked = decision.recommendation or 0
     if bursting and asked > desired:
         desired = max(desired, min(asked, ceiling))
@@ -286,6 +289,17 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
     if desired == decision.desired_replicas:
         return _propose(replace(decision, history=history), proposal)
     changed = _set(decision, desired, current, history, detail if desired != current else "")
+    if bursting and desired > decision.desired_replicas:
+        # Past the HPA's rate limits: ScalingLimited says only what held the burst back.
+        if desired >= asked:
+            limit = Condition(SCALING_LIMITED, "False", *WITHIN_RANGE)
+        elif ceiling == policy.max_replicas:
+            limit = Condition(SCALING_LIMITED, "True", *TOO_MANY)
+        else:
+            message = f"the desired replica count is more than the burst's maxReplicas ({ceiling})"
+            limit = Condition(SCALING_LIMITED, "True", TOO_MANY[0], message)
+        conditions = tuple(limit if c.type == SCALING_LIMITED else c for c in changed.conditions)
+        changed = replace(changed, conditions=conditions)
     return replace(
         _propose(changed, proposal),
         path=BURST,
@@ -342,7 +356,7 @@ def _forecast_replicas(snapshot: Snapshot, index: int, total: int) -> tuple[int 
     """The replicas that hold ``total`` at the metric's target, with the arithmetic."""
     spec = snapshot.policy.metrics[index]
     target = spec.target
-    amount = _units(total)
+    amount = units(total)
     if target.type == UTILIZATION and spec.type in (RESOURCE, CONTAINER_RESOURCE):
         running = tuple(p for p in snapshot.pods if not p.deleting and p.phase == "Running")
         try:
@@ -355,20 +369,20 @@ def _forecast_replicas(snapshot: Snapshot, index: int, total: int) -> tuple[int 
         replicas = math.ceil(total / per_pod) if per_pod > 0 else None
         return replicas, (
             f"{spec.name} forecast {amount} in total: / ({target.average_utilization}% of "
-            f"{_units(round(per_pod * 100 / target.average_utilization))} per pod) = "
+            f"{units(round(per_pod * 100 / target.average_utilization))} per pod) = "
             f"{replicas} pods"
         )
     if target.type == AVERAGE_VALUE and target.average_value:
         replicas = math.ceil(total / target.average_value)
         return replicas, (
-            f"{spec.name} forecast {amount} in total: / {_units(target.average_value)} per pod "
+            f"{spec.name} forecast {amount} in total: / {units(target.average_value)} per pod "
             f"= {replicas} pods"
         )
     if target.type == VALUE and target.value:
         ready = ready_running_count(snapshot.pods) or snapshot.current_replicas
         replicas = math.ceil(total / target.value * ready)
         return replicas, (
-            f"{spec.name} forecast {amount}: / target {_units(target.value)} x {ready} ready "
+            f"{spec.name} forecast {amount}: / target {units(target.value)} x {ready} ready "
             f"pods = {replicas} pods"
         )
     return None, f"forecast of {spec.name}: its target type cannot size replicas"
@@ -406,7 +420,10 @@ def _propose(decision: Decision, proposal: PathProposal) -> Decision:
     return replace(decision, proposals=(*decision.proposals, proposal))
 
 
-def _units(milli: int) -> str:
-    """Milli-units in the metric's own units: 56250 -> "56.25", 500 -> "0.5"."""
-    value = milli / 1000
-    return f"{value:,.0f}" if value == int(value) and abs(value) >= 1 else f"{value:,.3g}"
+def units(milli: int) -> str:
+    """Milli-units in the metric's own units, exactly: 56250 -> "56.25", 500 -> "0.5",
+    1234500 -> "1,234.5" (a milli-unit is the finest a quantity has here)."""
+    whole, rest = divmod(abs(milli), 1000)
+    sign = "-" if milli < 0 else ""
+    fraction = f".{rest:03d}".rstrip("0") if rest else ""
+    return f"{sign}{whole:,}{fraction}"

@@ -266,10 +266,12 @@ def _without(doc: dict[str, Any], *, policy_key: str = "", forecasts: bool = Fal
 
 
 @settings(max_examples=400, deadline=None)
-@given(with_paths())
-def test_every_path_keeps_the_bounds(doc: dict[str, Any]) -> None:
-    result = run(doc)
+@given(with_paths(), st.integers(0, 3))
+def test_every_path_keeps_the_bounds(doc: dict[str, Any], above: int) -> None:
     policy = doc["policy"]
+    if above:  # maxReplicas lowered below the current replicas (during a burst, say)
+        doc["currentReplicas"] = policy["maxReplicas"] + above
+    result = run(doc)
     assert policy["minReplicas"] <= result["desiredReplicas"] <= policy["maxReplicas"]
 
 
