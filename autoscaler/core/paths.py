@@ -91,7 +91,9 @@ def activate(snapshot: Snapshot, decision: Decision) -> Decision:
         active = reading > activation.threshold
         relation = "above" if active else "at or below"
         detail = f'"{activation.metric}" reads {_units(reading)}, {relation} {threshold}'
-    last_active = now if active else history.last_active
+    # Each path's memory comes from the snapshot's history: the HPA's step keeps only
+    # its own fields (recommendations, scale events) in the decision's.
+    last_active = now if active else snapshot.history.last_active
     if last_active is None and current > 0:
         last_active = now  # first sight: a full cooldown before zero
     history = replace(history, last_active=last_active)
@@ -164,7 +166,7 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
     current = snapshot.current_replicas
     errors = [f.error for f in snapshot.forecasts if f.error is not None]
     worst = max(errors) if errors else None
-    off, notice = history.forecast_off, decision.notice
+    off, notice = snapshot.history.forecast_off, decision.notice
     if worst is not None and not off and worst > predictive.max_error:
         off = True
         notice = Notice(
@@ -227,9 +229,12 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
     module doc); no scale-down within the stable window after a burst."""
     policy = snapshot.policy
     rule = policy.burst
-    if rule is None or decision.error is not None or snapshot.current_replicas == 0:
+    if rule is None:
         return decision
-    now, current, history = snapshot.now, snapshot.current_replicas, decision.history
+    history = replace(decision.history, last_burst=snapshot.history.last_burst)
+    if decision.error is not None or snapshot.current_replicas == 0:
+        return replace(decision, history=history)
+    now, current = snapshot.now, snapshot.current_replicas
     peak = max((r for r in _ratios(snapshot, decision) if r is not None), default=None)
     bursting = peak is not None and peak >= rule.threshold
     if bursting:
