@@ -84,6 +84,8 @@ class LoopMetrics:
             ["result"],
             registry=self.registry,
         )
+        for result in POLL_RESULTS:  # every series from the start, so rate() sees the first
+            self.polls.labels(result)
         self.targets = TargetMetrics(self.registry)  # bounds, metric values, conditions
         self._labelled: set[tuple[str, str]] = set()  # (namespace, policy) with series
 
@@ -306,6 +308,9 @@ class Service:
             except Exception:  # as for a sync: logged, and the loop goes on
                 log.exception("poll failed unexpectedly")
                 self.polls.clear()  # the next sync starts the schedule afresh
+
+
+POLL_RESULTS = ("zero", "woke", "failed")
 
 
 def _poll_result(outcome: Outcome) -> str:
