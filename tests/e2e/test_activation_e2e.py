@@ -117,6 +117,7 @@ def test_a_deployment_at_zero_wakes_between_syncs_and_goes_back_after_the_cooldo
     assert woke_by_poll == 1
     assert 0 < latency < 6, latency  # 2 s polls; generous for a shared machine
     assert {("Activated", "Normal"), ("ScaledToZero", "Normal")} <= seen, seen
+    assert not {reason for reason, _ in seen} & {"ExternalScaleChange", "ExternalScaleConflict"}
     woke = [s for s in history if s.get("path") == "activation" and s.get("desiredReplicas") == 1]
     assert woke, history
     [proposal] = [p for p in woke[0]["proposals"] if p["path"] == "activation"]
