@@ -218,6 +218,7 @@ class Service:
         is_leader: Callable[[], bool] | None = None,
         report: Callable[[list[Outcome], float], None] | None = None,
         complete: Callable[[], bool] = lambda: True,
+        listing_error: Callable[[], str | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -228,6 +229,7 @@ class Service:
         self.is_leader = is_leader
         self.report = report
         self.complete = complete  # False when the last policy listing failed
+        self.listing_error = listing_error  # and why, in one line
         self.clock = clock  # for the schedule of syncs and polls
         self.wall_clock = wall_clock  # for the decisions
         self.stop = threading.Event()

@@ -1,96 +1,70 @@
-"""Podscale's paths remember across syncs (history.lastActive, lastBurst, forecastOff).
-
-Each sync's snapshot carries the history the previous decision returned, as the loop
-and the simulator feed it back. The HPA's step builds its history of its own fields
-(recommendations and scale events); each path must take its memory from the snapshot,
-or a cooldown restarts at every sync (a target never goes back to zero), a burst's
-hold ends early and a forecast switched off is trusted again at once.
-"""
+"""The paths' memory (``History.last_burst``, ``last_active``, ``forecast_off``) reaches
+them through the HPA's step: without it a burst's stable window, an activation's cooldown
+and a switched-off forecast would all be forgotten from one sync to the next."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from autoscaler.core import decide
 from autoscaler.core.model import (
     AVERAGE_VALUE,
     EXTERNAL,
+    PODS,
     Activation,
     Burst,
-    Decision,
     History,
     MetricData,
-    MetricForecast,
     MetricSpec,
     MetricTarget,
+    Pod,
     Policy,
     Predictive,
-    Recommendation,
-    Settings,
     Snapshot,
 )
 
 NOW = 1_700_000_000.0
-# 10 per pod: an External AverageValue target needs no pods to measure.
-QUEUE = MetricSpec(EXTERNAL, "queue", MetricTarget(AVERAGE_VALUE, average_value=10_000))
+PER_POD = MetricSpec(PODS, "rps", MetricTarget(AVERAGE_VALUE, average_value=100_000))
 
 
-def sync(policy: Policy, replicas: int, queue: int, history: History, at: float) -> Decision:
-    return decide(
-        Snapshot(
-            now=at,
-            policy=policy,
-            current_replicas=replicas,
-            status_replicas=replicas,
-            pods=(),
-            metrics=MetricData(external={"queue": (queue,)}),
-            history=history,
-            settings=Settings(downscale_stabilization_window=0),
-        )
+def _snapshot(policy: Policy, history: History, *, each: int = 50_000) -> Snapshot:
+    pods = tuple(Pod(f"p{i}", ready="True", start_time=NOW - 3600) for i in range(4))
+    return Snapshot(
+        now=NOW,
+        policy=policy,
+        current_replicas=4,
+        status_replicas=4,
+        pods=pods,
+        metrics=MetricData(pods={"rps": {p.name: each for p in pods}}),
+        history=history,
     )
 
 
-def test_an_idle_target_goes_back_to_zero_once_the_cooldown_has_passed() -> None:
+def test_a_burst_seen_10_s_ago_still_holds_scale_downs() -> None:
+    policy = Policy(max_replicas=10, metrics=(PER_POD,), burst=Burst())
+    decision = decide(_snapshot(policy, History(last_burst=NOW - 10)))
+    # Half the target would ask for 2; the burst's stable window (60 s) keeps 4.
+    assert decision.desired_replicas == 4
+    assert decision.history.last_burst == NOW - 10
+
+
+def test_the_activation_cooldown_counts_from_the_saved_last_active_time() -> None:
+    queue = MetricSpec(EXTERNAL, "queue", MetricTarget(AVERAGE_VALUE, average_value=10_000))
     policy = Policy(
-        max_replicas=5,
+        max_replicas=10,
         min_replicas=0,
-        metrics=(QUEUE,),
-        activation=Activation("queue", cooldown_seconds=60),
+        metrics=(PER_POD, queue),
+        activation=Activation("queue", cooldown_seconds=300),
     )
-    history = History(recommendations=(Recommendation(NOW, 1),), last_active=NOW)
-    decision = sync(policy, 1, 0, history, NOW + 15)
-    assert decision.desired_replicas == 1 and decision.history.last_active == NOW
-    for step in range(2, 6):  # 30 .. 75 s after the last activity
-        decision = sync(policy, 1, 0, decision.history, NOW + 15 * step)
+    quiet = _snapshot(policy, History(last_active=NOW - 400), each=10_000)
+    quiet = replace(quiet, metrics=replace(quiet.metrics, external={"queue": (0,)}))
+    decision = decide(quiet)
+    # 400 s without a message on the queue, a cooldown of 300 s, the HPA asks for 1: zero.
     assert decision.desired_replicas == 0
-    assert decision.notice is not None and decision.notice.reason == "ScaledToZero"
+    assert decision.history.last_active == NOW - 400
 
 
-def test_a_bursts_hold_outlasts_the_syncs_after_it() -> None:
-    policy = Policy(
-        max_replicas=20, metrics=(QUEUE,), burst=Burst(threshold=2.0, stable_window_seconds=60)
-    )
-    history = History(last_burst=NOW)  # no recommendation: no window holds the replicas
-    decision = sync(policy, 8, 8_000, history, NOW + 15)  # calm: the HPA would go to 1
-    assert decision.history.last_burst == NOW
-    assert decision.desired_replicas == 8  # no scale-down within 60 s of the burst
-
-
-def test_a_forecast_switched_off_stays_off_until_it_is_accurate_again() -> None:
-    policy = Policy(
-        max_replicas=20, metrics=(QUEUE,), predictive=Predictive(lead_seconds=60, max_error=0.3)
-    )
-    off = History(recommendations=(Recommendation(NOW, 2),), forecast_off=True)
-    decision = decide(
-        Snapshot(
-            now=NOW + 15,
-            policy=policy,
-            current_replicas=2,
-            status_replicas=2,
-            pods=(),
-            metrics=MetricData(external={"queue": (20_000,)}),
-            history=off,
-            settings=Settings(downscale_stabilization_window=0),
-            forecasts=(MetricForecast(0, 90_000, NOW + 75, 0.28),),  # under 0.3, not under 0.24
-        )
-    )
-    assert decision.history.forecast_off and decision.desired_replicas == 2
-    assert decision.notice is None  # no ForecastTrusted either
+def test_a_switched_off_forecast_stays_off_without_a_new_error() -> None:
+    policy = Policy(max_replicas=10, metrics=(PER_POD,), predictive=Predictive())
+    decision = decide(_snapshot(policy, History(forecast_off=True)))
+    assert decision.history.forecast_off is True
