@@ -94,3 +94,20 @@ def test_a_forecast_switched_off_stays_off_until_it_is_accurate_again() -> None:
     )
     assert decision.history.forecast_off and decision.desired_replicas == 2
     assert decision.notice is None  # no ForecastTrusted either
+
+
+def test_a_paths_write_gives_its_own_reason_for_the_rescale_event() -> None:
+    # The loop's SuccessfulRescale event reads "New size: N; reason: <rescale_reason>".
+    policy = Policy(
+        max_replicas=5,
+        min_replicas=0,
+        metrics=(QUEUE,),
+        activation=Activation("queue", cooldown_seconds=60),
+    )
+    woken = sync(policy, 0, 1_000, History(), NOW)
+    assert woken.desired_replicas == 1
+    assert woken.rescale_reason.startswith('activation: "queue" reads 1, above 0')
+    idle = History(recommendations=(Recommendation(NOW, 1),), last_active=NOW - 120)
+    asleep = sync(policy, 1, 0, idle, NOW)
+    assert asleep.desired_replicas == 0
+    assert asleep.rescale_reason.startswith("activation: no reading above 0 for 120 s")

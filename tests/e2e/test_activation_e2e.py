@@ -105,7 +105,9 @@ def test_a_deployment_at_zero_wakes_between_syncs_and_goes_back_after_the_cooldo
 
         queue(0)
         wait_for(lambda: replicas.current(NAME) == 0, "back to zero after the cooldown", 90)
-        seen = {(e["reason"], e["type"]) for e in events(kube, namespace)}
+        recorded = events(kube, namespace)
+        seen = {(e["reason"], e["type"]) for e in recorded}
+        rescales = [e["message"] for e in recorded if e["reason"] == "SuccessfulRescale"]
         history = statuses.of(NAME)
     finally:
         run.stop()
@@ -118,6 +120,8 @@ def test_a_deployment_at_zero_wakes_between_syncs_and_goes_back_after_the_cooldo
     assert 0 < latency < 6, latency  # 2 s polls; generous for a shared machine
     assert {("Activated", "Normal"), ("ScaledToZero", "Normal")} <= seen, seen
     assert not {reason for reason, _ in seen} & {"ExternalScaleChange", "ExternalScaleConflict"}
+    assert any(m.startswith("New size: 1; reason: activation: ") for m in rescales), rescales
+    assert any(m.startswith("New size: 0; reason: activation: ") for m in rescales), rescales
     woke = [s for s in history if s.get("path") == "activation" and s.get("desiredReplicas") == 1]
     assert woke, history
     [proposal] = [p for p in woke[0]["proposals"] if p["path"] == "activation"]
