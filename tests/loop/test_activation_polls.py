@@ -213,3 +213,26 @@ def test_the_running_loop_wakes_a_target_between_syncs_and_stops_promptly() -> N
     polls = len(queues.reads)
     time.sleep(0.2)
     assert len(queues.reads) == polls  # nothing reads once the loop stopped
+
+
+def test_a_target_the_sync_itself_wakes_never_enters_the_fast_path() -> None:
+    run = loop([waking("w")])
+    run.queues.values["w"] = 1_000
+    [outcome] = run.service.sync_once()
+    assert outcome.patched and run.cluster.writes == [("w", 1)]
+    assert len(run.service.polls) == 0
+
+
+def test_a_wake_up_whose_write_fails_is_tried_again_at_the_next_poll() -> None:
+    run = loop([waking("w")])
+    run.service.sync_once()
+    run.queues.values["w"] = 1_000
+    run.cluster.conflict_on_write = True  # the API refuses the write this time
+    run.clock.at = 2.0
+    [failed] = run.service.poll_due()
+    assert failed.error_reason == "FailedUpdateScale" and len(run.service.polls) == 1
+    run.cluster.conflict_on_write = False
+    run.clock.at = 4.0
+    [woken] = run.service.poll_due()
+    assert woken.patched and run.cluster.writes == [("w", 1)]
+    assert len(run.service.polls) == 0
