@@ -86,6 +86,13 @@ BOUNDS: Final[dict[str, dict[str, float]]] = {
     "Activation.pollSeconds": {"minimum": 0.5, "maximum": 60},
 }
 
+# Defaults the API server fills in (structural defaulting), so that printer columns are
+# never blank and `kubectl get -o yaml` shows what applies; the same as the models'.
+DEFAULTS: Final[dict[str, Any]] = {
+    "ScalingPolicySpec.minReplicas": 1,
+    "ScalingPolicySpec.mode": "Enforce",
+}
+
 # One line per wire field: `kubectl explain` shows it and docs/policies.md lists it. A
 # model field missing here fails `autoscaler crd` (KeyError) and the tests.
 DESCRIPTIONS: Final[dict[str, str]] = {
@@ -141,7 +148,7 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "ExternalMetricSource.target": "The value to aim for: Value or AverageValue.",
     "MetricSpec.type": "Which source below is set; exactly that one.",
     "MetricSpec.resource": "CPU or memory of the target's pods (metrics.k8s.io, or "
-    "Prometheus with resourceMetrics: prometheus).",
+    "Prometheus with autoscaler run --resource-metrics prometheus).",
     "MetricSpec.containerResource": "CPU or memory of one container of the target's pods.",
     "MetricSpec.pods": "A custom metric per pod (e.g. requests per second).",
     "MetricSpec.object": "A metric of another object in the namespace.",
@@ -177,8 +184,8 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "Burst.stableWindowSeconds": "Seconds without a burst before scale-downs resume; default 60.",
     "ScalingPolicySpec.activation": "Podscale: with minReplicas 0, wake from zero when a metric "
     "crosses a threshold and return to zero after a cooldown without activity (KEDA-style).",
-    "Activation.metric": "The metric that wakes the target (an External, Object or Pods metric "
-    "of metrics, by name).",
+    "Activation.metric": "The metric that wakes the target (an External or Object metric of "
+    "metrics, by name: a target at zero has no pods to read a Pods metric from).",
     "Activation.threshold": "Active while the metric reads above this quantity; default 0.",
     "Activation.cooldownSeconds": "Seconds without activity before scaling to zero; default 300.",
     "Activation.pollSeconds": "How often the metric of a target at zero is read; default 2.",
@@ -289,6 +296,8 @@ def object_schema(cls: type[BaseModel]) -> dict[str, Any]:
         schema.update(BOUNDS.get(field.key, {}))
         if field.key in ENUMS:
             schema["enum"] = list(ENUMS[field.key])
+        if field.key in DEFAULTS:
+            schema["default"] = DEFAULTS[field.key]
         properties[field.name] = {"description": DESCRIPTIONS[field.key], **schema}
     schema = {"type": "object", "properties": properties}
     required = [f.name for f in fields(cls) if f.required]
@@ -319,6 +328,11 @@ def status_schema() -> dict[str, Any]:
             "lastScaleTime": {"type": "string", "format": "date-time"},
             "currentReplicas": {**int32, "description": "Replicas the target has."},
             "desiredReplicas": {**int32, "description": "Replicas the policy wants."},
+            "targets": {
+                "type": "string",
+                "description": "Each metric's current value over its target, as kubectl get "
+                "hpa shows TARGETS (cpu: 90%/50%, 120/100 (avg)).",
+            },
             "currentMetrics": {
                 "type": "array",
                 "description": "The last value read for each metric (HPA MetricStatus).",
@@ -331,6 +345,30 @@ def status_schema() -> dict[str, Any]:
                 "(stabilization windows and rate limits); internal to Podscale.",
                 "x-kubernetes-preserve-unknown-fields": True,
             },
+            "path": {
+                "type": "string",
+                "description": "Which path set desiredReplicas: reactive (the HPA's "
+                "arithmetic), forecast, burst or activation.",
+            },
+            "proposals": {
+                "type": "array",
+                "description": "What each of Podscale's paths the policy enables proposed "
+                "(its details as of the last status write).",
+                "items": {
+                    "type": "object",
+                    "required": ["path", "detail"],
+                    "properties": {
+                        "path": {"type": "string"},
+                        "replicas": {
+                            **int32,
+                            "nullable": True,
+                            "description": "Replicas proposed; null when the path had "
+                            "nothing to propose (off, untrusted, idle).",
+                        },
+                        "detail": {"type": "string", "description": "Why, with the numbers."},
+                    },
+                },
+            },
         },
     }
 
@@ -338,11 +376,13 @@ def status_schema() -> dict[str, Any]:
 PRINTER_COLUMNS: Final = [
     {"name": "Reference", "type": "string", "jsonPath": ".spec.scaleTargetRef.name"},
     {"name": "Kind", "type": "string", "jsonPath": ".spec.scaleTargetRef.kind", "priority": 1},
+    {"name": "Targets", "type": "string", "jsonPath": ".status.targets"},
     {"name": "MinPods", "type": "integer", "jsonPath": ".spec.minReplicas"},
     {"name": "MaxPods", "type": "integer", "jsonPath": ".spec.maxReplicas"},
     {"name": "Replicas", "type": "integer", "jsonPath": ".status.currentReplicas"},
     {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
     {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+    {"name": "Path", "type": "string", "jsonPath": ".status.path", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

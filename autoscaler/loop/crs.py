@@ -6,7 +6,9 @@ A broken object is reported on itself (a Warning event and a ``ScalingActive=Fal
 InvalidPolicy`` condition), never stopping the others. The status mirrors the HPA's
 (``currentReplicas``, ``desiredReplicas``, ``currentMetrics``, ``lastScaleTime``,
 conditions) plus ``history``, which lets a restarted or newly elected replica keep the
-stabilization windows and rate limits where the previous one left them.
+stabilization windows and rate limits where the previous one left them, and ``path`` and
+``proposals``: which of Podscale's paths set the replicas (reactive, forecast, burst,
+activation) and what each path the policy enables proposed, with its numbers.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from autoscaler.policy.document import to_policy
 from autoscaler.policy.issues import format_path
 from autoscaler.policy.model import API_VERSION as GROUP_VERSION
 from autoscaler.ports import JSON, LoopError, PolicyStore, Target, TargetRef
+from autoscaler.status_text import targets_text
 
 
 def now_rfc3339(epoch: float) -> str:
@@ -164,7 +167,15 @@ def status_document(
             for s, r in zip(outcome.target.policy.metrics, decision.metrics, strict=True)
         ]
         status["currentMetrics"] = [m for m in metrics if m is not None]
+        written = [
+            m.model_dump(by_alias=True, exclude_none=True) for m in outcome.target.metric_specs
+        ]
+        status["targets"] = targets_text(written, status["currentMetrics"])
         status["history"] = history_to_document(outcome.history or decision.history)
+        status["path"] = decision.path
+        status["proposals"] = [
+            {"path": p.path, "replicas": p.replicas, "detail": p.detail} for p in decision.proposals
+        ]
         conditions = [
             {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
             for c in decision.conditions
@@ -218,7 +229,10 @@ def _digest(history: Any) -> Any:
 
     A new recommendation is appended every sync; saving the history only when its
     highest or lowest recommendation or its scale events change keeps status writes
-    to the syncs where something happened.
+    to the syncs where something happened. Podscale's paths' memory counts whole: a
+    restart that forgot a burst, the last activity or a switched-off forecast would
+    scale down within a burst's window, keep an idle target a full cooldown longer,
+    or trust a forecast known to be wrong.
     """
     if not isinstance(history, dict):
         return None
@@ -228,7 +242,23 @@ def _digest(history: Any) -> Any:
         min(replicas, default=None),
         str(history.get("scaleUpEvents")),
         str(history.get("scaleDownEvents")),
+        history.get("lastBurst"),
+        history.get("lastActive"),
+        history.get("forecastOff"),
     )
+
+
+def _proposed(proposals: Any) -> Any:
+    """What of the paths' proposals is worth a status write: which replicas each
+    proposed. Their details carry readings and countdowns that change every sync; they
+    are written along with any change, not for themselves."""
+    if not isinstance(proposals, list):
+        return None
+    return [(p.get("path"), p.get("replicas")) for p in proposals if isinstance(p, dict)]
+
+
+# Status fields compared by digest, not as a whole, before writing.
+_DIGESTED = frozenset({"history", "proposals"})
 
 
 def write_status(store: PolicyStore, obj: JSON, status: JSON) -> bool:
@@ -238,8 +268,12 @@ def write_status(store: PolicyStore, obj: JSON, status: JSON) -> bool:
     whose state changed, not to all targets.
     """
     previous = obj.get("status") or {}
-    same = all(previous.get(k) == v for k, v in status.items() if k != "history")
-    if same and _digest(previous.get("history")) == _digest(status.get("history")):
+    same = all(previous.get(k) == v for k, v in status.items() if k not in _DIGESTED)
+    if (
+        same
+        and _digest(previous.get("history")) == _digest(status.get("history"))
+        and _proposed(previous.get("proposals")) == _proposed(status.get("proposals"))
+    ):
         return False
     meta = obj.get("metadata") or {}
     try:

@@ -202,12 +202,12 @@ def _check_paths(spec: ScalingPolicySpec, *, path: FieldPath) -> list[Finding]:
         kind = names.get(a.metric)
         if kind is None:
             findings.append(_unknown_metric((*path, "activation", "metric"), a.metric, names))
-        elif kind not in ("External", "Object", "Pods"):
+        elif kind not in ("External", "Object"):
             findings.append(
                 Finding(
                     (*path, "activation", "metric"),
                     f'"{a.metric}" is a {kind} metric: a target at zero has no pods to '
-                    "measure; name an External, Object or Pods metric",
+                    "measure; name an External or Object metric",
                 )
             )
     return findings

@@ -443,7 +443,7 @@ INVALID = [
         },
         [
             'spec.activation.metric: "cpu" is a Resource metric: a target at zero has no pods '
-            "to measure; name an External, Object or Pods metric"
+            "to measure; name an External or Object metric"
         ],
     ),
     (
