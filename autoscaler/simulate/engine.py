@@ -24,7 +24,7 @@ phase ``autoscaler simulate`` uses: a pure function of the seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -37,7 +37,8 @@ from autoscaler.core.model import (
     Snapshot,
 )
 from autoscaler.forecast.forecaster import SeasonalForecaster
-from autoscaler.loop.controller import Controller, Outcome
+from autoscaler.loop.activation import ActivationPolls
+from autoscaler.loop.controller import Controller
 from autoscaler.ports import Forecaster, Target
 from autoscaler.sim.clock import ManualClock
 from autoscaler.sim.cluster import InMemoryCluster, Workload
@@ -249,7 +250,8 @@ def simulate(
     )
     refits = forecaster if isinstance(forecaster, Forecasting) else None
     targets = [s.target for s in subjects]
-    polls = _Polls(subjects)
+    polls = ActivationPolls()
+    position = {s.target.key: i for i, s in enumerate(subjects)}
     results = [RunResult(s) for s in subjects]
     total = warm + pre + steps
     every = max(1, total // 100)
@@ -272,7 +274,7 @@ def simulate(
                 if outcome.patched and outcome.current is not None:
                     result.changes.append(ScaleChange(t, outcome.current, cluster.replicas(name)))
         served = _serve_interval(
-            plan, cluster, controller, load, names, polls, results, t, recording
+            plan, cluster, controller, load, names, polls, position, results, t, recording
         )
         if recording:
             for result, outcome, name, pods, interval in zip(
@@ -284,82 +286,23 @@ def simulate(
     return results
 
 
-class _Polls:
-    """The loop's activation fast path (``autoscaler.loop.activation``), on virtual time.
-
-    A target that a full sync left at zero replicas (its policy with ``activation`` and
-    ``minReplicas: 0``, not written to in that sync) is read ``pollSeconds`` later, and
-    every ``pollSeconds`` after each read, between the syncs; it leaves the schedule once
-    a read or a sync finds it above zero. A due time survives the syncs, as in the loop.
-    """
-
-    def __init__(self, subjects: Sequence[Subject]) -> None:
-        self._wakers = {
-            i: s.target
-            for i, s in enumerate(subjects)
-            if s.target.policy.activation is not None
-            and s.target.policy.min_replicas == 0
-            and s.target.mode != "DryRun"
-        }
-        self.due: dict[int, float] = {}
-
-    def after_sync(self, outcomes: Sequence[Outcome], *, at: float) -> None:
-        if not self._wakers:
-            return
-        self.due = {
-            i: self.due.get(i, at + self._every(i))
-            for i, outcome in enumerate(outcomes)
-            if i in self._wakers and outcome.current == 0 and not outcome.patched
-        }
-
-    def next_due(self) -> float | None:
-        return min(self.due.values(), default=None)
-
-    def poll(self, controller: Controller, *, at: float) -> list[tuple[int, Outcome]]:
-        """Read every target due at ``at`` (the longest overdue first)."""
-        ready = sorted((due, i) for i, due in self.due.items() if due <= at)
-        done = []
-        for _, i in ready:
-            outcome = _poll(controller, self._wakers[i], now=at)
-            if outcome.current is None or outcome.current > 0 or outcome.patched:
-                del self.due[i]
-            else:
-                self.due[i] = at + self._every(i)
-            done.append((i, outcome))
-        return done
-
-    def _every(self, index: int) -> float:
-        activation = self._wakers[index].policy.activation
-        assert activation is not None
-        return activation.poll_seconds
-
-
-def _poll(controller: Controller, target: Target, *, now: float) -> Outcome:
-    """One target between syncs, as the loop's ``Controller.poll`` reads it: its own
-    metrics only, and a failed read does not count toward ``fallback``."""
-    custom = None
-    if controller.custom_metrics is not None:
-        custom = controller.custom_metrics.read_all([target], now=now).get(target.key)
-    failed = controller.failed_syncs.get(target.key, 0)
-    outcome = controller.sync_target(target, now=now, custom=custom)
-    if outcome.decision is not None and outcome.decision.error is not None:
-        controller.failed_syncs[target.key] = failed
-    return outcome
-
-
 def _serve_interval(
     plan: Plan,
     cluster: InMemoryCluster,
     controller: Controller,
     load: _IntervalMean,
     names: Sequence[str],
-    polls: _Polls,
+    polls: ActivationPolls,
+    index: Mapping[str, int],
     results: Sequence[RunResult],
     t: float,
     recording: bool,
 ) -> list[_Interval]:
     """Serve one sync step: in one piece, or, while targets wait at zero, in slices that
-    end at each activation read due before the next sync (:class:`_Polls`)."""
+    end at each activation read due before the next sync. The schedule is the loop's own
+    (:class:`~autoscaler.loop.activation.ActivationPolls`: a target a sync left at zero
+    is read ``pollSeconds`` later and every ``pollSeconds`` after each read, across
+    syncs, until it wakes up), on virtual time, and each read is ``Controller.poll``."""
     intervals = [_Interval() for _ in names]
     start = cluster.now
     end = start + plan.step
@@ -373,7 +316,10 @@ def _serve_interval(
             _add(interval, plan, cluster.totals(name).last, width)
         if until == end:
             break
-        for i, outcome in polls.poll(controller, at=until):
+        for target in polls.due(at=until):
+            outcome = controller.poll(target, now=until)
+            polls.polled(outcome, at=until)
+            i = index[target.key]
             if recording and outcome.patched and outcome.current is not None:
                 when = round(t + (until - start), 6)
                 results[i].changes.append(

@@ -237,10 +237,6 @@ def test_the_simulated_paths_are_recorded_with_their_forecasts() -> None:
     assert any(s.current_replicas == 0 for _, s, _ in steps[1:])  # back to zero after
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the snapshot document carries the paths and forecasts once i13-formats lands",
-)
 def test_podscale_paths_replay_through_decide_to_the_same_replicas(tmp_path: Path) -> None:
     """Podscale's own paths (forecasts in the snapshots, a burst, a wake-up from zero by
     an activation poll, the cooldown back to zero) replay through ``autoscaler decide``
