@@ -306,25 +306,30 @@ def _serve_interval(
     intervals = [_Interval() for _ in names]
     start = cluster.now
     end = start + plan.step
-    while cluster.now < end:
+    while True:
+        now = cluster.now
+        # Reads due now (one due at the sync's own time runs right after the sync, as
+        # the loop's poll thread waits for a sync to end).
+        for target in polls.due(at=now):
+            outcome = controller.poll(target, now=now)
+            polls.polled(outcome, at=now)
+            i = index[target.key]
+            if recording and outcome.patched and outcome.current is not None:
+                when = round(t + (now - start), 6)
+                results[i].changes.append(
+                    ScaleChange(when, outcome.current, cluster.replicas(names[i]))
+                )
+        if now >= end:
+            break
         due = polls.next_due()
-        until = due if due is not None and due < end else end
-        width = until - cluster.now
+        until = due if due is not None and now < due < end else end
+        width = until - now
         load.width = width
         cluster.step(width)
         for interval, name in zip(intervals, names, strict=True):
             _add(interval, plan, cluster.totals(name).last, width)
         if until == end:
             break
-        for target in polls.due(at=until):
-            outcome = controller.poll(target, now=until)
-            polls.polled(outcome, at=until)
-            i = index[target.key]
-            if recording and outcome.patched and outcome.current is not None:
-                when = round(t + (until - start), 6)
-                results[i].changes.append(
-                    ScaleChange(when, outcome.current, cluster.replicas(names[i]))
-                )
     load.width = plan.step
     return intervals
 
