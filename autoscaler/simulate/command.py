@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 EXAMPLE_POLICY = "simulate-policy.yaml"
 # The demo's policy: the example's workload with the forecast and burst paths.
 DEMO_POLICY = "simulate-predictive.yaml"
-# The demo's pre-roll: three days before the launch day (weekdays, as the day itself),
+# The demo's pre-roll: the two days before the launch day (weekdays, as the day itself),
 # enough for a daily forecast, and a demo that takes seconds, not a minute.
-DEMO_HISTORY = 3 * 86400.0
+DEMO_HISTORY = 2 * 86400.0
 EXAMPLE_SCENARIO = "simulate-scenario.yaml"
 DEMO_OUT = "simulate-demo"  # where the demo (no POLICY) writes its report and chart
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -44,8 +44,8 @@ def test_with_no_arguments_it_compares_the_example_with_hpa_default_on_a_real_da
     code, out, err = simulate()
     assert (code, err) == (0, "")
     assert "Simulated 1 d of scenario simulate-scenario.yaml" in out
-    # The demo's policy forecasts: three days of the trace before the launch day first.
-    assert "Pre-roll: 3 d of the trace before the recorded range" in out
+    # The demo's policy forecasts: two days of the trace before the launch day first.
+    assert "Pre-roll: 2 d of the trace before the recorded range" in out
     header, _, *rows = out.split("\n\n")[1].splitlines()[:4]
     assert header.split()[:3] == ["policy", "SLO-miss", "min"]
     assert [row.split()[0] for row in rows] == ["web-predictive", "hpa-default"]
