@@ -120,3 +120,34 @@ def test_a_history_longer_than_the_trace_before_the_offset_is_one_line() -> None
         "autoscaler simulate: --history 2 d: only 1 d of the trace lie before the recorded "
         "range (give a larger --offset)\n"
     )
+
+
+def predictive_subject(tmp_path: Path) -> Subject:
+    policy = tmp_path / "web.yaml"
+    policy.write_text(PREDICTIVE)
+    return Subject(label="web", target=load_targets([str(policy)])[0], replicas=4)
+
+
+def first_recorded_forecasts(subject: Subject, history: float) -> tuple[object, ...]:
+    snapshots: list[Snapshot] = []
+    plan = Plan(load=BUSY_THEN_QUIET, duration=300.0, warmup=60.0, history=history)
+    simulate(plan, [subject], observer=lambda target, s, decision: snapshots.append(s))
+    recorded = [s for s in snapshots if s.now >= 1_700_000_000.0]
+    return recorded[0].forecasts
+
+
+def test_the_forecaster_learns_from_the_pre_roll(tmp_path: Path) -> None:
+    subject = predictive_subject(tmp_path)
+    # Without a pre-roll the forecaster has a minute of warm-up: too little to fit.
+    assert first_recorded_forecasts(subject, 0.0) == ()
+    # After an hour of the load before, it forecasts from the first recorded sync.
+    [forecast] = first_recorded_forecasts(subject, HOUR)
+    assert forecast.metric == 0 and forecast.total > 0
+
+
+def test_a_predictive_run_with_a_pre_roll_repeats_itself(tmp_path: Path) -> None:
+    subject = predictive_subject(tmp_path)
+    plan = Plan(load=BUSY_THEN_QUIET, duration=1800.0, warmup=60.0, history=HOUR)
+    [first] = simulate(plan, [subject])
+    [second] = simulate(plan, [subject])
+    assert first.series == second.series and first.changes == second.changes
