@@ -141,8 +141,10 @@ class SeasonalForecaster:
         with self._lock:
             self._targets[target.key] = target
             for index in forecast_metrics(target):
-                series = self._series.get((target.key, metric_id(target.policy.metrics[index])))
-                if series is None or series.model is None:
+                spec = target.policy.metrics[index]
+                # Known from now on: the next refit may seed its history from Prometheus.
+                series = self._series_for(target.key, metric_id(spec), predictive.lookback_seconds)
+                if series.model is None:
                     continue
                 total = series.model.predict(at)
                 error = series.tracker.error(now)
@@ -332,5 +334,7 @@ class SeasonalForecaster:
             raise ValueError(f"forecast state: unreadable ({exc})") from None
         with self._lock:
             for key, series in loaded.items():
-                self._series.setdefault(key, series)
+                mine = self._series.get(key)
+                if mine is None or mine.history.newest is None:  # what was seen here wins
+                    self._series[key] = series
         return len(loaded)
