@@ -298,6 +298,16 @@ def _service(
         leading=leading,
         sync_period=settings.sync_period,
     )
+    if sources.forecaster is not None and sources.refitter is not None:
+        from autoscaler.loop.path_metrics import expose_forecaster
+
+        refitter = sources.refitter
+        expose_forecaster(
+            service.metrics.registry,
+            status=sources.forecaster.status,
+            fits=lambda: refitter.fits,
+            refit_seconds=lambda: refitter.last_pass_seconds,
+        )
     return service
 
 

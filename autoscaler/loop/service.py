@@ -27,6 +27,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from autoscaler.loop.controller import Controller, Outcome
+from autoscaler.loop.path_metrics import PathMetrics
 from autoscaler.loop.target_metrics import TargetMetrics
 from autoscaler.ports import Target
 
@@ -75,6 +76,7 @@ class LoopMetrics:
             registry=self.registry,
         )
         self.targets = TargetMetrics(self.registry)  # bounds, metric values, conditions
+        self.paths = PathMetrics(self.registry)  # which path won; the forecast's trust
         self._labelled: set[tuple[str, str]] = set()  # (namespace, policy) with series
 
     def count(self, name: str, documentation: str, read: Callable[[], float]) -> None:
@@ -131,6 +133,7 @@ class LoopMetrics:
         labels = (outcome.target.namespace, outcome.target.name)
         self._labelled.add(labels)
         self.targets.record(outcome)
+        self.paths.record(outcome)
         if outcome.current is not None:
             self.current.labels(*labels).set(outcome.current)
         if outcome.decision is not None:
@@ -146,6 +149,7 @@ class LoopMetrics:
         """Drop the series of policies not synced any more (deleted, or no longer ours)."""
         for labels in self._labelled - live:
             self.targets.forget(labels)
+            self.paths.forget(labels)
             for metric in (self.desired, self.current, self.errors):
                 with contextlib.suppress(KeyError):  # e.g. no decision: no desired series
                     metric.remove(*labels)
