@@ -188,14 +188,14 @@ def choose_short_term(baseline: Baseline, recent: Points, *, lead: float) -> Sho
     future = np.interp(recent.times + lead, recent.times, recent.values)
     usable = recent.times + lead <= recent.times[-1]
     best, best_error = ShortTerm(), math.inf
-    ahead = [baseline.value(float(t) + lead) for t in recent.times]
+    ahead = baseline.values(recent.times + lead)
     for level_seconds, horizon in SHORT_TERM_CHOICES:
         candidate = ShortTerm(level_seconds, horizon)
         error = 0.0
         for i, t in enumerate(recent.times):
             candidate.update(float(t), float(residuals[i]))
             if usable[i]:
-                error += abs(ahead[i] + candidate.predict(float(t) + lead) - future[i])
+                error += abs(float(ahead[i]) + candidate.predict(float(t) + lead) - future[i])
         if error < best_error:
             best, best_error = ShortTerm(level_seconds, horizon), error
     return best

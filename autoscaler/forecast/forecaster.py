@@ -230,15 +230,17 @@ class SeasonalForecaster:
                     series = self._series.get(key)
                     if series is None:
                         continue
+                    last = series.fitted_at
+                    if last is not None and now - last < self.refit_interval:
+                        continue  # fresh (the common case): decided without the arrays
                     newest = series.history.newest
                     if newest is not None and newest < now - predictive.lookback_seconds:
                         series.history = TotalsHistory(predictive.lookback_seconds)
                         series.model = None  # everything it knew is past the lookback
-                    last = series.fitted_at
-                    if series.history.span() < MIN_HISTORY_SECONDS and not self._seeds(series, now):
-                        continue  # nothing to fit yet, nothing to ask for: costs nothing
-                    if last is None or now - last >= self.refit_interval:
-                        stale.append((-math.inf if last is None else last, key, target, index))
+                    if series.model is None and not self._seeds(series, now):
+                        if series.history.span() < MIN_HISTORY_SECONDS:
+                            continue  # nothing to fit yet, nothing to ask for: costs nothing
+                    stale.append((-math.inf if last is None else last, key, target, index))
         stale.sort(key=lambda item: (item[0], item[1]))
         return [(key, target, index) for _, key, target, index in stale]
 
