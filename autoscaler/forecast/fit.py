@@ -57,13 +57,15 @@ class Baseline:
 
     def value(self, t: float) -> float:
         """The baseline at ``t``, in plain Python (a handful of terms: no numpy call)."""
-        total, i = self.constant, 0
+        total, i, coefficients = self.constant, 0, self.coefficients
         for period, count in zip(self.periods, self.harmonics, strict=True):
             phase = 2 * math.pi * ((t % period) / period)
-            for k in range(1, count + 1):
-                total += self.coefficients[i] * math.cos(k * phase)
-                total += self.coefficients[i + 1] * math.sin(k * phase)
+            c1, s1 = math.cos(phase), math.sin(phase)
+            ck, sk = c1, s1  # cos(k phase), sin(k phase) by the angle-addition formulas
+            for _ in range(count):
+                total += coefficients[i] * ck + coefficients[i + 1] * sk
                 i += 2
+                ck, sk = ck * c1 - sk * s1, sk * c1 + ck * s1
         return total
 
     def values(self, times: Floats) -> Floats:

@@ -237,9 +237,9 @@ class SeasonalForecaster:
                     if newest is not None and newest < now - predictive.lookback_seconds:
                         series.history = TotalsHistory(predictive.lookback_seconds)
                         series.model = None  # everything it knew is past the lookback
-                    if series.model is None and not self._seeds(series, now):
-                        if series.history.span() < MIN_HISTORY_SECONDS:
-                            continue  # nothing to fit yet, nothing to ask for: costs nothing
+                    idle = series.model is None and not self._seeds(series, now)
+                    if idle and series.history.span() < MIN_HISTORY_SECONDS:
+                        continue  # nothing to fit yet, nothing to ask for: costs nothing
                     stale.append((-math.inf if last is None else last, key, target, index))
         stale.sort(key=lambda item: (item[0], item[1]))
         return [(key, target, index) for _, key, target, index in stale]

@@ -4,6 +4,7 @@ restart through the state file, refits are bounded, and gone targets are forgott
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,3 +229,22 @@ def test_a_policy_without_predictive_gets_no_forecasts() -> None:
     outcomes = run.syncs(4 * 20, [plain])
     assert all(o.snapshot is not None and o.snapshot.forecasts == () for o in outcomes)
     assert run.forecaster.status() == []
+
+
+def test_run_keeps_the_histories_in_the_state_dir(tmp_path: Path) -> None:
+    """`autoscaler run --state-dir DIR`: the forecaster it builds starts from DIR's file,
+    and its refitter writes the file back at close."""
+    from autoscaler.run_command import _forecaster
+    from autoscaler.settings import Settings as RunSettings
+
+    web = predictive_target()
+    run = started([web])
+    run.now = float(round(time.time()) - 3600)  # the file is read at the real time
+    run.syncs(4 * 60, [web])
+    StateFile(tmp_path).save(run.forecaster)
+    forecaster, refitter = _forecaster(RunSettings(state_dir=str(tmp_path)), None, None)
+    assert forecaster.history_source is None  # no Prometheus: nothing to seed from
+    assert [s.target for s in forecaster.status()] == ["default/web"]
+    (tmp_path / "forecast-history.bin").unlink()
+    refitter.close()
+    assert (tmp_path / "forecast-history.bin").stat().st_size > 0
