@@ -202,25 +202,29 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"bench_forecast: {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
     )
 
     fit = bench_fit(args.fit_targets)
     print(
         f"fit (14 days of history): {fit['ms_per_fit']:.1f} ms per fit "
-        f"({fit['fits']:.0f} fits in {fit['seconds']:.2f} s)"
+        f"({fit['fits']:.0f} fits in {fit['seconds']:.2f} s)",
+        flush=True,
     )
     sync = bench_sync_path(args.targets)
     print(
         f"sync path at {sync['targets']:.0f} targets: {sync['us_per_target']:.1f} us per target "
         f"(forecasts + observe), {sync['ms_per_sync']:.0f} ms per sync; histories "
-        f"{sync['history_mb']:.0f} MB in memory, state file {sync['state_mb']:.0f} MB"
+        f"{sync['history_mb']:.0f} MB in memory, state file {sync['state_mb']:.0f} MB",
+        flush=True,
     )
     both = bench_concurrent(min(args.targets, 2000))
     print(
         f"sync of {both['targets']:.0f} targets' forecasts alone: {both['alone_ms']:.0f} ms; "
         f"while a background thread refits: {both['busy_ms']:.0f} ms "
-        f"({both['fits']:.0f} fits meanwhile)"
+        f"({both['fits']:.0f} fits meanwhile)",
+        flush=True,
     )
     print("error (lead 60 s, sync 15 s, refit 10 min, first 2 days not scored):")
     print(f"  {'trace':<45} {'step':>5} {'days':>5} {'forecast':>9} {'no change':>10} {'s':>6}")
