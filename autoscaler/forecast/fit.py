@@ -27,6 +27,7 @@ error over that day stays below 10 %.
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,20 +204,44 @@ def choose_short_term(baseline: Baseline, recent: Points, *, lead: float) -> Sho
     return best
 
 
+TABLE_STEP = 60.0
+
+
 @dataclass(slots=True)
 class Model:
-    """A fitted baseline and its running correction; ``fitted_at`` is the refit's time."""
+    """A fitted baseline and its running correction; ``fitted_at`` is the refit's time.
+
+    The sync path evaluates the baseline twice per metric (the observed residual, the
+    forecast); :meth:`tabulate` precomputes it every minute until the next refits, so
+    each evaluation is a linear interpolation (the baseline's fastest harmonic has a
+    4-hour period: the interpolation is off by less than 0.01 % of its amplitude).
+    """
 
     baseline: Baseline
     fitted_at: float
     short_term: ShortTerm = field(default_factory=ShortTerm)
+    _table_start: float = 0.0
+    _table: array[float] = field(default_factory=lambda: array("d"))
+
+    def tabulate(self, start: float, end: float) -> None:
+        count = max(2, math.ceil((end - start) / TABLE_STEP) + 1)
+        times: Floats = np.asarray(start + TABLE_STEP * np.arange(count), dtype=np.float64)
+        self._table_start, self._table = start, array("d", self.baseline.values(times).tolist())
+
+    def baseline_at(self, t: float) -> float:
+        position = (t - self._table_start) / TABLE_STEP
+        i = math.floor(position)
+        if 0 <= i < len(self._table) - 1:
+            low = self._table[i]
+            return low + (self._table[i + 1] - low) * (position - i)
+        return self.baseline.value(t)
 
     def observe(self, t: float, total: float) -> None:
-        self.short_term.update(t, total - self.baseline.value(t))
+        self.short_term.update(t, total - self.baseline_at(t))
 
     def predict(self, t: float) -> float:
         """The total expected at ``t``, never below zero."""
-        return max(0.0, self.baseline.value(t) + self.short_term.predict(t))
+        return max(0.0, self.baseline_at(t) + self.short_term.predict(t))
 
     def replay(self, points: Points) -> None:
         """Start the correction from recent history (after a refit)."""

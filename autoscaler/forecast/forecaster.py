@@ -33,6 +33,7 @@ from autoscaler.core.model import (
     Decision,
     MetricForecast,
     MetricSpec,
+    Policy,
     Snapshot,
 )
 from autoscaler.core.paths import metric_total
@@ -101,6 +102,18 @@ def metric_id(spec: MetricSpec) -> str:
     return "|".join((spec.type, spec.name, spec.container, spec.selector, obj))
 
 
+def _metrics_of(
+    target: Target, cache: dict[str, tuple[Policy, list[tuple[int, str]]]]
+) -> list[tuple[int, str]]:
+    """(index, metric id) of each metric to forecast, remembered per policy version."""
+    known = cache.get(target.key)
+    if known is not None and known[0] is target.policy:
+        return known[1]
+    found = [(i, metric_id(target.policy.metrics[i])) for i in forecast_metrics(target)]
+    cache[target.key] = (target.policy, found)
+    return found
+
+
 def forecast_metrics(target: Target) -> list[int]:
     """The indices of the policy's metrics to forecast: the one ``predictive.metric``
     names, else every metric whose target can size replicas."""
@@ -128,6 +141,7 @@ class SeasonalForecaster:
         self.history_source = history_source
         self._series: dict[tuple[str, str], Series] = {}
         self._targets: dict[str, Target] = {}  # the last version seen of each target
+        self._metric_ids: dict[str, tuple[Policy, list[tuple[int, str]]]] = {}
         self._lock = threading.Lock()
 
     # The sync path -----------------------------------------------------------------
@@ -140,10 +154,9 @@ class SeasonalForecaster:
         found = []
         with self._lock:
             self._targets[target.key] = target
-            for index in forecast_metrics(target):
-                spec = target.policy.metrics[index]
+            for index, metric in _metrics_of(target, self._metric_ids):
                 # Known from now on: the next refit may seed its history from Prometheus.
-                series = self._series_for(target.key, metric_id(spec), predictive.lookback_seconds)
+                series = self._series_for(target.key, metric, predictive.lookback_seconds)
                 if series.model is None:
                     continue
                 total = series.model.predict(at)
@@ -158,9 +171,9 @@ class SeasonalForecaster:
         now = snapshot.now
         with self._lock:
             self._targets[target.key] = target
-            for index in forecast_metrics(target):
+            for index, metric in _metrics_of(target, self._metric_ids):
                 spec = target.policy.metrics[index]
-                series = self._series_for(target.key, metric_id(spec), predictive.lookback_seconds)
+                series = self._series_for(target.key, metric, predictive.lookback_seconds)
                 for made in snapshot.forecasts:
                     if made.metric == index:
                         series.tracker.made(made.at, made.total)
@@ -186,6 +199,7 @@ class SeasonalForecaster:
         with self._lock:
             self._series = {k: s for k, s in self._series.items() if k[0] in keep}
             self._targets = {k: t for k, t in self._targets.items() if k in keep}
+            self._metric_ids = {k: m for k, m in self._metric_ids.items() if k in keep}
 
     # Off the sync path ---------------------------------------------------------------
 
@@ -208,6 +222,8 @@ class SeasonalForecaster:
                 baseline, recent, lead=target.policy.predictive.lead_seconds
             )
             model = Model(baseline, fitted_at=now, short_term=short_term)
+            # Until well past the next refit (a refit pass may run late).
+            model.tabulate(now - REPLAY_SECONDS, now + 6 * self.refit_interval + 3600)
             with self._lock:
                 series = self._series.get(key)
                 if series is None:
