@@ -74,6 +74,12 @@ def _export_hpa(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run_export(args, out, err)
 
 
+def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.status_command import run_status
+
+    return run_status(args, out, err)
+
+
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from autoscaler.run_command import run
 
@@ -268,6 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_export_arguments(export_hpa)
     export_hpa.set_defaults(handler=_export_hpa)
+
+    from autoscaler.status_command import add_arguments as add_status_arguments
+
+    status = commands.add_parser(
+        "status",
+        help="the ScalingPolicies as kubectl get hpa shows HPAs (needs a cluster)",
+        description="One row per ScalingPolicy from its status: target, current/target per "
+        "metric, bounds, replicas, mode, the path that decided last, last scale, conditions. "
+        "Exit 2 when the cluster cannot be read.",
+    )
+    add_status_arguments(status)
+    status.set_defaults(handler=_status)
 
     run = commands.add_parser(
         "run",

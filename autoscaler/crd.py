@@ -64,7 +64,7 @@ ENUMS: Final[dict[str, tuple[str, ...]]] = {
     "HPAScalingRules.selectPolicy": checks._SELECT_POLICIES,
     "HPAScalingPolicy.type": checks._POLICY_TYPES,
 }
-BOUNDS: Final[dict[str, dict[str, int]]] = {
+BOUNDS: Final[dict[str, dict[str, float]]] = {
     "ScalingPolicySpec.minReplicas": {"minimum": 0},
     "ScalingPolicySpec.maxReplicas": {"minimum": 1},
     "MetricTarget.averageUtilization": {"minimum": 1},
@@ -76,6 +76,21 @@ BOUNDS: Final[dict[str, dict[str, int]]] = {
     "HPAScalingPolicy.periodSeconds": {"minimum": 1, "maximum": checks.MAX_PERIOD_SECONDS},
     "Fallback.replicas": {"minimum": 0},
     "Fallback.failureThreshold": {"minimum": 1},
+    "Predictive.leadSeconds": {"minimum": 1, "maximum": checks.MAX_LEAD_SECONDS},
+    "Predictive.maxError": {"minimum": 0.01},
+    "Predictive.lookbackSeconds": {"minimum": 3600, "maximum": checks.MAX_LOOKBACK_SECONDS},
+    "Burst.threshold": {"minimum": 1.01},
+    "Burst.maxReplicas": {"minimum": 1},
+    "Burst.stableWindowSeconds": {"minimum": 0, "maximum": checks.MAX_STABILIZATION_WINDOW_SECONDS},
+    "Activation.cooldownSeconds": {"minimum": 0},
+    "Activation.pollSeconds": {"minimum": 0.5, "maximum": 60},
+}
+
+# Defaults the API server fills in (structural defaulting), so that printer columns are
+# never blank and `kubectl get -o yaml` shows what applies; the same as the models'.
+DEFAULTS: Final[dict[str, Any]] = {
+    "ScalingPolicySpec.minReplicas": 1,
+    "ScalingPolicySpec.mode": "Enforce",
 }
 
 # One line per wire field: `kubectl explain` shows it and docs/policies.md lists it. A
@@ -133,7 +148,7 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "ExternalMetricSource.target": "The value to aim for: Value or AverageValue.",
     "MetricSpec.type": "Which source below is set; exactly that one.",
     "MetricSpec.resource": "CPU or memory of the target's pods (metrics.k8s.io, or "
-    "Prometheus with resourceMetrics: prometheus).",
+    "Prometheus with autoscaler run --resource-metrics prometheus).",
     "MetricSpec.containerResource": "CPU or memory of one container of the target's pods.",
     "MetricSpec.pods": "A custom metric per pod (e.g. requests per second).",
     "MetricSpec.object": "A metric of another object in the namespace.",
@@ -154,6 +169,26 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "HPAScalingPolicy.periodSeconds": "The period the limit applies over (1-1800 s).",
     "Fallback.replicas": "Replicas to set while the metrics keep failing.",
     "Fallback.failureThreshold": "Consecutive failed syncs before the fallback applies; default 3.",
+    "ScalingPolicySpec.predictive": "Podscale: scale up ahead of a forecast of the load, fitted "
+    "on the metric's history; only ever earlier than the HPA, never lower (docs/beyond-hpa.md).",
+    "Predictive.leadSeconds": "How far ahead to forecast: pod start-up + readiness + a sync; "
+    "default 60.",
+    "Predictive.maxError": "The forecast switches itself off while its recent error (mean "
+    "absolute error / mean load) is above this, and on again below 0.8 times it; default 0.3.",
+    "Predictive.metric": "The metric to forecast (a name in metrics); default every metric.",
+    "Predictive.lookbackSeconds": "How much history the forecast is fitted on; default 14 days.",
+    "ScalingPolicySpec.burst": "Podscale: when a metric reads threshold times its target, scale "
+    "at once past the scale-up rate limits; no scale-down until a stable window passes.",
+    "Burst.threshold": "Current / target ratio that starts a burst; default 2.",
+    "Burst.maxReplicas": "The most replicas a burst scales to at once; default maxReplicas.",
+    "Burst.stableWindowSeconds": "Seconds without a burst before scale-downs resume; default 60.",
+    "ScalingPolicySpec.activation": "Podscale: with minReplicas 0, wake from zero when a metric "
+    "crosses a threshold and return to zero after a cooldown without activity (KEDA-style).",
+    "Activation.metric": "The metric that wakes the target (an External or Object metric of "
+    "metrics, by name: a target at zero has no pods to read a Pods metric from).",
+    "Activation.threshold": "Active while the metric reads above this quantity; default 0.",
+    "Activation.cooldownSeconds": "Seconds without activity before scaling to zero; default 300.",
+    "Activation.pollSeconds": "How often the metric of a target at zero is read; default 2.",
 }
 
 
@@ -248,6 +283,8 @@ def type_schema(annotation: Any) -> dict[str, Any]:
         return {"type": "boolean"}
     if bare is int:
         return {"type": "integer", "format": "int32" if _is_int32(metadata) else "int64"}
+    if bare is float:
+        return {"type": "number"}
     raise TypeError(f"no CRD schema for {annotation!r}")
 
 
@@ -259,6 +296,8 @@ def object_schema(cls: type[BaseModel]) -> dict[str, Any]:
         schema.update(BOUNDS.get(field.key, {}))
         if field.key in ENUMS:
             schema["enum"] = list(ENUMS[field.key])
+        if field.key in DEFAULTS:
+            schema["default"] = DEFAULTS[field.key]
         properties[field.name] = {"description": DESCRIPTIONS[field.key], **schema}
     schema = {"type": "object", "properties": properties}
     required = [f.name for f in fields(cls) if f.required]
@@ -289,6 +328,11 @@ def status_schema() -> dict[str, Any]:
             "lastScaleTime": {"type": "string", "format": "date-time"},
             "currentReplicas": {**int32, "description": "Replicas the target has."},
             "desiredReplicas": {**int32, "description": "Replicas the policy wants."},
+            "targets": {
+                "type": "string",
+                "description": "Each metric's current value over its target, as kubectl get "
+                "hpa shows TARGETS (cpu: 90%/50%, 120/100 (avg)).",
+            },
             "currentMetrics": {
                 "type": "array",
                 "description": "The last value read for each metric (HPA MetricStatus).",
@@ -308,11 +352,13 @@ def status_schema() -> dict[str, Any]:
 PRINTER_COLUMNS: Final = [
     {"name": "Reference", "type": "string", "jsonPath": ".spec.scaleTargetRef.name"},
     {"name": "Kind", "type": "string", "jsonPath": ".spec.scaleTargetRef.kind", "priority": 1},
+    {"name": "Targets", "type": "string", "jsonPath": ".status.targets"},
     {"name": "MinPods", "type": "integer", "jsonPath": ".spec.minReplicas"},
     {"name": "MaxPods", "type": "integer", "jsonPath": ".spec.maxReplicas"},
     {"name": "Replicas", "type": "integer", "jsonPath": ".status.currentReplicas"},
     {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
     {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+    {"name": "Path", "type": "string", "jsonPath": ".status.path", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

@@ -1,20 +1,37 @@
-"""A decision told in words: what each metric proposed, what limited it, what happens."""
+"""A decision told in words: what each metric proposed, what limited it, which of
+Podscale's paths won, and what happens."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from autoscaler.core.hpa import hpa_decision
 from autoscaler.core.model import (
     AVERAGE_VALUE,
+    REACTIVE,
     ROLLOUT_OFF,
     UTILIZATION,
     VALUE,
     Decision,
     MetricResult,
     MetricSpec,
+    Policy,
     Snapshot,
 )
+from autoscaler.core.paths import (
+    ACTIVATED_REASON,
+    BURST_REASON,
+    DEACTIVATED_REASON,
+    TRUSTED_REASON,
+    UNTRUSTED_REASON,
+    units,
+)
 from autoscaler.core.quantity import format_milli
+
+# Notices of Podscale's paths (the others are its rules').
+_PATH_NOTICES = frozenset(
+    {ACTIVATED_REASON, DEACTIVATED_REASON, UNTRUSTED_REASON, TRUSTED_REASON, BURST_REASON}
+)
 
 
 def _target_text(spec: MetricSpec) -> str:
@@ -70,6 +87,7 @@ def explain_decision(name: str, snapshot: Snapshot, decision: Decision) -> str:
         lines.append(f"Recommendation: {decision.recommendation} (largest valid proposal)")
     lines.append("Conditions:")
     lines += [f"  {c.type}={c.status} {c.reason}: {c.message}" for c in decision.conditions]
+    lines += _podscale_paths(snapshot, decision)
     lines += _podscale_rules(snapshot, decision)
     if decision.desired_replicas != snapshot.current_replicas:
         lines.append(
@@ -106,6 +124,78 @@ def _podscale_rules(snapshot: Snapshot, decision: Decision) -> list[str]:
             f"  another writer changed the replicas {len(snapshot.external_changes)} time(s)"
             " recently"
         )
-    if decision.notice is not None:
-        lines.append(f"  -> {decision.notice.reason}: {decision.notice.message}")
+    notice = decision.notice
+    if notice is not None and notice.reason not in _PATH_NOTICES:
+        lines.append(f"  -> {notice.reason}: {notice.message}")
     return ["Podscale rules:", *lines] if lines else []
+
+
+def _podscale_paths(snapshot: Snapshot, decision: Decision) -> list[str]:
+    """Podscale's paths the policy enables: each one's settings and proposal, in the
+    order they run, and which path set the replicas (against the HPA's alone)."""
+    if not decision.proposals and decision.path == REACTIVE:
+        return []
+    settings = _path_settings(snapshot.policy)
+    lines = ["Podscale paths:"]
+    for proposal in decision.proposals:
+        asked = "-" if proposal.replicas is None else _replicas(proposal.replicas)
+        label = (
+            f"{proposal.path} ({settings[proposal.path]})"
+            if proposal.path in settings
+            else proposal.path
+        )
+        lines.append(f"  {label}: {asked}: {proposal.detail}")
+    for forecast in snapshot.forecasts:
+        metrics = snapshot.policy.metrics
+        name = metrics[forecast.metric].name if forecast.metric < len(metrics) else "?"
+        error = "not measured" if forecast.error is None else f"{forecast.error:.0%}"
+        ahead = forecast.at - snapshot.now
+        lines.append(
+            f"  forecast of {name}: {units(forecast.total)} in total "
+            f"{ahead:+.0f} s from now, recent error {error}"
+        )
+    notice = decision.notice
+    if notice is not None and notice.reason in _PATH_NOTICES:
+        lines.append(f"  -> {notice.reason}: {notice.message}")
+    alone = hpa_decision(snapshot).desired_replicas
+    lines.append(
+        f"  path: {decision.path} ({_WINNERS.get(decision.path, decision.path)}), "
+        f"{_replicas(decision.desired_replicas)}; the HPA alone: {alone}"
+    )
+    return lines
+
+
+def _replicas(count: int) -> str:
+    return f"{count} replica" if count == 1 else f"{count} replicas"
+
+
+_WINNERS = {
+    REACTIVE: "the HPA's arithmetic",
+    "forecast": "the forecast raised it",
+    "burst": "the burst set it",
+    "activation": "activation set it",
+}
+
+
+def _path_settings(policy: Policy) -> dict[str, str]:
+    """Each enabled path's settings, in a few words."""
+    settings = {}
+    if policy.activation is not None:
+        rule = policy.activation
+        settings["activation"] = (
+            f'"{rule.metric}" above {units(rule.threshold)}, cooldown {rule.cooldown_seconds:g} s'
+        )
+    if policy.predictive is not None:
+        ahead = policy.predictive
+        metric = f'"{ahead.metric}"' if ahead.metric else "every metric"
+        settings["forecast"] = (
+            f"{metric}, {ahead.lead_seconds:g} s ahead, maxError {ahead.max_error:.0%}"
+        )
+    if policy.burst is not None:
+        burst = policy.burst
+        ceiling = burst.max_replicas or policy.max_replicas
+        settings["burst"] = (
+            f"at {burst.threshold:g}x target, up to {ceiling}, "
+            f"stable {burst.stable_window_seconds:g} s"
+        )
+    return settings

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the heavy imports wait for `run`: `autoscaler decide` must 
     from autoscaler.forecast.forecaster import SeasonalForecaster
     from autoscaler.kube.api import Api
     from autoscaler.kube.cache import CachedPods
+    from autoscaler.loop.controller import Outcome
     from autoscaler.loop.custom_metrics import PrometheusMetrics
     from autoscaler.loop.forecasting import Refitter
     from autoscaler.loop.leader import LeaderElector
@@ -55,13 +56,15 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         settings = _settings(args)
         _check_policies(settings)
         setup_logging(fmt=settings.log_format, level=settings.log_level)
+        # Local settings first: a broken declarations file is reported without a cluster.
+        custom, prometheus_resources = _custom_metrics(settings), _prometheus_resources(settings)
         api = _connect(settings)
         watch = settings.watch_cache and not args.once
-        sources = _sources(api, settings, watch=watch)
+        sources = _sources(api, settings, custom, prometheus_resources, watch=watch)
         elector = _elector(api, settings) if settings.leader_elect else None
         service = _service(api, settings, sources, elector, _recorder(settings), watch=watch)
         if args.once:
-            return _sync_once(service, out)
+            return _sync_once(service, out, err)
         return _serve(service, settings, sources, elector)
     except StartError as exc:
         print(f"autoscaler run: {exc}", file=err)
@@ -85,10 +88,23 @@ def _check_policies(settings: Settings) -> None:
     import os
 
     if not settings.policies and not settings.policy_crds:
-        raise StartError("no policies: give --policies PATH or leave --crds on")
+        raise StartError(
+            f"no policies: give {_knob('policies')} PATH, or leave {_knob('policy_crds')} on"
+        )
     missing = next((path for path in settings.policies if not os.path.lexists(path)), None)
     if missing is not None:
-        raise StartError(f"--policies: {missing}: no such file or directory")
+        raise StartError(
+            f"{_knob('policies')}: {missing}: no such file or directory (a variable holds "
+            "one path or a JSON list of paths)"
+        )
+
+
+def _knob(field: str) -> str:
+    """A setting as a user finds it: ``--policies (AUTOSCALER_POLICIES)``."""
+    from autoscaler.flags import flag, variable
+    from autoscaler.settings import Settings
+
+    return f"{flag(Settings, field)} ({variable(Settings, field)})"
 
 
 def _connect(settings: Settings) -> Api:
@@ -120,13 +136,18 @@ class Sources:
         return custom + (self.prometheus_resources.queries if self.prometheus_resources else 0)
 
 
-def _sources(api: Api, settings: Settings, *, watch: bool) -> Sources:
+def _sources(
+    api: Api,
+    settings: Settings,
+    custom: PrometheusMetrics | None,
+    prometheus_resources: PrometheusResourceMetrics | None,
+    *,
+    watch: bool,
+) -> Sources:
     """Direct reads, or watch caches (``--watch-cache``, not with ``--once``)."""
     from autoscaler.kube.pods import KubePods
     from autoscaler.kube.scale import KubeScales
 
-    custom = _custom_metrics(settings)
-    prometheus_resources = _prometheus_resources(settings)
     forecaster, refitter = _forecaster(settings, custom, prometheus_resources)
     if not watch:
         pods = KubePods(api)
@@ -188,9 +209,9 @@ def _custom_metrics(settings: Settings) -> PrometheusMetrics | None:
     loaded = load_declarations(settings.metrics_config)
     if loaded.errors:
         more = f" (and {len(loaded.errors) - 1} more)" if len(loaded.errors) > 1 else ""
-        raise StartError(f"--metrics-config: {loaded.errors[0].format()}{more}")
+        raise StartError(f"{_knob('metrics_config')}: {loaded.errors[0].format()}{more}")
     if not settings.prometheus_url:
-        raise StartError("--metrics-config needs --prometheus-url (AUTOSCALER_PROMETHEUS_URL)")
+        raise StartError(f"{_knob('metrics_config')} needs {_knob('prometheus_url')}")
     source = PrometheusSource(
         settings=PrometheusSettings(
             url=settings.prometheus_url, timeout=settings.prometheus_timeout
@@ -289,6 +310,7 @@ def _service(
         load_targets=lambda now: policies.load(now=now),
         report=lambda outcomes, now: policies.report(outcomes, now=now),
         complete=lambda: policies.complete,
+        listing_error=lambda: policies.listing_error,
         period=settings.sync_period,
         is_leader=elector.leading if elector else None,
     )
@@ -311,12 +333,17 @@ def _service(
     return service
 
 
-def _sync_once(service: Service, out: TextIO) -> int:
-    """``--once``: one sync, each outcome with the snapshot that feeds ``autoscaler decide``."""
+def _sync_once(service: Service, out: TextIO, err: TextIO) -> int:
+    """``--once``: one sync, each outcome with the snapshot that feeds ``autoscaler decide``.
+
+    Exit status 1 when the sync did nothing useful (no policy, or none of them could be
+    decided), so that a script or a CI job notices; the reason is one line on stderr.
+    """
     import json
 
     from autoscaler.documents import decision_to_document, snapshot_to_document
 
+    synced = service.sync_once()
     outcomes = [
         {
             "policy": o.target.key,
@@ -327,10 +354,31 @@ def _sync_once(service: Service, out: TextIO) -> int:
             "decision": None if o.decision is None else decision_to_document(o.decision),
             "snapshot": None if o.snapshot is None else snapshot_to_document(o.snapshot),
         }
-        for o in service.sync_once()
+        for o in synced
     ]
     out.write(json.dumps(outcomes, indent=2) + "\n")
-    return 0
+    problem = _once_problem(synced, service)
+    if problem is None:
+        return 0
+    print(f"autoscaler run --once: {problem}", file=err)
+    return 1
+
+
+def _once_problem(outcomes: list[Outcome], service: Service) -> str | None:
+    """Why a one-off sync achieved nothing, or None when some target was decided."""
+    if any(o.decision is not None for o in outcomes):
+        return None
+    listing = service.listing_error()
+    if not outcomes:
+        if listing is not None:
+            return f"no policy could be read: {listing}"
+        return (
+            f"no policy found (files from {_knob('policies')}, ScalingPolicy objects with "
+            f"{_knob('policy_crds')})"
+        )
+    first = outcomes[0]
+    more = f" (and {len(outcomes) - 1} more)" if len(outcomes) > 1 else ""
+    return f"no policy could be decided: {first.target.key}: {first.error}{more}"
 
 
 def _serve(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from builders import NOW, cpu_metric, pod, run, snapshot, usage
 
 from autoscaler.cli import main
@@ -171,6 +172,43 @@ def test_without_a_file_it_explains_the_bundled_example() -> None:
     assert code == 0
     assert "Decision: scale 3 -> 4" in out
     assert "Pods http_requests_per_second" in out
+
+
+def _golden(case_id: str) -> dict[str, Any]:
+    cases = Path(__file__).parent / "core" / "cases" / "podscale_paths.yaml"
+    [case] = [c for c in yaml.safe_load(cases.read_text()) if c["id"] == case_id]
+    return dict(case["snapshot"])
+
+
+def test_explain_says_which_path_won_with_each_proposals_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "paths.json"
+    forecast = _golden("forecast-leads")
+    forecast["policy"] = {**forecast["policy"], "burst": {"threshold": 2}}
+    path.write_text(json.dumps([forecast, _golden("activation-wakes-zero-to-one")]))
+    code, out, err = cli("decide", str(path), "--explain")
+    assert (code, err) == (0, "")
+    end = out.index("\n", out.index("Decision: ")) + 1  # the first snapshot's last line
+    first, second = out[:end], out[end:]
+    assert "Podscale paths:" in first and "Podscale rules:" not in first
+    # Each proposal with its settings, in the metric's units (950 requests, not 950000m).
+    assert (
+        "  forecast (every metric, 60 s ahead, maxError 30%): 10 replicas: rps forecast 950 "
+        "in total: / 100 per pod = 10 pods (recent error 10%)"
+    ) in first
+    assert "  burst (at 2x target, up to 20, stable 60 s): -: no burst: 0.90x target, below 2x" in (
+        first
+    )
+    assert "  forecast of rps: 950 in total +60 s from now, recent error 10%" in first
+    assert "  path: forecast (the forecast raised it), 8 replicas; the HPA alone: 4" in first
+    assert "Decision: scale 4 -> 8" in first and "Decision: scale 0 -> 1" in second
+    assert '  activation ("queue" above 5, cooldown 300 s): 1 replica: "queue" reads 40' in second
+    assert '  -> Activated: activation: "queue" reads 40, above 5' in second
+    assert "  path: activation (activation set it), 1 replica; the HPA alone: 2" in second
+
+
+def test_explain_of_a_policy_without_paths_has_no_paths_section() -> None:
+    code, out, _ = cli("decide")
+    assert code == 0 and "Podscale paths" not in out and "path:" not in out
 
 
 def test_json_flag_prints_the_bundled_example_as_json() -> None:

@@ -195,8 +195,46 @@ _history = st.fixed_dictionaries(
         "recommendations": st.lists(_entry, max_size=4),
         "scaleUpEvents": st.lists(_entry, max_size=2),
         "scaleDownEvents": st.lists(_entry, max_size=2),
+        "lastBurst": _times,
+        "lastActive": _times,
+        "forecastOff": st.sampled_from([True, False, None, "yes", 1]),
     },
 )
+_forecast = st.fixed_dictionaries(
+    {
+        "metric": st.sampled_from([0, 0, 1, 1, 2, -1, 1.0, "0", None]),
+        "total": st.one_of(st.integers(0, 5000), _quantities),
+        "at": st.one_of(st.integers(0, 2_000_000_000), _times),
+    },
+    optional={
+        "error": st.one_of(st.sampled_from([None, -0.1, "0.1", True]), st.floats(0, 2)),
+        "typo": st.just(1),
+    },
+)
+# Every path on: forecasts and the paths' memory are then decided on.
+_PATHS_POLICY: dict[str, Any] = {
+    "minReplicas": 0,
+    "maxReplicas": 10,
+    "metrics": [
+        {
+            "type": "Pods",
+            "pods": {
+                "metric": {"name": "rps"},
+                "target": {"type": "AverageValue", "averageValue": "10"},
+            },
+        },
+        {
+            "type": "External",
+            "external": {
+                "metric": {"name": "queue"},
+                "target": {"type": "AverageValue", "averageValue": "5"},
+            },
+        },
+    ],
+    "predictive": {"leadSeconds": 45, "metric": "rps"},
+    "burst": {"threshold": 3, "maxReplicas": 8},
+    "activation": {"metric": "queue", "threshold": "1", "cooldownSeconds": 60},
+}
 _policies = st.sampled_from(
     [
         {"maxReplicas": 10},
@@ -222,6 +260,8 @@ _policies = st.sampled_from(
         },
         {"maxReplicas": 0},
         {"maxReplicas": "ten"},
+        _PATHS_POLICY,
+        {"maxReplicas": 10, "predictive": {}, "burst": {"threshold": 1}},
     ]
 )
 _snapshots = st.fixed_dictionaries(
@@ -233,6 +273,7 @@ _snapshots = st.fixed_dictionaries(
         "metrics": st.one_of(st.none(), _metrics),
         "history": st.one_of(st.none(), _history),
         "settings": st.sampled_from([None, {}, {"tolerance": 0.2}, {"bogus": 1}]),
+        "forecasts": st.lists(_forecast, max_size=2),
         "name": st.sampled_from(["web", 5]),
         "typo": st.just(1),
     },
@@ -242,4 +283,28 @@ _snapshots = st.fixed_dictionaries(
 @settings(max_examples=400, deadline=None)
 @given(_snapshots)
 def test_generated_documents_agree(doc: dict[str, Any]) -> None:
+    _agree(doc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_forecast, max_size=3),
+    _history,
+    st.lists(_pod, max_size=4),
+    _metrics,
+    st.integers(0, 10),
+)
+def test_generated_forecasts_and_path_memory_agree(
+    forecasts: list[Any], history: Any, pods: list[Any], metrics: Any, current: int
+) -> None:
+    """A policy with every path, so that forecasts and the paths' memory are decided on."""
+    doc = {
+        "now": NOW,
+        "policy": _PATHS_POLICY,
+        "currentReplicas": current,
+        "pods": pods,
+        "metrics": metrics,
+        "history": history,
+        "forecasts": forecasts,
+    }
     _agree(doc)

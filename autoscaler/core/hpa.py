@@ -133,10 +133,15 @@ def hpa_decision(snapshot: Snapshot) -> Decision:
     conditions.set(
         SCALING_LIMITED, limited.replicas != stabilized.replicas, limited.reason, limited.message
     )
+    before = snapshot.history
     history = History(
-        (*snapshot.history.recommendations, Recommendation(snapshot.now, desired)),
-        snapshot.history.scale_up_events,
-        snapshot.history.scale_down_events,
+        (*before.recommendations, Recommendation(snapshot.now, desired)),
+        before.scale_up_events,
+        before.scale_down_events,
+        # Podscale's paths' memory (core.paths) travels on untouched.
+        before.last_burst,
+        before.last_active,
+        before.forecast_off,
     )
     if limited.replicas == current:
         return Decision(current, recommendation, results, conditions.all(), history)

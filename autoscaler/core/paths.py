@@ -1,7 +1,9 @@
 """Podscale's own paths to a replica count, beside the HPA's reactive one (``core.decide``).
 
-Each path is opt-in per policy and can only *add* to what the HPA decided, never take
-away from it, except activation's 1 -> 0, which is the one thing it exists for:
+Each path is opt-in per policy. The forecast and the burst can only *add* to what the
+HPA decided, never take away from it; activation decides the moves to and from zero,
+which is the one thing it exists for (at zero it holds zero below its threshold and
+wakes to exactly 1 above it, whatever the HPA alone would have asked for):
 
 **Activation** (``minReplicas: 0`` and ``spec.activation``, KEDA's activation). At zero
 replicas the HPA has no pods to measure; Podscale holds zero until the activation metric
@@ -38,7 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from autoscaler.core.hpa import ABLE_TO_SCALE, normalized
+from autoscaler.core.hpa import ABLE_TO_SCALE, SCALING_LIMITED, normalized
 from autoscaler.core.model import (
     ACTIVATION,
     AVERAGE_VALUE,
@@ -61,6 +63,7 @@ from autoscaler.core.model import (
     Recommendation,
     Snapshot,
 )
+from autoscaler.core.normalize import TOO_MANY, WITHIN_RANGE
 from autoscaler.core.pods import pod_requests, ready_running_count
 from autoscaler.core.replicas import MetricFailure, resource_samples
 
@@ -83,14 +86,14 @@ def activate(snapshot: Snapshot, decision: Decision) -> Decision:
         return decision
     now, current = snapshot.now, snapshot.current_replicas
     reading = activation_reading(snapshot)
-    threshold = _units(activation.threshold)
+    threshold = units(activation.threshold)
     if reading is None:
         detail = f'activation metric "{activation.metric}" could not be read'
         active = False
     else:
         active = reading > activation.threshold
         relation = "above" if active else "at or below"
-        detail = f'"{activation.metric}" reads {_units(reading)}, {relation} {threshold}'
+        detail = f'"{activation.metric}" reads {units(reading)}, {relation} {threshold}'
     last_active = now if active else history.last_active
     if last_active is None and current > 0:
         last_active = now  # first sight: a full cooldown before zero
@@ -110,7 +113,8 @@ def activate(snapshot: Snapshot, decision: Decision) -> Decision:
             notice=Notice(ACTIVATED_REASON, reason),
         )
     idle_for = now - last_active if last_active is not None else 0.0
-    cooled = not active and idle_for >= activation.cooldown_seconds
+    # A metric that could not be read says nothing about activity: never zero on it.
+    cooled = reading is not None and not active and idle_for >= activation.cooldown_seconds
     if cooled and decision.desired_replicas <= 1 and decision.error is None:
         reason = (
             f"activation: no reading above {threshold} for {idle_for:.0f} s "
@@ -125,7 +129,12 @@ def activate(snapshot: Snapshot, decision: Decision) -> Decision:
             notice=Notice(DEACTIVATED_REASON, reason),
         )
     left = max(0.0, activation.cooldown_seconds - idle_for)
-    note = f"{detail}; zero allowed in {left:.0f} s" if not active else detail
+    if reading is None:
+        note = f"{detail}: not scaling to zero without a reading"
+    elif not active:
+        note = f"{detail}; zero allowed in {left:.0f} s"
+    else:
+        note = detail
     if decision.desired_replicas == 0:
         # The HPA would go to zero (minReplicas 0) before the cooldown: keep one.
         kept = _set(decision, 1, current, history, "")
@@ -162,7 +171,8 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
     if predictive is None:
         return decision
     current = snapshot.current_replicas
-    errors = [f.error for f in snapshot.forecasts if f.error is not None]
+    # Only the forecasts that count (the named metric's) are trusted or not.
+    errors = [f.error for f in _named(snapshot) if f.error is not None]
     worst = max(errors) if errors else None
     off, notice = history.forecast_off, decision.notice
     if worst is not None and not off and worst > predictive.max_error:
@@ -182,15 +192,22 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
         )
     decision = replace(decision, history=replace(history, forecast_off=off), notice=notice)
     if off:
-        detail = f"off: recent error {worst:.0%} above maxError {predictive.max_error:.0%}"
+        # Off stays off until a measured error says otherwise (none may come this sync).
+        error = "no error measured this sync" if worst is None else f"recent error {worst:.0%}"
+        detail = (
+            f"off: {error}; back on below {predictive.max_error * TRUST_AGAIN:.0%} "
+            f"(maxError {predictive.max_error:.0%})"
+        )
         return _propose(decision, PathProposal(FORECAST, None, detail))
     asks = [_forecast_replicas(snapshot, f.metric, f.total) for f in _usable(snapshot)]
     wanted = [(r, text) for r, text in asks if r is not None]
     if not wanted:
         why = next((text for _, text in asks), "no forecast for this sync")
         return _propose(decision, PathProposal(FORECAST, None, why))
-    replicas, text = max(wanted, key=lambda pair: pair[0])
-    replicas = min(replicas, policy.max_replicas)
+    asked, text = max(wanted, key=lambda pair: pair[0])
+    replicas = min(asked, policy.max_replicas)
+    if replicas < asked:
+        text += f", at most maxReplicas {policy.max_replicas}"
     trust = "no error measured yet" if worst is None else f"recent error {worst:.0%}"
     proposal = PathProposal(FORECAST, replicas, f"{text} ({trust})")
     decision = _propose(decision, proposal)
@@ -198,27 +215,35 @@ def forecast(snapshot: Snapshot, decision: Decision) -> Decision:
         return decision
     if replicas <= decision.recommendation:
         return decision
-    limited = normalized(snapshot, replicas)
+    limited = normalized(snapshot, asked)
     history = _recommended(decision.history, snapshot.now, replicas)
     if limited.replicas <= decision.desired_replicas:
         return replace(decision, history=history)
     reason = f"forecast: {text}"
     raised = _set(decision, limited.replicas, current, history, reason)
+    if limited.replicas < asked:
+        # The forecast asked for more than the bounds or the rate limits allow now:
+        # ScalingLimited says which, as it does for the HPA's own proposal.
+        capped = Condition(SCALING_LIMITED, "True", limited.reason, limited.message)
+        conditions = tuple(capped if c.type == SCALING_LIMITED else c for c in raised.conditions)
+        raised = replace(raised, conditions=conditions)
     return replace(raised, path=FORECAST)
 
 
 def _usable(snapshot: Snapshot) -> list[MetricForecast]:
-    """Forecasts for now or later (a stale one says nothing), of the metric the policy
-    names (all of them when it names none)."""
+    """The named metric's forecasts for now or later (a stale one says nothing)."""
+    return [f for f in _named(snapshot) if f.at >= snapshot.now]
+
+
+def _named(snapshot: Snapshot) -> list[MetricForecast]:
+    """Forecasts of the metric the policy names (of every metric when it names none)."""
     predictive = snapshot.policy.predictive
     name = predictive.metric if predictive is not None else ""
     metrics = snapshot.policy.metrics
     return [
         f
         for f in snapshot.forecasts
-        if f.at >= snapshot.now
-        and 0 <= f.metric < len(metrics)
-        and (not name or metrics[f.metric].name == name)
+        if 0 <= f.metric < len(metrics) and (not name or metrics[f.metric].name == name)
     ]
 
 
@@ -227,8 +252,11 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
     module doc); no scale-down within the stable window after a burst."""
     policy = snapshot.policy
     rule = policy.burst
-    if rule is None or decision.error is not None or snapshot.current_replicas == 0:
+    if rule is None:
         return decision
+    if decision.error is not None or snapshot.current_replicas == 0:
+        why = "no usable metric" if decision.error is not None else "no pods at zero replicas"
+        return _propose(decision, PathProposal(BURST, None, f"not evaluated: {why}"))
     now, current, history = snapshot.now, snapshot.current_replicas, decision.history
     peak = max((r for r in _ratios(snapshot, decision) if r is not None), default=None)
     bursting = peak is not None and peak >= rule.threshold
@@ -241,7 +269,9 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
         ratio = "no metric read" if peak is None else f"{peak:.2f}x target"
         detail = f"no burst: {ratio}, below {rule.threshold:g}x"
         return _propose(replace(decision, history=history), PathProposal(BURST, None, detail))
-    desired = max(decision.desired_replicas, current)  # no scale-down while it lasts
+    # No scale-down while it lasts (but never above maxReplicas, which may have been
+    # lowered since: the HPA's step then asks for maxReplicas).
+    desired = max(decision.desired_replicas, min(current, policy.max_replicas))
     asked = decision.recommendation or 0
     if bursting and asked > desired:
         desired = max(desired, min(asked, ceiling))
@@ -259,6 +289,17 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
     if desired == decision.desired_replicas:
         return _propose(replace(decision, history=history), proposal)
     changed = _set(decision, desired, current, history, detail if desired != current else "")
+    if bursting and desired > decision.desired_replicas:
+        # Past the HPA's rate limits: ScalingLimited says only what held the burst back.
+        if desired >= asked:
+            limit = Condition(SCALING_LIMITED, "False", *WITHIN_RANGE)
+        elif ceiling == policy.max_replicas:
+            limit = Condition(SCALING_LIMITED, "True", *TOO_MANY)
+        else:
+            message = f"the desired replica count is more than the burst's maxReplicas ({ceiling})"
+            limit = Condition(SCALING_LIMITED, "True", TOO_MANY[0], message)
+        conditions = tuple(limit if c.type == SCALING_LIMITED else c for c in changed.conditions)
+        changed = replace(changed, conditions=conditions)
     return replace(
         _propose(changed, proposal),
         path=BURST,
@@ -315,7 +356,7 @@ def _forecast_replicas(snapshot: Snapshot, index: int, total: int) -> tuple[int 
     """The replicas that hold ``total`` at the metric's target, with the arithmetic."""
     spec = snapshot.policy.metrics[index]
     target = spec.target
-    amount = _units(total)
+    amount = units(total)
     if target.type == UTILIZATION and spec.type in (RESOURCE, CONTAINER_RESOURCE):
         running = tuple(p for p in snapshot.pods if not p.deleting and p.phase == "Running")
         try:
@@ -328,20 +369,20 @@ def _forecast_replicas(snapshot: Snapshot, index: int, total: int) -> tuple[int 
         replicas = math.ceil(total / per_pod) if per_pod > 0 else None
         return replicas, (
             f"{spec.name} forecast {amount} in total: / ({target.average_utilization}% of "
-            f"{_units(round(per_pod * 100 / target.average_utilization))} per pod) = "
+            f"{units(round(per_pod * 100 / target.average_utilization))} per pod) = "
             f"{replicas} pods"
         )
     if target.type == AVERAGE_VALUE and target.average_value:
         replicas = math.ceil(total / target.average_value)
         return replicas, (
-            f"{spec.name} forecast {amount} in total: / {_units(target.average_value)} per pod "
+            f"{spec.name} forecast {amount} in total: / {units(target.average_value)} per pod "
             f"= {replicas} pods"
         )
     if target.type == VALUE and target.value:
         ready = ready_running_count(snapshot.pods) or snapshot.current_replicas
         replicas = math.ceil(total / target.value * ready)
         return replicas, (
-            f"{spec.name} forecast {amount}: / target {_units(target.value)} x {ready} ready "
+            f"{spec.name} forecast {amount}: / target {units(target.value)} x {ready} ready "
             f"pods = {replicas} pods"
         )
     return None, f"forecast of {spec.name}: its target type cannot size replicas"
@@ -379,7 +420,10 @@ def _propose(decision: Decision, proposal: PathProposal) -> Decision:
     return replace(decision, proposals=(*decision.proposals, proposal))
 
 
-def _units(milli: int) -> str:
-    """Milli-units in the metric's own units: 56250 -> "56.25", 500 -> "0.5"."""
-    value = milli / 1000
-    return f"{value:,.0f}" if value == int(value) and abs(value) >= 1 else f"{value:,.3g}"
+def units(milli: int) -> str:
+    """Milli-units in the metric's own units, exactly: 56250 -> "56.25", 500 -> "0.5",
+    1234500 -> "1,234.5" (a milli-unit is the finest a quantity has here)."""
+    whole, rest = divmod(abs(milli), 1000)
+    sign = "-" if milli < 0 else ""
+    fraction = f".{rest:03d}".rstrip("0") if rest else ""
+    return f"{sign}{whole:,}{fraction}"

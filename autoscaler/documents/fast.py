@@ -21,6 +21,7 @@ no string spells a colon as ``\\u003a`` (such input is left to the full parser).
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -31,6 +32,7 @@ from autoscaler.core.model import (
     Container,
     History,
     MetricData,
+    MetricForecast,
     Pod,
     PodUsage,
     Policy,
@@ -104,9 +106,10 @@ class FastDocuments:
         if current < 0 or status < 0:
             raise _Refused
         metrics, history, settings = raw.metrics, raw.history, raw.settings
+        policy = self._policy(raw.policy)
         return Snapshot(
             now,
-            self._policy(raw.policy),
+            policy,
             current,
             status,
             () if raw.pods is UNSET else self._pods(raw.pods),
@@ -118,6 +121,7 @@ class FastDocuments:
             self._rollout(raw.rollout),
             _failed_syncs(raw.failed_syncs),
             () if raw.external_changes is UNSET else tuple(map(_time, raw.external_changes)),
+            () if raw.forecasts is UNSET else _forecasts(raw.forecasts, len(policy.metrics)),
         )
 
     def _rollout(self, raw: wire.Rollout | UnsetType | None) -> Rollout | None:
@@ -263,9 +267,29 @@ def _history(raw: wire.History) -> History:
             recommendations.append(
                 Recommendation(when if type(when) is int else _time(when), replicas)
             )
+    burst, active, off = raw.last_burst, raw.last_active, raw.forecast_off
     return History(
-        tuple(recommendations), _events(raw.scale_up_events), _events(raw.scale_down_events)
+        tuple(recommendations),
+        _events(raw.scale_up_events),
+        _events(raw.scale_down_events),
+        None if burst is None or burst is UNSET else _time(burst),
+        None if active is None or active is UNSET else _time(active),
+        off is True,
     )
+
+
+def _forecasts(raws: list[wire.Forecast], metrics: int) -> tuple[MetricForecast, ...]:
+    forecasts = []
+    for raw in raws:
+        total, error = MILLI_UNITS[raw.total], raw.error
+        if not 0 <= raw.metric < metrics or total < 0:
+            raise _Refused
+        if error is UNSET or error is None:
+            error = None
+        elif not 0 <= error < math.inf:  # NaN fails both
+            raise _Refused
+        forecasts.append(MetricForecast(raw.metric, total, _time(raw.at), error))
+    return tuple(forecasts)
 
 
 def _events(raw: list[wire.Entry] | UnsetType) -> tuple[ScaleEvent, ...]:

@@ -12,12 +12,15 @@ import time as clock
 from typing import Any
 
 from autoscaler.core.model import (
+    REACTIVE,
     Container,
     Decision,
     History,
     MetricData,
+    MetricForecast,
     MetricResult,
     MetricStatus,
+    PathProposal,
     Pod,
     PodUsage,
     Recommendation,
@@ -53,11 +56,13 @@ _SNAPSHOT_KEYS = frozenset(
         "rollout",
         "failedSyncs",
         "externalChanges",
+        "forecasts",
         "name",
         "description",
     }
 )
 _ROLLOUT_KEYS = frozenset({"workload", "message", "stablePods"})
+_FORECAST_KEYS = ("metric", "total", "at", "error")
 _PHASES = frozenset({"Pending", "Running", "Succeeded", "Failed", "Unknown"})
 # PodReady condition status as the core reads it, from a bool or the API's string.
 READY_STATUS = {
@@ -87,9 +92,10 @@ def snapshot_from_document(
         raise fail(f"{path}.currentReplicas", "required")
     current = integer(raw["currentReplicas"], f"{path}.currentReplicas", minimum=0)
     status = raw.get("statusReplicas")
+    policy = policy_from_spec(raw["policy"], f"{path}.policy")
     return Snapshot(
         now=now,
-        policy=policy_from_spec(raw["policy"], f"{path}.policy"),
+        policy=policy,
         current_replicas=current,
         status_replicas=current
         if status is None
@@ -104,7 +110,41 @@ def snapshot_from_document(
             time(t, f"{path}.externalChanges[{i}]")
             for i, t in enumerate(listing(raw.get("externalChanges"), f"{path}.externalChanges"))
         ),
+        forecasts=_forecasts(raw.get("forecasts"), f"{path}.forecasts", len(policy.metrics)),
     )
+
+
+def _forecasts(value: Any, path: str, metrics: int) -> tuple[MetricForecast, ...]:
+    """The edge's forecasts (Podscale's, for ``policy.predictive``): each names its metric
+    by its index in ``policy.metrics``."""
+    forecasts = []
+    for i, item in enumerate(listing(value, path)):
+        where = f"{path}[{i}]"
+        raw = mapping(item, where)
+        unknown = sorted(set(raw) - set(_FORECAST_KEYS))
+        if unknown:
+            raise fail(f"{where}.{unknown[0]}", "unknown field")
+        for key in ("metric", "total", "at"):
+            if raw.get(key) is None:
+                raise fail(f"{where}.{key}", "required")
+        index = integer(raw["metric"], where, "metric", minimum=0)
+        if index >= metrics:
+            raise fail(
+                where, f"must index policy.metrics (0 to {metrics - 1}, got {index})", "metric"
+            )
+        total = milli(raw["total"], where, "total")
+        if total < 0:
+            raise fail(where, f"must be at least 0 (got {raw['total']!r})", "total")
+        error = raw.get("error")
+        forecasts.append(
+            MetricForecast(
+                index,
+                total,
+                time(raw["at"], where, "at"),
+                None if error is None else number(error, where, "error"),
+            )
+        )
+    return tuple(forecasts)
 
 
 def _rollout(value: Any, path: str) -> Rollout | None:
@@ -236,10 +276,16 @@ def history_from_document(value: Any, path: str = "history") -> History:
                 else integer(replicas, where, "replicas", minimum=0),
             )
         )
+    forecast_off = raw.get("forecastOff")
+    if forecast_off is not None and type(forecast_off) is not bool:
+        raise fail(path, f"expected true, false or null, got {forecast_off!r}", "forecastOff")
     return History(
         tuple(recommendations),
         _events(raw.get("scaleUpEvents"), f"{path}.scaleUpEvents"),
         _events(raw.get("scaleDownEvents"), f"{path}.scaleDownEvents"),
+        optional_time(raw.get("lastBurst"), path, "lastBurst"),
+        optional_time(raw.get("lastActive"), path, "lastActive"),
+        forecast_off is True,
     )
 
 
@@ -309,7 +355,9 @@ def _metric_result(result: MetricResult) -> dict[str, Any]:
 
 
 def history_to_document(history: History) -> dict[str, Any]:
-    return {
+    """The history as a snapshot reads it; the paths' memory only where it holds
+    something, so that a policy without Podscale's paths writes what it always wrote."""
+    out: dict[str, Any] = {
         "recommendations": [
             {"time": _seconds(r.time), "replicas": r.replicas} for r in history.recommendations
         ],
@@ -320,11 +368,18 @@ def history_to_document(history: History) -> dict[str, Any]:
             {"time": _seconds(e.time), "change": e.change} for e in history.scale_down_events
         ],
     }
+    if history.last_burst is not None:
+        out["lastBurst"] = _seconds(history.last_burst)
+    if history.last_active is not None:
+        out["lastActive"] = _seconds(history.last_active)
+    if history.forecast_off:
+        out["forecastOff"] = True
+    return out
 
 
 def decision_to_document(decision: Decision) -> dict[str, Any]:
     """The contract's result object (camelCase keys)."""
-    return {
+    document: dict[str, Any] = {
         "desiredReplicas": decision.desired_replicas,
         "recommendation": decision.recommendation,
         "metrics": [_metric_result(m) for m in decision.metrics],
@@ -339,3 +394,12 @@ def decision_to_document(decision: Decision) -> dict[str, Any]:
         if decision.notice is None
         else {"reason": decision.notice.reason, "message": decision.notice.message},
     }
+    if decision.proposals or decision.path != REACTIVE:
+        # Only for a policy with Podscale's paths: every other decision reads as before.
+        document["path"] = decision.path
+        document["proposals"] = [_proposal(p) for p in decision.proposals]
+    return document
+
+
+def _proposal(proposal: PathProposal) -> dict[str, Any]:
+    return {"path": proposal.path, "replicas": proposal.replicas, "detail": proposal.detail}

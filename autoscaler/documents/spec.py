@@ -19,17 +19,28 @@ from autoscaler.core.model import (
     RESOURCE,
     ROLLOUT_OFF,
     UTILIZATION,
+    Activation,
     Behavior,
+    Burst,
     Fallback,
     MetricSpec,
     MetricTarget,
     ObjectReference,
     Policy,
+    Predictive,
     ScalingPolicy,
     ScalingRules,
 )
 from autoscaler.core.quantity import QuantityError, parse_quantity
-from autoscaler.documents.read import fail, integer, listing, mapping, milli, number, string
+from autoscaler.documents.read import (
+    fail,
+    integer,
+    listing,
+    mapping,
+    milli,
+    number,
+    string,
+)
 
 DEFAULT_METRIC = MetricSpec(RESOURCE, "cpu", MetricTarget(UTILIZATION, average_utilization=80))
 _SOURCE_KEYS = {
@@ -56,14 +67,121 @@ def policy_from_spec(spec: Mapping[str, Any], path: str = "policy") -> Policy:
     raw_metrics = listing(spec.get("metrics"), f"{path}.metrics")
     metrics = tuple(_metric(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics))
     behavior = spec.get("behavior")
+    metrics = metrics or (DEFAULT_METRIC,)
     return Policy(
         max_replicas=max_replicas,
         min_replicas=min_replicas,
-        metrics=metrics or (DEFAULT_METRIC,),
+        metrics=metrics,
         behavior=None if behavior is None else _behavior(behavior, f"{path}.behavior"),
         fallback=_fallback(spec.get("fallback"), f"{path}.fallback"),
         rollout_awareness=_rollout_awareness(spec.get("rollout"), f"{path}.rollout"),
+        predictive=_predictive(spec.get("predictive"), f"{path}.predictive", metrics),
+        burst=_burst(spec.get("burst"), f"{path}.burst", max_replicas),
+        activation=_activation(spec.get("activation"), path, metrics, min_replicas),
     )
+
+
+# Podscale's paths (core.paths), as in a ScalingPolicy spec (docs/policies.md). Each is
+# off when absent or null; the edge-only knobs (lookbackSeconds, pollSeconds) travel
+# with the policy so that a recorded snapshot is the whole policy.
+_PREDICTIVE_KEYS = ("leadSeconds", "maxError", "metric", "lookbackSeconds")
+_BURST_KEYS = ("threshold", "maxReplicas", "stableWindowSeconds")
+_ACTIVATION_KEYS = ("metric", "threshold", "cooldownSeconds", "pollSeconds")
+# The metric types that can be read at zero pods: a Resource or Pods metric has no pods
+# to read there, so a target woken by one would never wake.
+_ACTIVATION_TYPES = (EXTERNAL, OBJECT)
+MAX_LEAD_SECONDS = 3600
+
+
+def _extension(value: Any, path: str, keys: tuple[str, ...]) -> Mapping[str, Any] | None:
+    """An extension's mapping (None when absent or null), no field but ``keys``."""
+    if value is None:
+        return None
+    raw = mapping(value, path)
+    unknown = sorted(set(raw) - set(keys))
+    if unknown:
+        raise fail(f"{path}.{unknown[0]}", f"unknown field (known: {', '.join(keys)})")
+    return raw
+
+
+def _seconds(raw: Mapping[str, Any], path: str, key: str, default: float) -> float:
+    return default if raw.get(key) is None else number(raw[key], path, key)
+
+
+def _metric_name(raw: Mapping[str, Any], path: str, metrics: tuple[MetricSpec, ...]) -> str:
+    """``metric``: the name of one of the policy's metrics."""
+    name = string(raw.get("metric"), path, "metric")
+    if not any(m.name == name for m in metrics):
+        known = ", ".join(sorted({m.name for m in metrics if m.name}))
+        raise fail(path, f"names no metric of this policy ({known})", "metric")
+    return name
+
+
+def _predictive(value: Any, path: str, metrics: tuple[MetricSpec, ...]) -> Predictive | None:
+    raw = _extension(value, path, _PREDICTIVE_KEYS)
+    if raw is None:
+        return None
+    defaults = Predictive()
+    lead = _seconds(raw, path, "leadSeconds", defaults.lead_seconds)
+    if not 0 < lead <= MAX_LEAD_SECONDS:
+        raise fail(
+            path, f"must be above 0 and at most {MAX_LEAD_SECONDS} (got {lead:g})", "leadSeconds"
+        )
+    max_error = _seconds(raw, path, "maxError", defaults.max_error)
+    if max_error <= 0:
+        raise fail(path, f"must be above 0 (got {max_error:g})", "maxError")
+    lookback = _seconds(raw, path, "lookbackSeconds", defaults.lookback_seconds)
+    if lookback <= 0:
+        raise fail(path, f"must be above 0 (got {lookback:g})", "lookbackSeconds")
+    metric = "" if raw.get("metric") is None else _metric_name(raw, path, metrics)
+    return Predictive(lead, max_error, metric, lookback)
+
+
+def _burst(value: Any, path: str, max_replicas: int) -> Burst | None:
+    raw = _extension(value, path, _BURST_KEYS)
+    if raw is None:
+        return None
+    defaults = Burst()
+    threshold = _seconds(raw, path, "threshold", defaults.threshold)
+    if threshold <= 1:
+        raise fail(path, f"must be above 1 (got {threshold:g})", "threshold")
+    ceiling = raw.get("maxReplicas")
+    if ceiling is not None:
+        ceiling = integer(ceiling, path, "maxReplicas", minimum=1)
+        if ceiling > max_replicas:
+            raise fail(path, f"must be at most maxReplicas ({max_replicas})", "maxReplicas")
+    window = _seconds(raw, path, "stableWindowSeconds", defaults.stable_window_seconds)
+    return Burst(threshold, ceiling, window)
+
+
+def _activation(
+    value: Any, policy: str, metrics: tuple[MetricSpec, ...], min_replicas: int
+) -> Activation | None:
+    path = f"{policy}.activation"
+    raw = _extension(value, path, _ACTIVATION_KEYS)
+    if raw is None:
+        return None
+    if min_replicas != 0:
+        raise fail(f"{policy}.minReplicas", f"must be 0 with activation (got {min_replicas})")
+    name = _metric_name(raw, path, metrics)
+    kinds = {m.type for m in metrics if m.name == name}
+    if not kinds & set(_ACTIVATION_TYPES):
+        raise fail(
+            path,
+            "must name an External or Object metric: at zero there are no pods to read",
+            "metric",
+        )
+    defaults = Activation(name)
+    threshold = (
+        defaults.threshold
+        if raw.get("threshold") is None
+        else milli(raw["threshold"], path, "threshold")
+    )
+    cooldown = _seconds(raw, path, "cooldownSeconds", defaults.cooldown_seconds)
+    poll = _seconds(raw, path, "pollSeconds", defaults.poll_seconds)
+    if poll <= 0:
+        raise fail(path, f"must be above 0 (got {poll:g})", "pollSeconds")
+    return Activation(name, threshold, cooldown, poll)
 
 
 def _fallback(value: Any, path: str) -> Fallback | None:

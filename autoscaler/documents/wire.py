@@ -71,6 +71,18 @@ class History(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=Tr
     recommendations: list[Entry] | UnsetType = UNSET
     scale_up_events: list[Entry] | UnsetType = UNSET
     scale_down_events: list[Entry] | UnsetType = UNSET
+    last_burst: Time | UnsetType | None = UNSET
+    last_active: Time | UnsetType | None = UNSET
+    forecast_off: bool | UnsetType | None = UNSET
+
+
+class Forecast(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """One of the edge's forecasts: ``metric`` indexes the policy's metrics."""
+
+    metric: int
+    total: Quantity
+    at: Time
+    error: float | UnsetType | None = UNSET
 
 
 class Rollout(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=True):
@@ -94,6 +106,7 @@ class Snapshot(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=T
     rollout: Rollout | UnsetType | None = UNSET
     failed_syncs: int | UnsetType = UNSET
     external_changes: list[Time] | UnsetType = UNSET
+    forecasts: list[Forecast] | UnsetType = UNSET
     name: str | UnsetType | None = UNSET
     description: str | UnsetType | None = UNSET
 

@@ -44,7 +44,7 @@ _OPERATORS = {"in": "In", "notin": "NotIn", "exists": "Exists", "doesnotexist": 
 def snapshot_to_document(snapshot: Snapshot) -> dict[str, Any]:
     """The snapshot document that ``autoscaler decide`` parses back into ``snapshot``."""
     settings = snapshot.settings
-    return {
+    document: dict[str, Any] = {
         "now": snapshot.now,
         "policy": policy_to_spec(snapshot.policy),
         "currentReplicas": snapshot.current_replicas,
@@ -62,6 +62,12 @@ def snapshot_to_document(snapshot: Snapshot) -> dict[str, Any]:
         "failedSyncs": snapshot.failed_syncs,
         "externalChanges": list(snapshot.external_changes),
     }
+    if snapshot.forecasts:
+        document["forecasts"] = [
+            {"metric": f.metric, "total": format_milli(f.total), "at": f.at, "error": f.error}
+            for f in snapshot.forecasts
+        ]
+    return document
 
 
 def _rollout(rollout: Rollout | None) -> dict[str, Any] | None:
@@ -95,7 +101,37 @@ def policy_to_spec(policy: Policy) -> dict[str, Any]:
         }
     if policy.rollout_awareness != ROLLOUT_OFF:
         spec["rollout"] = {"awareness": policy.rollout_awareness}
+    spec.update(_paths(policy))
     return spec
+
+
+def _paths(policy: Policy) -> dict[str, Any]:
+    """Podscale's paths the policy enables, in ScalingPolicy wire names."""
+    out: dict[str, Any] = {}
+    predictive, burst, activation = policy.predictive, policy.burst, policy.activation
+    if predictive is not None:
+        out["predictive"] = {
+            "leadSeconds": predictive.lead_seconds,
+            "maxError": predictive.max_error,
+            "lookbackSeconds": predictive.lookback_seconds,
+        }
+        if predictive.metric:
+            out["predictive"]["metric"] = predictive.metric
+    if burst is not None:
+        out["burst"] = {
+            "threshold": burst.threshold,
+            "stableWindowSeconds": burst.stable_window_seconds,
+        }
+        if burst.max_replicas is not None:
+            out["burst"]["maxReplicas"] = burst.max_replicas
+    if activation is not None:
+        out["activation"] = {
+            "metric": activation.metric,
+            "threshold": format_milli(activation.threshold),
+            "cooldownSeconds": activation.cooldown_seconds,
+            "pollSeconds": activation.poll_seconds,
+        }
+    return out
 
 
 def _metric(metric: MetricSpec) -> dict[str, Any]:

@@ -50,7 +50,10 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> client
         TypeError,
         AttributeError,
     ) as exc:
-        where = path or "~/.kube/config (no --kubeconfig, $KUBECONFIG or in-cluster config)"
+        where = path or (
+            "~/.kube/config (no --kubeconfig or AUTOSCALER_KUBECONFIG, no $KUBECONFIG, "
+            "not in a cluster)"
+        )
         reason = " ".join(str(exc).split())  # a YAML error spans lines
         raise LoopError(f"cannot load Kubernetes config from {where}: {reason}") from None
 

@@ -28,6 +28,7 @@ from autoscaler.policy.document import to_policy
 from autoscaler.policy.issues import format_path
 from autoscaler.policy.model import API_VERSION as GROUP_VERSION
 from autoscaler.ports import JSON, LoopError, PolicyStore, Target, TargetRef
+from autoscaler.status_text import targets_text
 
 
 def now_rfc3339(epoch: float) -> str:
@@ -164,6 +165,10 @@ def status_document(
             for s, r in zip(outcome.target.policy.metrics, decision.metrics, strict=True)
         ]
         status["currentMetrics"] = [m for m in metrics if m is not None]
+        written = [
+            m.model_dump(by_alias=True, exclude_none=True) for m in outcome.target.metric_specs
+        ]
+        status["targets"] = targets_text(written, status["currentMetrics"])
         status["history"] = history_to_document(outcome.history or decision.history)
         conditions = [
             {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
@@ -218,7 +223,10 @@ def _digest(history: Any) -> Any:
 
     A new recommendation is appended every sync; saving the history only when its
     highest or lowest recommendation or its scale events change keeps status writes
-    to the syncs where something happened.
+    to the syncs where something happened. Podscale's paths' memory counts whole: a
+    restart that forgot a burst, the last activity or a switched-off forecast would
+    scale down within a burst's window, keep an idle target a full cooldown longer,
+    or trust a forecast known to be wrong.
     """
     if not isinstance(history, dict):
         return None
@@ -228,6 +236,9 @@ def _digest(history: Any) -> Any:
         min(replicas, default=None),
         str(history.get("scaleUpEvents")),
         str(history.get("scaleDownEvents")),
+        history.get("lastBurst"),
+        history.get("lastActive"),
+        history.get("forecastOff"),
     )
 
 

@@ -65,12 +65,13 @@ class Policies:
         self._crd_missing_since: float | None = None
         self.watch = watch
         self.complete = True  # whether the last load saw every policy
+        self.listing_error: str | None = None  # why it did not, in one line
         self._watching = False
         self._parsed: dict[tuple[str, int], Parsed] = {}
 
     def load(self, *, now: float) -> list[Target]:
         targets: dict[str, Target] = {}
-        self.complete = True
+        self.complete, self.listing_error = True, None
         if self.files is not None:
             loaded = self.files.load()
             self._report_broken_files(loaded.errors)
@@ -87,6 +88,7 @@ class Policies:
                 return list(targets.values())
             except LoopError as exc:
                 log.warning("cannot list ScalingPolicy objects: %s", exc)
+                self.listing_error = f"cannot list ScalingPolicy objects: {exc}"
                 self.complete = False  # keep the memory of the objects we could not list
                 return list(targets.values())
             self._crd_missing_since = None

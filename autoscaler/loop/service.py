@@ -210,6 +210,7 @@ class Service:
         is_leader: Callable[[], bool] | None = None,
         report: Callable[[list[Outcome], float], None] | None = None,
         complete: Callable[[], bool] = lambda: True,
+        listing_error: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.controller = controller
         self.load_targets = load_targets
@@ -218,6 +219,7 @@ class Service:
         self.is_leader = is_leader
         self.report = report
         self.complete = complete  # False when the last policy listing failed
+        self.listing_error = listing_error  # and why, in one line
         self.stop = threading.Event()
         self.synced_once = threading.Event()
 

@@ -31,6 +31,8 @@ from autoscaler.policy.quantity import quantity_sign
 
 MAX_PERIOD_SECONDS: Final = 1800
 MAX_STABILIZATION_WINDOW_SECONDS: Final = 3600
+MAX_LEAD_SECONDS: Final = 3600
+MAX_LOOKBACK_SECONDS: Final = 90 * 86_400
 
 _SELECT_POLICIES: Final = ("Disabled", "Max", "Min")
 _POLICY_TYPES: Final = ("Percent", "Pods")
@@ -148,7 +150,72 @@ def _check_extensions(spec: ScalingPolicySpec, *, path: FieldPath) -> list[Findi
                     f"must be greater than 0 (got {spec.fallback.failure_threshold})",
                 )
             )
+    return findings + _check_paths(spec, path=path)
+
+
+def _check_paths(spec: ScalingPolicySpec, *, path: FieldPath) -> list[Finding]:
+    """predictive, burst and activation: ranges, and the metrics they name must exist."""
+    findings: list[Finding] = []
+    names = {m.name: m.type for m in spec.metrics or [] if m.name}
+
+    def between(field: FieldPath, value: float, low: float, high: float) -> None:
+        if not low <= value <= high:
+            findings.append(
+                Finding((*path, *field), f"must be between {low:g} and {high:g} (got {value:g})")
+            )
+
+    if spec.predictive is not None:
+        p = spec.predictive
+        between(("predictive", "leadSeconds"), p.lead_seconds, 1, MAX_LEAD_SECONDS)
+        between(("predictive", "maxError"), p.max_error, 0.01, 100)
+        between(("predictive", "lookbackSeconds"), p.lookback_seconds, 3600, MAX_LOOKBACK_SECONDS)
+        if p.metric is not None and p.metric not in names:
+            findings.append(_unknown_metric((*path, "predictive", "metric"), p.metric, names))
+    if spec.burst is not None:
+        b = spec.burst
+        between(("burst", "threshold"), b.threshold, 1.01, 1000)
+        between(
+            ("burst", "stableWindowSeconds"),
+            b.stable_window_seconds,
+            0,
+            MAX_STABILIZATION_WINDOW_SECONDS,
+        )
+        if b.max_replicas is not None and not 1 <= b.max_replicas <= spec.max_replicas:
+            findings.append(
+                Finding(
+                    (*path, "burst", "maxReplicas"),
+                    f"must be between 1 and maxReplicas {spec.max_replicas} (got {b.max_replicas})",
+                )
+            )
+    if spec.activation is not None:
+        a = spec.activation
+        if (spec.min_replicas or 0) != 0 and spec.min_replicas is not None:
+            findings.append(
+                Finding(
+                    (*path, "activation"),
+                    f"needs minReplicas: 0 (got {spec.min_replicas}): activation scales "
+                    "from and to zero",
+                )
+            )
+        between(("activation", "cooldownSeconds"), a.cooldown_seconds, 0, 86_400)
+        between(("activation", "pollSeconds"), a.poll_seconds, 0.5, 60)
+        kind = names.get(a.metric)
+        if kind is None:
+            findings.append(_unknown_metric((*path, "activation", "metric"), a.metric, names))
+        elif kind not in ("External", "Object"):
+            findings.append(
+                Finding(
+                    (*path, "activation", "metric"),
+                    f'"{a.metric}" is a {kind} metric: a target at zero has no pods to '
+                    "measure; name an External or Object metric",
+                )
+            )
     return findings
+
+
+def _unknown_metric(field: FieldPath, name: str, names: dict[str, str]) -> Finding:
+    known = ", ".join(f'"{n}"' for n in names) or "none"
+    return Finding(field, f'"{name}" is not a metric of spec.metrics (metrics: {known})')
 
 
 def _check_rules(rules: HPAScalingRules, *, path: FieldPath) -> list[Finding]:

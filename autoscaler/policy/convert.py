@@ -16,14 +16,24 @@ from typing import Any, Final
 
 from autoscaler.policy.document import HPA_KIND
 from autoscaler.policy.issues import FieldPath, Finding
-from autoscaler.policy.model import API_VERSION, KIND, ObjectMeta, ScalingPolicy
+from autoscaler.policy.model import (
+    API_VERSION,
+    EXTENSION_FIELDS,
+    KIND,
+    ObjectMeta,
+    ScalingPolicy,
+)
 
 HPA_API_VERSION: Final = "autoscaling/v2"
-EXTENSIONS: Final = ("mode", "fallback", "rollout")
+EXTENSIONS: Final = EXTENSION_FIELDS
 _DROPPED: Final = {
     "mode": "a native HPA always writes its decisions (there is no DryRun)",
     "fallback": "a native HPA holds its replicas while metrics fail (no fallback)",
     "rollout": "a native HPA counts surge and canary pods during a rollout (no HoldAndCap)",
+    "predictive": "a native HPA scales only once the load has arrived (no forecast)",
+    "burst": "a native HPA keeps its scale-up rate limits in a burst (no burst mode)",
+    "activation": "a native HPA leaves zero only through its own arithmetic (the "
+    "HPAScaleToZero feature gate), with no cooldown",
 }
 
 

@@ -12,10 +12,9 @@ Go zero value as default, so that a missing ``target.type`` is reported by the s
 rule ("must specify a metric target type") as an empty one.
 
 Podscale extensions sit beside the HPA fields of ``spec`` and are declared only on
-:class:`ScalingPolicySpec` (never on the HPA spec models): ``mode``, ``fallback``
-and ``rollout`` today. Later extensions (for example Prometheus-backed metric
-declarations) are added there as new optional fields, so every existing document
-stays valid.
+:class:`ScalingPolicySpec` (never on the HPA spec models): ``mode``, ``fallback``,
+``rollout``, ``predictive``, ``burst`` and ``activation`` today. Later extensions are
+added there as new optional fields, so every existing document stays valid.
 """
 
 from __future__ import annotations
@@ -124,6 +123,18 @@ class MetricSpec(Wire):
     object: ObjectMetricSource | None = None
     external: ExternalMetricSource | None = None
 
+    @property
+    def name(self) -> str:
+        """The resource name (Resource, ContainerResource) or the metric name, as the
+        decision core names the metric; "" when the source is missing."""
+        for source in (self.resource, self.container_resource):
+            if source is not None:
+                return source.name
+        for holder in (self.pods, self.object, self.external):
+            if holder is not None:
+                return holder.metric.name
+        return ""
+
 
 class HPAScalingPolicy(Wire):
     type: str = ""
@@ -211,6 +222,36 @@ class RolloutAwareness(Wire):
     awareness: Annotated[str, BeforeValidator(_quoted_off)] = "Off"
 
 
+class Predictive(Wire):
+    """Scale up ahead of a forecast of the metric (``autoscaler.core.paths``)."""
+
+    lead_seconds: float = 60.0
+    max_error: float = 0.3
+    metric: str | None = None
+    lookback_seconds: float = 14 * 86_400.0
+
+
+class Burst(Wire):
+    """Knative-style panic mode: scale at once when a metric reads far above target."""
+
+    threshold: float = 2.0
+    max_replicas: Int32 | None = None
+    stable_window_seconds: float = 60.0
+
+
+class Activation(Wire):
+    """Scale to and from zero on one metric (with ``minReplicas: 0``), as KEDA does."""
+
+    metric: str
+    threshold: Quantity = "0"
+    cooldown_seconds: float = 300.0
+    poll_seconds: float = 2.0
+
+
+EXTENSION_FIELDS: Final = ("mode", "fallback", "rollout", "predictive", "burst", "activation")
+DECISION_EXTENSIONS: Final = ("fallback", "rollout", "predictive", "burst", "activation")
+
+
 class ScalingPolicySpec(HorizontalPodAutoscalerSpec):
     """The HPA spec plus Podscale's extensions (documented in the module docstring).
 
@@ -221,6 +262,9 @@ class ScalingPolicySpec(HorizontalPodAutoscalerSpec):
     mode: str = "Enforce"
     fallback: Fallback | None = None
     rollout: RolloutAwareness | None = None
+    predictive: Predictive | None = None
+    burst: Burst | None = None
+    activation: Activation | None = None
 
     @property
     def rollout_awareness(self) -> str:
@@ -234,16 +278,15 @@ class ScalingPolicySpec(HorizontalPodAutoscalerSpec):
         ``behavior``), which ``autoscaler.documents.policy_from_spec`` consumes.
         """
         defaulted = self.with_defaults()
-        return defaulted.model_dump(
-            by_alias=True, exclude_none=True, exclude={"mode", "fallback", "rollout"}
-        )
+        return defaulted.model_dump(by_alias=True, exclude_none=True, exclude=set(EXTENSION_FIELDS))
 
     def decision_spec(self) -> dict[str, Any]:
         """What the decision reads: the HPA part plus the rules of Podscale's that
-        ``autoscaler.core.rules`` applies (``fallback``, ``rollout``), in wire names."""
+        ``autoscaler.core`` applies (``fallback``, ``rollout``, ``predictive``, ``burst``,
+        ``activation``), in wire names."""
         spec = self.hpa_spec()
         extensions = self.model_dump(
-            by_alias=True, exclude_none=True, include={"fallback", "rollout"}
+            by_alias=True, exclude_none=True, include=set(DECISION_EXTENSIONS)
         )
         return {**spec, **extensions}
 

@@ -209,3 +209,108 @@ def test_within_tolerance_nothing_changes(
     result = run(doc)
     assert result["metrics"][0]["proposal"] == current
     assert result["desiredReplicas"] == current
+
+
+# --- Podscale's paths (core.paths): the safety properties docs/policies.md promises ------
+
+
+@st.composite
+def with_paths(draw: st.DrawFn) -> dict[str, Any]:
+    """A generated snapshot with some of Podscale's paths on, forecasts, and their memory."""
+    doc = draw(snapshots())
+    policy = doc["policy"]
+    metric = policy["metrics"][0]
+    name = "cpu" if metric["type"] == "Resource" else ("m" if metric["type"] == "Pods" else "q")
+    if draw(st.booleans()):
+        policy["predictive"] = {"maxError": draw(st.sampled_from([0.1, 0.3, 1.0]))}
+    if draw(st.booleans()):
+        policy["burst"] = {
+            "threshold": draw(st.sampled_from([1.2, 2, 3])),
+            "stableWindowSeconds": draw(st.integers(0, 300)),
+        }
+        if draw(st.booleans()):
+            policy["burst"]["maxReplicas"] = draw(st.integers(1, policy["maxReplicas"]))
+    if policy["minReplicas"] == 0 and name == "q" and draw(st.booleans()):
+        policy["activation"] = {
+            "metric": name,
+            "threshold": str(draw(st.integers(0, 100))),
+            "cooldownSeconds": draw(st.integers(0, 600)),
+        }
+        if draw(st.booleans()):
+            doc["currentReplicas"] = 0
+    doc["forecasts"] = [
+        {
+            "metric": 0,
+            "total": f"{draw(st.integers(0, 20_000))}m"
+            if name == "cpu"
+            else str(draw(st.integers(0, 5000))),
+            "at": NOW + draw(st.integers(-30, 120)),
+            "error": draw(st.one_of(st.none(), st.floats(0, 1))),
+        }
+        for _ in range(draw(st.integers(0, 2)))
+    ]
+    memory = doc["history"]
+    if draw(st.booleans()):
+        memory["lastBurst"] = NOW - draw(st.integers(0, 400))
+    if draw(st.booleans()):
+        memory["lastActive"] = NOW - draw(st.integers(0, 900))
+    memory["forecastOff"] = draw(st.booleans())
+    return doc
+
+
+def _without(doc: dict[str, Any], *, policy_key: str = "", forecasts: bool = False) -> Any:
+    changed = {**doc, "policy": {k: v for k, v in doc["policy"].items() if k != policy_key}}
+    if forecasts:
+        changed["forecasts"] = []
+    return changed
+
+
+@settings(max_examples=400, deadline=None)
+@given(with_paths(), st.integers(0, 3))
+def test_every_path_keeps_the_bounds(doc: dict[str, Any], above: int) -> None:
+    policy = doc["policy"]
+    if above:  # maxReplicas lowered below the current replicas (during a burst, say)
+        doc["currentReplicas"] = policy["maxReplicas"] + above
+    result = run(doc)
+    assert policy["minReplicas"] <= result["desiredReplicas"] <= policy["maxReplicas"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(with_paths())
+def test_a_forecast_never_lowers_the_decision(doc: dict[str, Any]) -> None:
+    with_forecasts = run(doc)["desiredReplicas"]
+    assert with_forecasts >= run(_without(doc, forecasts=True))["desiredReplicas"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(with_paths())
+def test_a_burst_never_scales_down(doc: dict[str, Any]) -> None:
+    result = run(doc)
+    assert result["desiredReplicas"] >= run(_without(doc, policy_key="burst"))["desiredReplicas"]
+    burst = doc["policy"].get("burst")
+    last = result["history"].get("lastBurst")
+    if burst is not None and last is not None and NOW - last < burst["stableWindowSeconds"]:
+        assert result["desiredReplicas"] >= doc["currentReplicas"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(with_paths())
+def test_a_policy_without_paths_decides_as_the_hpa(doc: dict[str, Any]) -> None:
+    from autoscaler.core.hpa import hpa_decision
+    from autoscaler.core.paths import activate, burst, forecast
+    from autoscaler.documents import snapshot_from_document
+
+    plain = {**doc, "policy": dict(doc["policy"])}
+    for key in ("predictive", "burst", "activation"):
+        plain["policy"].pop(key, None)
+    if plain["currentReplicas"] == 0:
+        plain["currentReplicas"] = max(1, plain["policy"]["minReplicas"])
+    snapshot = snapshot_from_document(plain)
+    hpa = hpa_decision(snapshot)
+    assert activate(snapshot, hpa) is hpa
+    assert forecast(snapshot, hpa) is hpa
+    assert burst(snapshot, hpa) is hpa
+    result = run(plain)
+    assert "path" not in result and "proposals" not in result
+    # Forecasts without spec.predictive are not read.
+    assert result == run({**plain, "forecasts": []})

@@ -15,7 +15,7 @@ import yaml
 
 from autoscaler.cli import main
 from autoscaler.core.model import Settings
-from autoscaler.documents import snapshot, wire
+from autoscaler.documents import snapshot, spec, wire
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = (REPO / "docs" / "snapshots.md").read_text()
@@ -50,7 +50,14 @@ def _wire_names(struct: type[msgspec.Struct]) -> list[str]:
     return [f.encode_name for f in msgspec.structs.fields(struct)]
 
 
-STRUCTS = (wire.Snapshot, wire.Pod, wire.Container, wire.InitContainer, wire.Usage)
+STRUCTS = (
+    wire.Snapshot,
+    wire.Pod,
+    wire.Container,
+    wire.InitContainer,
+    wire.Usage,
+    wire.Forecast,
+)
 
 
 @pytest.mark.parametrize("struct", [*STRUCTS, wire.Metrics, wire.History, wire.Entry])
@@ -80,3 +87,20 @@ def test_every_field_of_a_decision_is_described() -> None:
     names |= set(decision["history"]) | set(decision["metrics"][0]["current"])
     for name in sorted(names):
         assert _described(name), f"docs/snapshots.md does not describe the decision's {name}"
+
+
+def test_every_field_of_podscales_paths_is_described(tmp_path: Path) -> None:
+    """The policy's paths, the snapshot's forecasts and the decision's path and proposals."""
+    keys = {*spec._PREDICTIVE_KEYS, *spec._BURST_KEYS, *spec._ACTIVATION_KEYS}
+    keys |= {"predictive", "burst", "activation", *snapshot._FORECAST_KEYS}
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["policy"]["burst"] = {}
+    path = tmp_path / "burst.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = io.StringIO()
+    assert main(["decide", str(path)], out=out, err=io.StringIO()) == 0
+    decision = json.loads(out.getvalue())
+    keys |= set(decision) | set(decision["proposals"][0])
+    assert {"path", "proposals"} <= keys
+    for name in sorted(keys):
+        assert _described(name), f"docs/snapshots.md does not describe {name}"

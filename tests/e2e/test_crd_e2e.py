@@ -69,8 +69,13 @@ def test_every_example_policy_is_accepted_by_the_api_server(
     for doc in scaling_policies(example, namespace):
         result = server_dry_run(kubectl, doc)
         assert result.returncode == 0, result.stderr
-        # Nothing was pruned: the stored object keeps every field written.
-        assert json.loads(result.stdout)["spec"] == json.loads(json.dumps(doc["spec"]))
+        # Nothing was pruned: the stored object keeps every field written, and the
+        # API server filled in the CRD's defaults for what was not.
+        defaults = {"minReplicas": 1, "mode": "Enforce"}
+        assert json.loads(result.stdout)["spec"] == {
+            **defaults,
+            **json.loads(json.dumps(doc["spec"])),
+        }
 
 
 def _without_max_replicas(doc: dict[str, Any]) -> None:
@@ -128,17 +133,19 @@ def test_the_api_server_rejects_a_bad_policy_naming_the_field(
 def test_kubectl_get_sp_prints_hpa_like_columns_from_spec_and_status(
     crd_installed: None, kubectl: Kubectl, namespace: str
 ) -> None:
-    kubectl("apply", "-f", "-", input=json.dumps(web_policy(namespace)))
-    status = {"status": {"currentReplicas": 3, "desiredReplicas": 5}}
+    policy = web_policy(namespace)
+    del policy["spec"]["minReplicas"]  # the CRD's default fills the column
+    kubectl("apply", "-f", "-", input=json.dumps(policy))
+    status = {"status": {"currentReplicas": 3, "desiredReplicas": 5, "targets": "cpu: 90%/50%"}}
     kubectl(
         "patch", "sp", "web", "-n", namespace, "--subresource=status", "--type=merge",
         "-p", json.dumps(status),
     )  # fmt: skip
     header, row = kubectl("get", "sp", "-n", namespace).stdout.splitlines()
     assert header.split() == [
-        "NAME", "REFERENCE", "MINPODS", "MAXPODS", "REPLICAS", "DESIRED", "MODE", "AGE"
+        "NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "DESIRED", "MODE", "AGE"
     ]  # fmt: skip
-    assert row.split()[:7] == ["web", "web", "2", "20", "3", "5", "Enforce"]
+    assert row.split()[:9] == ["web", "web", "cpu:", "90%/50%", "1", "20", "3", "5", "Enforce"]
 
 
 # The rest of deploy/ (the base and the external-metrics component) on the same API

@@ -69,6 +69,31 @@ def test_a_broken_policy_next_to_a_good_one_does_not_stop_it(
     assert spec_replicas(kubectl, namespace, "good") == 4
 
 
+def test_once_with_no_policy_exits_1_and_says_where_it_looked(
+    testbed: Testbed, namespace: str, tmp_path: Path
+) -> None:
+    done = autoscaler_run_once(testbed.kubeconfig, tmp_path, "--namespace", namespace)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout) == []
+    assert done.stderr.splitlines()[-1] == (
+        "autoscaler run --once: no policy found (files from --policies (AUTOSCALER_POLICIES), "
+        "ScalingPolicy objects with --crds (AUTOSCALER_POLICY_CRDS))"
+    )
+
+
+def test_once_that_decides_nothing_exits_1_with_the_first_reason(
+    testbed: Testbed, namespace: str, tmp_path: Path
+) -> None:
+    (tmp_path / "ghost.yaml").write_text(policy(namespace, "ghost"))  # no such Deployment
+    done = autoscaler_run_once(testbed.kubeconfig, tmp_path, "--namespace", namespace)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith(
+        f"autoscaler run --once: no policy could be decided: {namespace}/ghost: "
+        "cannot read the scale of Deployment/ghost"
+    ), last
+
+
 def test_missing_kubeconfig_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(policy("default", "x"))
     done = autoscaler_run_once(tmp_path / "nope", tmp_path)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from e2e_support import Kubectl, Testbed, deployment_at, spec_replicas
 from kubernetes import client
-from live_tooling import AutoscalerRun, cpu_policy, wait_for
+from live_tooling import EXE, AutoscalerRun, cpu_policy, wait_for
 from live_tooling import run_once as autoscaler_run_once
 
 CRD = Path(__file__).resolve().parents[2] / "deploy/base/crd/scalingpolicies.podscale.dev.yaml"
@@ -130,3 +130,81 @@ def test_a_running_service_watches_policy_objects(
         assert status["desiredReplicas"] == 4
     err = service.log.read_text()
     assert service.popen.returncode == 0 and "Traceback" not in err
+
+
+def test_autoscaler_status_and_kubectl_show_the_same_filled_columns(
+    crd: None, testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
+) -> None:
+    deployment_at(kubectl, kube, namespace, "web", cpu="900m")
+    kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("web"))
+    run_once(testbed, namespace)
+    status = subprocess.run(
+        [EXE, "status", "-n", namespace, "--kubeconfig", str(testbed.kubeconfig)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    header, line = status.stdout.splitlines()
+    assert header.split()[:4] == ["NAME", "REFERENCE", "TARGETS", "MINPODS"]
+    cells = line.split()
+    # name, reference, "cpu:", "90%/50%", min, max, replicas, desired, mode, path...
+    assert cells[:9] == ["web", "Deployment/web", "cpu:", "90%/50%", "1", "10", "2", "4", "Enforce"]
+    assert "OK" in cells or "Limited" in cells, line
+    every = subprocess.run(
+        [EXE, "status", "-A", "--kubeconfig", str(testbed.kubeconfig)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert every.stdout.splitlines()[0].split()[0] == "NAMESPACE"
+    assert any(r.split()[:2] == [namespace, "web"] for r in every.stdout.splitlines()[1:])
+    # kubectl's own table shows the same targets, from the status the loop wrote.
+    shown = kubectl("get", "sp", "web", "-n", namespace).stdout.splitlines()[1].split()
+    assert shown[:4] == ["web", "web", "cpu:", "90%/50%"]
+
+
+def test_autoscaler_status_on_an_empty_namespace_and_without_a_cluster(
+    crd: None, testbed: Testbed, namespace: str, tmp_path: Path
+) -> None:
+    empty = subprocess.run(
+        [EXE, "status", "-n", namespace, "--kubeconfig", str(testbed.kubeconfig)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (empty.returncode, empty.stdout) == (0, "")
+    assert empty.stderr == f"No ScalingPolicies found in {namespace} namespace.\n"
+    gone = subprocess.run(
+        [EXE, "status", "--kubeconfig", str(tmp_path / "nope")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert gone.returncode == 2 and gone.stderr.count("\n") == 1
+    assert gone.stderr.startswith("autoscaler status: cannot load Kubernetes config")
+
+
+def test_autoscaler_status_watch_prints_a_row_when_it_changes(
+    crd: None, kubectl: Kubectl, namespace: str, testbed: Testbed
+) -> None:
+    import signal
+
+    kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("web"))
+    watch = subprocess.Popen(
+        [EXE, "status", "-n", namespace, "-w", "--interval", "0.3", "--kubeconfig",
+         str(testbed.kubeconfig)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    import threading
+
+    deadline = threading.Timer(60, watch.kill)  # a missed change ends the readline below
+    deadline.start()
+    try:
+        assert watch.stdout is not None
+        assert watch.stdout.readline().split()[0] == "NAME"
+        assert watch.stdout.readline().split()[0] == "web"
+        patch = {"status": {"currentReplicas": 2, "desiredReplicas": 7}}
+        kubectl(
+            "patch", "sp", "web", "-n", namespace, "--subresource=status", "--type=merge",
+            "-p", json.dumps(patch),
+        )  # fmt: skip
+        changed = watch.stdout.readline().split()  # blocks until the next list shows it
+        assert changed[0] == "web" and "7" in changed, changed
+    finally:
+        deadline.cancel()
+        watch.send_signal(signal.SIGINT)
+        code = watch.wait(timeout=30)
+    assert code == 0 and "Traceback" not in (watch.stderr.read() if watch.stderr else "")

@@ -9,8 +9,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from autoscaler.core.model import (
     AVERAGE_VALUE,
     EXTERNAL,
@@ -126,12 +124,6 @@ def test_a_forecast_leads_a_ramp() -> None:
     assert not any(d.history.forecast_off for d in ramp)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/hpa.py rebuilds History from its three HPA fields, so forecast_off (and "
-    "last_burst, last_active) set by a sync are lost at the next one: ForecastUntrusted is "
-    "repeated every sync. Passes once hpa.py keeps the rest of snapshot.history (replace()).",
-)
 def test_a_forecast_that_goes_bad_switches_itself_off_and_back_on() -> None:
     web = predictive_target()
     run = started([web])

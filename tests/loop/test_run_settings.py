@@ -2,6 +2,7 @@
 
 import argparse
 import io
+import json
 import socket
 import threading
 from pathlib import Path
@@ -82,7 +83,11 @@ def test_a_broken_json_list_in_a_variable_is_one_line(monkeypatch: pytest.Monkey
             "leader election needs --retry-period < --renew-deadline < --lease-duration "
             "(got 2, 6, 5)",
         ),
-        (["--no-crds"], "no policies: give --policies PATH"),
+        (
+            ["--no-crds"],
+            "no policies: give --policies (AUTOSCALER_POLICIES) PATH, or leave --crds "
+            "(AUTOSCALER_POLICY_CRDS) on",
+        ),
         (
             ["--listen", "127.0.0.1:99999"],
             "--listen (AUTOSCALER_LISTEN): must be HOST:PORT with a port up to 65535",
@@ -106,7 +111,11 @@ def test_a_broken_json_list_in_a_variable_is_one_line(monkeypatch: pytest.Monkey
             ["--prometheus-url", "http://prom:99999"],
             "--prometheus-url (AUTOSCALER_PROMETHEUS_URL): must be an http://",
         ),
-        (["--policies", "/nonexistent/web.yaml"], "--policies: /nonexistent/web.yaml: no such"),
+        (
+            ["--policies", "/nonexistent/web.yaml"],
+            "--policies (AUTOSCALER_POLICIES): /nonexistent/web.yaml: no such file or directory "
+            "(a variable holds one path or a JSON list of paths)",
+        ),
         (
             ["--lease-duration", "inf"],
             "--lease-duration (AUTOSCALER_LEASE_DURATION): Input should be a finite number",
@@ -200,6 +209,19 @@ def test_every_metrics_config_problem_is_counted_on_the_one_line(tmp_path: Path)
     argv = ["run", "--once", "--kubeconfig", str(kubeconfig), "--metrics-config", *missing]
     assert main(argv, out=io.StringIO(), err=err) == 2
     assert err.getvalue() == (
-        f"autoscaler run: --metrics-config: error: {missing[0]}: no such file or directory"
+        "autoscaler run: --metrics-config (AUTOSCALER_METRICS_CONFIG): "
+        f"error: {missing[0]}: no such file or directory"
         " (and 2 more)\n"
     )
+
+
+def test_once_without_a_reachable_api_server_exits_1_naming_the_listing(tmp_path: Path) -> None:
+    kubeconfig = unreachable_kubeconfig(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["run", "--once", "--kubeconfig", str(kubeconfig)], out=out, err=err) == 1
+    assert json.loads(out.getvalue()) == []
+    lines = err.getvalue().splitlines()
+    last = lines[-1]
+    assert last.startswith("autoscaler run --once: no policy could be read: cannot list ")
+    assert "127.0.0.1:1" in last or "refused" in last.lower(), last
+    assert "Traceback" not in err.getvalue()

@@ -402,6 +402,55 @@ INVALID = [
         {"spec.fallback": {"failureThreshold": 2}},
         ["spec.fallback.replicas: required"],
     ),
+    (
+        "predictive-lead-out-of-range",
+        {"spec.predictive": {"leadSeconds": 0}},
+        ["spec.predictive.leadSeconds: must be between 1 and 3600 (got 0)"],
+    ),
+    (
+        "predictive-unknown-metric",
+        {"spec.predictive": {"metric": "rps"}},
+        ['spec.predictive.metric: "rps" is not a metric of spec.metrics (metrics: "cpu")'],
+    ),
+    (
+        "predictive-max-error-string",
+        {"spec.predictive": {"maxError": "30%"}},
+        ['spec.predictive.maxError: Input should be a valid number (got "30%")'],
+    ),
+    (
+        "burst-threshold-at-one",
+        {"spec.burst": {"threshold": 1}},
+        ["spec.burst.threshold: must be between 1.01 and 1000 (got 1)"],
+    ),
+    (
+        "burst-ceiling-above-max",
+        {"spec.burst": {"maxReplicas": 11}},
+        ["spec.burst.maxReplicas: must be between 1 and maxReplicas 10 (got 11)"],
+    ),
+    (
+        "activation-needs-min-zero",
+        {"spec.metrics.1": EXTERNAL, "spec.activation": {"metric": "queue"}},
+        [
+            "spec.activation: needs minReplicas: 0 (got 2): activation scales from and to zero",
+        ],
+    ),
+    (
+        "activation-on-cpu",
+        {
+            "spec.minReplicas": 0,
+            "spec.metrics.1": EXTERNAL,
+            "spec.activation": {"metric": "cpu"},
+        },
+        [
+            'spec.activation.metric: "cpu" is a Resource metric: a target at zero has no pods '
+            "to measure; name an External or Object metric"
+        ],
+    ),
+    (
+        "activation-metric-missing",
+        {"spec.activation": {"threshold": "5"}},
+        ["spec.activation.metric: required"],
+    ),
     # document shape
     (
         "unknown-field-typo",
@@ -478,6 +527,16 @@ VALID = [
     ),
     ("dry-run", {"spec.mode": "DryRun"}),
     ("fallback", {"spec.fallback": {"replicas": 3}}),
+    (
+        "podscale-paths",
+        {
+            "spec.minReplicas": 0,
+            "spec.metrics.1": EXTERNAL,
+            "spec.predictive": {"leadSeconds": 75, "maxError": 0.25, "metric": "cpu"},
+            "spec.burst": {"threshold": 2.5, "maxReplicas": 8, "stableWindowSeconds": 120},
+            "spec.activation": {"metric": "queue", "threshold": "3", "cooldownSeconds": 600},
+        },
+    ),
     ("labels", {"metadata.labels": {"team": "web"}, "metadata.annotations": {"a": "b"}}),
     ("target-without-api-version", {"spec.scaleTargetRef.apiVersion": DELETE}),
     (
