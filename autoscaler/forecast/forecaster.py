@@ -208,8 +208,12 @@ class SeasonalForecaster:
         interval, the most stale first; returns how many were fitted."""
         due = self._due(now)
         done = 0
+        source_failed = False
         for key, target, index in due[: max(0, budget)]:
-            self._seed(key, target, index, now=now)
+            if not source_failed:
+                # One failure (Prometheus down or slow) ends this pass's asking: each ask
+                # waits up to its timeout, and the sync path never waits for any of them.
+                source_failed = not self._seed(key, target, index, now=now)
             with self._lock:
                 series = self._series.get(key)
                 if series is None or series.history.span() < MIN_HISTORY_SECONDS:
@@ -266,15 +270,16 @@ class SeasonalForecaster:
             return False
         return series.seed_asked is None or now - series.seed_asked >= self.refit_interval
 
-    def _seed(self, key: tuple[str, str], target: Target, index: int, *, now: float) -> None:
-        """Ask the history source once for the lookback (retried each refit interval)."""
+    def _seed(self, key: tuple[str, str], target: Target, index: int, *, now: float) -> bool:
+        """Ask the history source once for the lookback (retried each refit interval);
+        False when the source failed."""
         source, predictive = self.history_source, target.policy.predictive
         if source is None or predictive is None:
-            return
+            return True
         with self._lock:
             series = self._series.get(key)
             if series is None or not self._seeds(series, now):
-                return
+                return True
             series.seed_asked = now
         lookback = predictive.lookback_seconds
         fine_start = now - min(FINE_SPAN, lookback)
@@ -286,17 +291,18 @@ class SeasonalForecaster:
                 else source.totals(target, index, start=fine_start, end=now, step=FINE_STEP)
             )
         except LoopError:
-            return  # asked again after the refit interval
+            return False  # asked again after the refit interval
         with self._lock:
             series = self._series.get(key)
             if series is None:
-                return
+                return True
             series.seeded = True
             for t, total in coarse or ():
                 if t < fine_start:  # the fine answer covers the last day, in both tiers
                     series.history.coarse.add(t, total)
             for t, total in fine or ():
                 series.history.add(t, total)
+        return True
 
     # Status and persistence --------------------------------------------------------
 

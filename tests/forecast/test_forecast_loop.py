@@ -9,6 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from autoscaler.core.model import (
     AVERAGE_VALUE,
     EXTERNAL,
@@ -27,7 +30,7 @@ from autoscaler.core.paths import TRUSTED_REASON, UNTRUSTED_REASON
 from autoscaler.forecast.forecaster import SeasonalForecaster
 from autoscaler.loop.controller import Controller, Outcome
 from autoscaler.loop.forecasting import Refitter, StateFile
-from autoscaler.ports import ScaleState, Target, TargetRef
+from autoscaler.ports import LoopError, ScaleState, Target, TargetRef
 
 T0 = 1_700_000_100.0
 SYNC = 15.0
@@ -240,3 +243,33 @@ def test_run_keeps_the_histories_in_the_state_dir(tmp_path: Path) -> None:
     (tmp_path / "forecast-history.bin").unlink()
     refitter.close()
     assert (tmp_path / "forecast-history.bin").stat().st_size > 0
+
+
+@dataclass
+class FlakySource:
+    """A history source that fails (Prometheus down) until ``up``; counts its calls."""
+
+    up: bool = False
+    calls: int = 0
+
+    def totals(
+        self, target: Target, metric: int, *, start: float, end: float, step: float
+    ) -> list[tuple[float, float]] | None:
+        self.calls += 1
+        if not self.up:
+            raise LoopError("prometheus http://127.0.0.1:9: connection refused")
+        return [(t, 500_000.0) for t in np.arange(start, end, step)]
+
+
+def test_a_failing_history_source_is_asked_once_per_pass_and_again_later() -> None:
+    targets = [predictive_target(f"w{i}") for i in range(5)]
+    source = FlakySource()
+    forecaster = SeasonalForecaster(history_source=source)
+    for target in targets:
+        forecaster.forecasts(target, now=T0)  # known, no history of their own
+    assert forecaster.refit(T0) == 0 and source.calls == 1  # the pass stops asking
+    assert forecaster.refit(T0 + 60) == 0 and source.calls == 2  # the others, later
+    source.up = True
+    assert forecaster.refit(T0 + 660) == 5  # each retried a refit interval after its ask
+    (forecast,) = forecaster.forecasts(targets[0], now=T0 + 660)
+    assert forecast.total == pytest.approx(500_000, rel=0.01)
