@@ -133,7 +133,12 @@ class Sources:
 
     def prometheus_queries(self) -> float:
         custom = self.custom_metrics.total_queries if self.custom_metrics else 0
-        return custom + (self.prometheus_resources.queries if self.prometheus_resources else 0)
+        from autoscaler.loop.forecast_history import PrometheusHistory
+
+        history = self.forecaster.history_source if self.forecaster else None
+        past = history.queries if isinstance(history, PrometheusHistory) else 0
+        resources = self.prometheus_resources.queries if self.prometheus_resources else 0
+        return custom + resources + past
 
 
 def _sources(

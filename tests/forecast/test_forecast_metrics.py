@@ -90,3 +90,15 @@ def test_fit_times_are_read_from_the_forecaster_at_scrape_time() -> None:
     )
     assert "podscale_forecast_fits_total 3.0" in page
     assert "podscale_forecast_refit_pass_seconds 0.5" in page
+
+
+def test_history_queries_count_as_prometheus_queries() -> None:
+    from autoscaler.forecast.forecaster import SeasonalForecaster
+    from autoscaler.loop.forecast_history import PrometheusHistory
+    from autoscaler.run_command import Sources
+
+    history = PrometheusHistory(None, None)
+    history.queries = 3
+    forecaster = SeasonalForecaster(history_source=history)
+    sources = Sources(None, None, None, None, None, None, forecaster)  # type: ignore[arg-type]
+    assert sources.prometheus_queries() == 3
