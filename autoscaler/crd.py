@@ -345,6 +345,30 @@ def status_schema() -> dict[str, Any]:
                 "(stabilization windows and rate limits); internal to Podscale.",
                 "x-kubernetes-preserve-unknown-fields": True,
             },
+            "path": {
+                "type": "string",
+                "description": "Which path set desiredReplicas: reactive (the HPA's "
+                "arithmetic), forecast, burst or activation.",
+            },
+            "proposals": {
+                "type": "array",
+                "description": "What each of Podscale's paths the policy enables proposed "
+                "(its details as of the last status write).",
+                "items": {
+                    "type": "object",
+                    "required": ["path", "detail"],
+                    "properties": {
+                        "path": {"type": "string"},
+                        "replicas": {
+                            **int32,
+                            "nullable": True,
+                            "description": "Replicas proposed; null when the path had "
+                            "nothing to propose (off, untrusted, idle).",
+                        },
+                        "detail": {"type": "string", "description": "Why, with the numbers."},
+                    },
+                },
+            },
         },
     }
 

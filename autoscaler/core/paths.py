@@ -401,11 +401,11 @@ def _recommended(history: History, now: float, replicas: int) -> History:
 def _set(decision: Decision, desired: int, current: int, history: History, reason: str) -> Decision:
     """The decision with ``desired`` replicas, AbleToScale worded as the HPA words it."""
     if desired == current:
-        reason, message = "ReadyForNewScale", "recommended size matches current size"
+        able_reason, message = "ReadyForNewScale", "recommended size matches current size"
     else:
-        reason = "SucceededRescale"
+        able_reason = "SucceededRescale"
         message = f"the HPA controller was able to update the target scale to {desired}"
-    able = Condition(ABLE_TO_SCALE, "True", reason, message)
+    able = Condition(ABLE_TO_SCALE, "True", able_reason, message)
     conditions = tuple(able if c.type == ABLE_TO_SCALE else c for c in decision.conditions)
     return replace(
         decision,

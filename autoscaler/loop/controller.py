@@ -165,6 +165,20 @@ class Controller:
         self.writers.forget(set())
         self.failed_syncs.clear()
 
+    def poll(self, target: Target, *, now: float) -> Outcome:
+        """One target between full syncs (at zero, waiting for its activation metric:
+        ``loop.activation``): the same gather -> decide -> write -> record as a sync,
+        reading only this target's metrics. A failed read between syncs does not count
+        toward ``fallback``, which counts failed syncs."""
+        custom = None
+        if self.custom_metrics is not None:
+            custom = self.custom_metrics.read_all([target], now=now).get(target.key)
+        failed = self.failed_syncs.get(target.key, 0)
+        outcome = self.sync_target(target, now=now, custom=custom)
+        if outcome.decision is not None and outcome.decision.error is not None:
+            self.failed_syncs[target.key] = failed
+        return replace(outcome, history=self.histories.get(target.key))
+
     def sync_target(
         self, target: Target, *, now: float, custom: MetricData | None = None
     ) -> Outcome:

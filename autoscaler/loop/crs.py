@@ -6,7 +6,9 @@ A broken object is reported on itself (a Warning event and a ``ScalingActive=Fal
 InvalidPolicy`` condition), never stopping the others. The status mirrors the HPA's
 (``currentReplicas``, ``desiredReplicas``, ``currentMetrics``, ``lastScaleTime``,
 conditions) plus ``history``, which lets a restarted or newly elected replica keep the
-stabilization windows and rate limits where the previous one left them.
+stabilization windows and rate limits where the previous one left them, and ``path`` and
+``proposals``: which of Podscale's paths set the replicas (reactive, forecast, burst,
+activation) and what each path the policy enables proposed, with its numbers.
 """
 
 from __future__ import annotations
@@ -170,6 +172,10 @@ def status_document(
         ]
         status["targets"] = targets_text(written, status["currentMetrics"])
         status["history"] = history_to_document(outcome.history or decision.history)
+        status["path"] = decision.path
+        status["proposals"] = [
+            {"path": p.path, "replicas": p.replicas, "detail": p.detail} for p in decision.proposals
+        ]
         conditions = [
             {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
             for c in decision.conditions
@@ -242,6 +248,19 @@ def _digest(history: Any) -> Any:
     )
 
 
+def _proposed(proposals: Any) -> Any:
+    """What of the paths' proposals is worth a status write: which replicas each
+    proposed. Their details carry readings and countdowns that change every sync; they
+    are written along with any change, not for themselves."""
+    if not isinstance(proposals, list):
+        return None
+    return [(p.get("path"), p.get("replicas")) for p in proposals if isinstance(p, dict)]
+
+
+# Status fields compared by digest, not as a whole, before writing.
+_DIGESTED = frozenset({"history", "proposals"})
+
+
 def write_status(store: PolicyStore, obj: JSON, status: JSON) -> bool:
     """Merge-patch ``status`` when it differs from the object's; True when written.
 
@@ -249,8 +268,12 @@ def write_status(store: PolicyStore, obj: JSON, status: JSON) -> bool:
     whose state changed, not to all targets.
     """
     previous = obj.get("status") or {}
-    same = all(previous.get(k) == v for k, v in status.items() if k != "history")
-    if same and _digest(previous.get("history")) == _digest(status.get("history")):
+    same = all(previous.get(k) == v for k, v in status.items() if k not in _DIGESTED)
+    if (
+        same
+        and _digest(previous.get("history")) == _digest(status.get("history"))
+        and _proposed(previous.get("proposals")) == _proposed(status.get("proposals"))
+    ):
         return False
     meta = obj.get("metadata") or {}
     try:

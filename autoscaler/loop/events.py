@@ -14,14 +14,30 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from autoscaler.core.paths import (
+    ACTIVATED_REASON,
+    BURST_REASON,
+    DEACTIVATED_REASON,
+    TRUSTED_REASON,
+)
 from autoscaler.loop.controller import Outcome
 from autoscaler.loop.correlator import EventCorrelator, Occurrence
 from autoscaler.ports import JSON, EventPost, EventSink, LoopError, NotFound, Target
 
 log = logging.getLogger("autoscaler.events")
 COMPONENT = "podscale"
-# Notes that report expected behaviour, not a problem.
-NORMAL_NOTES = frozenset({"RolloutInProgress", "SuccessfulRescale"})
+# Notes that report expected behaviour, not a problem: among them Podscale's paths
+# acting (core.paths' notices); a forecast switching itself off is a Warning.
+NORMAL_NOTES = frozenset(
+    {
+        "RolloutInProgress",
+        "SuccessfulRescale",
+        ACTIVATED_REASON,
+        DEACTIVATED_REASON,
+        BURST_REASON,
+        TRUSTED_REASON,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

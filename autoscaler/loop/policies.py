@@ -177,11 +177,11 @@ class Policies:
             if obj is not None and self.store is not None:
                 generation = (obj.get("metadata") or {}).get("generation")
                 previous = obj.get("status") or {}
-                write_status(
-                    self.store,
-                    obj,
-                    status_document(outcome, previous, now=now, generation=generation),
-                )
+                status = status_document(outcome, previous, now=now, generation=generation)
+                if write_status(self.store, obj, status):
+                    # What a later report of this listing compares with (a poll between
+                    # syncs: loop.activation), so the same status is not written again.
+                    self._objects[outcome.target.key] = {**obj, "status": {**previous, **status}}
             events = events_for(outcome)
             involved = self._involved(outcome, now=now) if events else {}
             for event in events:

@@ -2,6 +2,9 @@
 
 Policies are re-read from their files at every sync, so a changed ConfigMap takes effect
 on the next one; a broken file is reported once per change and never stops the others.
+Between syncs, the targets the last sync left at zero with ``activation`` are read every
+``pollSeconds`` (``loop.activation``), in the same thread, so a wake-up does not wait
+for the next sync and never runs beside one.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
+from autoscaler.loop.activation import ActivationPolls
 from autoscaler.loop.controller import Controller, Outcome
 from autoscaler.loop.path_metrics import PathMetrics
 from autoscaler.loop.target_metrics import TargetMetrics
@@ -75,6 +79,14 @@ class LoopMetrics:
             ["namespace", "policy"],
             registry=self.registry,
         )
+        self.polls = Counter(
+            "podscale_activation_polls_total",
+            "Reads of a target at zero between syncs (spec.activation), by result.",
+            ["result"],
+            registry=self.registry,
+        )
+        for result in POLL_RESULTS:  # every series from the start, so rate() sees the first
+            self.polls.labels(result)
         self.targets = TargetMetrics(self.registry)  # bounds, metric values, conditions
         self.paths = PathMetrics(self.registry)  # which path won; the forecast's trust
         self._labelled: set[tuple[str, str]] = set()  # (namespace, policy) with series
@@ -211,6 +223,8 @@ class Service:
         report: Callable[[list[Outcome], float], None] | None = None,
         complete: Callable[[], bool] = lambda: True,
         listing_error: Callable[[], str | None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.controller = controller
         self.load_targets = load_targets
@@ -220,17 +234,24 @@ class Service:
         self.report = report
         self.complete = complete  # False when the last policy listing failed
         self.listing_error = listing_error  # and why, in one line
+        self.clock = clock  # for the schedule of syncs and polls
+        self.wall_clock = wall_clock  # for the decisions
         self.stop = threading.Event()
         self.synced_once = threading.Event()
+        self.polls = ActivationPolls(enabled=not controller.dry_run)
+
+    def _leading(self) -> bool:
+        return self.is_leader is None or self.is_leader()
 
     def sync_once(self) -> list[Outcome]:
-        if self.is_leader is not None and not self.is_leader():
+        if not self._leading():
             self.controller.reset()  # when leading again, continue from the status
             self.metrics.forget(set())  # the leader exports the decisions now
+            self.polls.clear()  # the leader reads the targets at zero
             self.synced_once.set()  # a standby is ready: it is waiting to take over
             return []
         started = time.monotonic()
-        now = time.time()
+        now = self.wall_clock()
         targets = self.load_targets(now)
         outcomes = self.controller.sync(targets, now=now, prune=self.complete())
         for outcome in outcomes:
@@ -239,20 +260,70 @@ class Service:
         if self.complete():
             self.metrics.forget({(o.target.namespace, o.target.name) for o in outcomes})
         # A replica that lost the lease during the sync leaves the status to the new leader.
-        if self.report is not None and (self.is_leader is None or self.is_leader()):
+        if self.report is not None and self._leading():
             self.report(outcomes, now)
+        self.polls.after_sync(outcomes, at=self.clock())
         self.metrics.sync_seconds.observe(time.monotonic() - started)
         self.synced_once.set()
         return outcomes
 
+    def poll_due(self, *, until: float | None = None) -> list[Outcome]:
+        """Read each target at zero whose poll is due, one after the other, stopping at
+        ``until`` (the next sync: the rest wait for the next round, longest overdue
+        first); an outcome that changes something is logged, recorded and reported like
+        a sync's."""
+        outcomes: list[Outcome] = []
+        for target in self.polls.due(at=self.clock()):
+            if self.stop.is_set() or (until is not None and self.clock() >= until):
+                break
+            if not self._leading():
+                self.polls.clear()  # the next sync, as a standby, forgets the rest
+                break
+            now = self.wall_clock()
+            outcome = self.controller.poll(target, now=now)
+            self.polls.polled(outcome, at=self.clock())
+            self.metrics.polls.labels(_poll_result(outcome)).inc()
+            # Only news is reported: a poll that leaves the target at zero changes
+            # nothing, and its failures are the next sync's to report (not every 2 s).
+            if outcome.patched or outcome.note is not None:
+                log_outcome(outcome)
+                self.metrics.record(outcome)
+                if self.report is not None and self._leading():
+                    self.report([outcome], now)
+            outcomes.append(outcome)
+        return outcomes
+
     def run(self) -> None:
         while not self.stop.is_set():
-            started = time.monotonic()
+            started = self.clock()
             try:
                 self.sync_once()
             except Exception:  # a bug must not kill the service; it is logged with its trace
                 log.exception("sync failed unexpectedly")
-            self.stop.wait(max(0.0, self.period - (time.monotonic() - started)))
+            self._poll_until(started + self.period)
+
+    def _poll_until(self, next_sync: float) -> None:
+        """Wait for the next sync, polling the targets at zero when they are due."""
+        while not self.stop.is_set():
+            due = self.polls.next_due()
+            wake = next_sync if due is None else min(due, next_sync)
+            if self.stop.wait(max(0.0, wake - self.clock())) or self.clock() >= next_sync:
+                return
+            try:
+                self.poll_due(until=next_sync)
+            except Exception:  # as for a sync: logged, and the loop goes on
+                log.exception("poll failed unexpectedly")
+                self.polls.clear()  # the next sync starts the schedule afresh
+
+
+POLL_RESULTS = ("zero", "woke", "failed")
+
+
+def _poll_result(outcome: Outcome) -> str:
+    if outcome.patched:
+        return "woke"
+    failed = outcome.error or (outcome.decision is not None and outcome.decision.error)
+    return "failed" if failed else "zero"
 
 
 def serve_http(service: Service, host: str, port: int) -> WSGIServer:

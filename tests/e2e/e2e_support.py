@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -48,6 +49,22 @@ class Kubectl(Protocol):
     def __call__(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]: ...
+
+
+def hpa_api() -> str:
+    """The HPA API version with conditions and metrics that the testbed serves:
+    ``autoscaling/v2`` (GA in 1.23, on the current testbed), else v1.20's
+    ``autoscaling/v2beta2`` (removed in 1.26)."""
+    return (
+        "autoscaling/v2beta2"
+        if os.environ.get("TESTBED_VERSION", "1.20") == "1.20"
+        else ("autoscaling/v2")
+    )
+
+
+def hpa_path(namespace: str, name: str) -> str:
+    """The HPA's path in :func:`hpa_api` (``kubectl get hpa`` shows the v1 view)."""
+    return f"/apis/{hpa_api()}/namespaces/{namespace}/horizontalpodautoscalers/{name}"
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed, apply
+from e2e_support import Kubectl, Testbed, apply, hpa_api, hpa_path
 from live_tooling import wait_for
 from prometheus_fixture import PromEnv, free_port, running_exporter, running_prometheus
 from testbed_fixture import Sim, stop_process
@@ -143,7 +143,7 @@ def deployment(name: str) -> dict[str, Any]:
 def hpa(name: str) -> dict[str, Any]:
     metric = {"name": "queue_depth", "selector": {"matchLabels": {"queue": "jobs"}}}
     return {
-        "apiVersion": "autoscaling/v2beta2", "kind": "HorizontalPodAutoscaler",
+        "apiVersion": hpa_api(), "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": name},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
                  "minReplicas": 1, "maxReplicas": 6,
@@ -176,9 +176,7 @@ def test_a_native_hpa_scales_on_a_podscale_metric(
         apply(kubectl, namespace, hpa("worker"))
 
         def hpa_status() -> dict[str, Any]:
-            path = (
-                f"/apis/autoscaling/v2beta2/namespaces/{namespace}/horizontalpodautoscalers/worker"
-            )
+            path = hpa_path(namespace, "worker")
             out = kubectl("get", "--raw", path).stdout  # kubectl get hpa would show v1
             status: dict[str, Any] = json.loads(out).get("status", {})
             return status

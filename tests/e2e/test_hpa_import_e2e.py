@@ -1,11 +1,12 @@
-"""`import-hpa` against what a real kube-apiserver (v1.20) prints and serves.
+"""`import-hpa` against what a real kube-apiserver (v1.20 or current) prints and serves.
 
-The corpus HPAs are applied (v1 and v2beta2 manifests), then read back three ways:
-`kubectl get hpa -o yaml` (v1.20's preferred version is autoscaling/v1, so the other
+The corpus HPAs are applied (v1 and v2 manifests; v2beta2 on v1.20), then read back
+three ways: `kubectl get hpa.v1.autoscaling -o yaml` (in autoscaling/v1 the other
 metrics and the behavior come back in the round-trip annotations), `kubectl get
-hpa.v2beta2.autoscaling -o yaml`, and `import-hpa --from-cluster` (no autoscaling/v2
-on v1.20: it falls back to v2beta2). The three imports must agree: our v1 conversion
-is judged by the API server's own. `validate` accepts all of kubectl's output as is.
+hpa.v2.autoscaling -o yaml` (v2beta2 on v1.20), and `import-hpa --from-cluster`
+(autoscaling/v2 where served; on v1.20 it falls back to v2beta2). The three imports
+must agree: our v1 conversion is judged by the API server's own. `validate` accepts all
+of kubectl's output as is.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from e2e_support import Kubectl, Testbed
+from e2e_support import Kubectl, Testbed, hpa_api
 
 CORPUS = Path(__file__).resolve().parents[1] / "hpa_import" / "corpus"
 EXE = str(Path(sys.executable).parent / "autoscaler")
@@ -32,16 +33,14 @@ def applicable(namespace: str) -> list[dict[str, Any]]:
     manifests = []
     for doc in documents:
         meta = doc["metadata"]
-        if meta["name"] == "api":  # ContainerResource is alpha (gated off) on v1.20
-            continue
+        if meta["name"] == "api" and hpa_api() == "autoscaling/v2beta2":
+            continue  # ContainerResource is alpha (gated off) on v1.20, GA since 1.30
         annotations = {
             k: v
             for k, v in (meta.get("annotations") or {}).items()
             if k.startswith("autoscaling.alpha.kubernetes.io/")
         }
-        version = (
-            "autoscaling/v1" if doc["apiVersion"] == "autoscaling/v1" else "autoscaling/v2beta2"
-        )
+        version = "autoscaling/v1" if doc["apiVersion"] == "autoscaling/v1" else hpa_api()
         kept = {"name": meta["name"], "namespace": namespace, "labels": meta.get("labels") or {}}
         if annotations:
             kept["annotations"] = annotations
@@ -74,11 +73,12 @@ def test_kubectl_output_and_the_cluster_import_to_the_same_policies(
     manifests = applicable(namespace)
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
     shown = ("-n", namespace, "-o", "yaml", "--show-managed-fields")
-    as_v1 = kubectl("get", "hpa", *shown).stdout
-    as_v2beta2 = kubectl("get", "horizontalpodautoscalers.v2beta2.autoscaling", *shown).stdout
+    as_v1 = kubectl("get", "horizontalpodautoscalers.v1.autoscaling", *shown).stdout
+    resource = f"horizontalpodautoscalers.{hpa_api().split('/')[1]}.autoscaling"
+    as_v2beta2 = kubectl("get", resource, *shown).stdout
     assert "autoscaling.alpha.kubernetes.io/metrics" in as_v1  # the v1 view, annotations and all
     assert "managedFields" in as_v2beta2
-    assert "apiVersion: autoscaling/v2beta2" in as_v2beta2
+    assert f"apiVersion: {hpa_api()}" in as_v2beta2
 
     for printed in (as_v1, as_v2beta2):
         checked = autoscaler("validate", "-", stdin=printed)

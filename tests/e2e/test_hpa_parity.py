@@ -38,7 +38,16 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from e2e_support import Kubectl, Testbed, apply, fresh_namespace, raw, ready_pods
+from e2e_support import (
+    Kubectl,
+    Testbed,
+    apply,
+    fresh_namespace,
+    hpa_api,
+    hpa_path,
+    raw,
+    ready_pods,
+)
 from kubernetes import client
 from live_tooling import AutoscalerRun, wait_for
 from test_sim_run import deployment, stop_cleanly
@@ -190,16 +199,16 @@ def test_podscale_follows_the_real_hpa_step_for_step(
             wait_for(lambda ns=ns, name=name: ready_pods(kubectl, ns, name) == 1,
                      f"the pod in {ns} to be ready", timeout=60)  # fmt: skip
         native_hpa = {
-            "apiVersion": "autoscaling/v2beta2",
+            "apiVersion": hpa_api(),
             "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": HPA},
             "spec": cpu_hpa_spec(HPA, down_window=STABILIZATION_S),
         }
         apply(kubectl, hpa_ns, native_hpa)
-        hpa_path = f"/apis/autoscaling/v2beta2/namespaces/{hpa_ns}/horizontalpodautoscalers/{HPA}"
+        native_path = hpa_path(hpa_ns, HPA)
         wait_for(
             lambda: any(c["type"] == "ScalingActive" and c["status"] == "True"
-                        for c in (raw(kubectl, hpa_path).get("status") or {}).get("conditions")
+                        for c in (raw(kubectl, native_path).get("status") or {}).get("conditions")
                         or []),
             "the HPA to read the simulated CPU", timeout=60,
         )  # fmt: skip

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed, apply, pods, raw, ready_pods
+from e2e_support import Kubectl, Testbed, apply, hpa_api, hpa_path, pods, raw, ready_pods
 from live_tooling import wait_for
 from testbed_fixture import Sim, SimSilent
 from testbed_fixture import start_sim as run_sim
@@ -270,7 +270,7 @@ def test_the_real_hpa_scales_up_on_simulated_cpu(
     kubectl("wait", "-n", namespace, "--for=condition=Ready", "pod", "-l", "app=busy",
             "--timeout=30s")  # fmt: skip
     hpa = {
-        "apiVersion": "autoscaling/v2beta2",
+        "apiVersion": hpa_api(),
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "busy"},
         "spec": {
@@ -291,8 +291,8 @@ def test_the_real_hpa_scales_up_on_simulated_cpu(
     apply(kubectl, namespace, hpa)
 
     def hpa_status() -> dict[str, Any]:
-        # kubectl shows the autoscaling/v1 view; conditions live in v2beta2
-        path = f"/apis/autoscaling/v2beta2/namespaces/{namespace}/horizontalpodautoscalers/busy"
+        # kubectl shows the autoscaling/v1 view; conditions live in v2 (v2beta2 on 1.20)
+        path = hpa_path(namespace, "busy")
         status: dict[str, Any] = raw(kubectl, path).get("status") or {}
         return status
 
