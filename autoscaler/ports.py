@@ -13,7 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from autoscaler.core.model import History, Pod, PodUsage, Policy
+from autoscaler.core.model import (
+    Decision,
+    History,
+    MetricForecast,
+    Pod,
+    PodUsage,
+    Policy,
+    Snapshot,
+)
 
 if TYPE_CHECKING:
     from autoscaler.policy.model import MetricSpec as SpecMetric
@@ -228,12 +236,36 @@ class WorkloadReader(Protocol):
         ...
 
 
+class Forecaster(Protocol):
+    """Forecasts of a predictive target's metric totals (``spec.predictive``).
+
+    The sync path only reads a cached model and records what it saw; fitting runs
+    elsewhere (``autoscaler run``: a background thread; the simulator: fixed virtual
+    times), so a sync of many targets is not slowed down by it.
+    """
+
+    def forecasts(self, target: Target, *, now: float) -> tuple[MetricForecast, ...]:
+        """The forecasts for a predictive target now (from the last fit, cached: no
+        fitting on the sync path); () when there is no usable model yet."""
+        ...
+
+    def observe(self, target: Target, snapshot: Snapshot, decision: Decision) -> None:
+        """Record this sync's metric totals (core.paths.metric_total) for the target's
+        history and for the forecast's error tracking."""
+        ...
+
+    def forget(self, live: set[str]) -> None:
+        """Drop the memory of every target whose key is not in ``live`` (gone away)."""
+        ...
+
+
 __all__ = [
     "JSON",
     "Conflict",
     "EventPost",
     "EventSink",
     "Forbidden",
+    "Forecaster",
     "LeaseRecord",
     "LeaseStore",
     "LoopError",

@@ -22,6 +22,7 @@ from autoscaler.core.model import (
     Decision,
     History,
     MetricData,
+    MetricForecast,
     Pod,
     Policy,
     Recommendation,
@@ -33,6 +34,7 @@ from autoscaler.core.rules import CONFLICT_REASON, FALLBACK_REASON
 from autoscaler.loop.guards import Observation, Unanswered, WriterGuard
 from autoscaler.loop.scale_events import with_scale_event, without_new_events
 from autoscaler.ports import (
+    Forecaster,
     LoopError,
     PodSource,
     ResourceMetricSource,
@@ -101,6 +103,7 @@ class Controller:
         dry_run: bool = False,
         can_write: Callable[[], bool] = lambda: True,
         observer: Callable[[Target, Snapshot, Decision], None] | None = None,
+        forecaster: Forecaster | None = None,
     ) -> None:
         self.scales = scales
         self.pods = pods
@@ -112,6 +115,8 @@ class Controller:
         self.can_write = can_write
         # Sees every snapshot and its decision (the simulator records them for replays).
         self.observer = observer
+        # Forecasts for predictive policies (None: the forecast path proposes nothing).
+        self.forecaster = forecaster
         self.histories: dict[str, History] = {}
         self.writers = WriterGuard()
         # Consecutive syncs without a usable metric, as the last decision counted them.
@@ -149,6 +154,8 @@ class Controller:
                 del self.histories[key]  # a policy that went away takes its history along
             self.writers.forget(live)
             self.failed_syncs = {k: n for k, n in self.failed_syncs.items() if k in live}
+            if self.forecaster is not None:
+                self.forecaster.forget(live)
         return outcomes
 
     def reset(self) -> None:
@@ -256,6 +263,9 @@ class Controller:
             saved = target.saved_history or History()
             seed = Recommendation(now, scale.replicas)
             history = replace(saved, recommendations=(*saved.recommendations, seed))
+        forecasts: tuple[MetricForecast, ...] = ()
+        if self.forecaster is not None and target.policy.predictive is not None:
+            forecasts = self.forecaster.forecasts(target, now=now)
         return Snapshot(
             now=now,
             policy=target.policy,
@@ -268,6 +278,7 @@ class Controller:
             rollout=self._rollout(target, scale),
             failed_syncs=self.failed_syncs.get(target.key, 0),
             external_changes=self.writers.changes(target.key, now=now),
+            forecasts=forecasts,
         )
 
     def _decide(self, target: Target, snapshot: Snapshot) -> Decision:
@@ -275,6 +286,8 @@ class Controller:
         decision = decide(snapshot)
         if self.observer is not None:
             self.observer(target, snapshot, decision)
+        if self.forecaster is not None and target.policy.predictive is not None:
+            self.forecaster.observe(target, snapshot, decision)
         self.failed_syncs[target.key] = decision.failed_syncs
         return decision
 

@@ -7,7 +7,9 @@ trace's first rate, held) lets each policy settle before anything is recorded, s
 report compares policies on the trace rather than on their start from minReplicas.
 
 Runs are deterministic: the clock starts at a fixed virtual epoch, the cluster's
-random pod names come from ``seed``, and nothing reads the wall clock.
+random pod names come from ``seed``, and nothing reads the wall clock. A predictive
+policy gets the forecaster ``autoscaler run`` uses; its refits run before the sync at
+fixed virtual times (every ten minutes) instead of in a background thread.
 
 Sync phase. A real controller syncs every 15 s from whenever it started, not on the
 trace's minute or five-minute boundaries. ``Plan.sync_phase`` (``0 <= phase < step``)
@@ -35,6 +37,7 @@ from autoscaler.core.model import (
     Settings,
     Snapshot,
 )
+from autoscaler.forecast.forecaster import REFIT_SECONDS, SeasonalForecaster
 from autoscaler.loop.controller import Controller
 from autoscaler.ports import Target
 from autoscaler.sim.clock import ManualClock
@@ -185,6 +188,7 @@ def simulate(
         cluster.add_workload(workload, replicas=subject.replicas, load=load)
     models = {n: s.model for n, s in zip(names, subjects, strict=True)}
     edges = ClusterEdges(cluster, models=models, step=plan.step)
+    forecaster = _forecaster(subjects)
     controller = Controller(
         scales=edges,
         pods=edges,
@@ -192,13 +196,17 @@ def simulate(
         custom_metrics=edges,
         settings=plan.settings,
         observer=observer,
+        forecaster=forecaster,
     )
+    refit_every = max(1, round(REFIT_SECONDS / plan.step))
     targets = [s.target for s in subjects]
     results = [RunResult(s) for s in subjects]
     total = warm + steps
     every = max(1, total // 100)
     for index in range(total):
         now = clock.now()
+        if forecaster is not None and index % refit_every == 0:
+            forecaster.refit(now, budget=len(targets) * 8)  # every due series, at once
         outcomes = controller.sync(targets, now=now)
         bound = [sum(1 for p in cluster.pods(n) if p.bound) for n in names]
         cluster.step(plan.step)
@@ -213,6 +221,15 @@ def simulate(
         if progress is not None and (index + 1) % every == 0:
             progress((index + 1) / total)
     return results
+
+
+def _forecaster(subjects: Sequence[Subject]) -> SeasonalForecaster | None:
+    """The forecaster of ``autoscaler run``, when a policy is predictive; its refits run
+    in the loop at fixed virtual times (every :data:`REFIT_SECONDS`), not in a thread, so
+    a run stays deterministic."""
+    if not any(s.target.policy.predictive is not None for s in subjects):
+        return None
+    return SeasonalForecaster(refit_interval=REFIT_SECONDS)
 
 
 def _record(
