@@ -101,9 +101,14 @@ def policy_key(target: str | None, namespace: str | None) -> tuple[str, str]:
 
 
 def _live(args: argparse.Namespace, *, json_output: bool) -> str:
+    import logging
+
     from autoscaler import run_command as wiring
     from autoscaler.ports import LoopError
 
+    # Only broken policies are worth a line here; "the CRD is not installed, reading
+    # files only" is how a file policy is found, not news.
+    logging.getLogger("autoscaler").setLevel(logging.ERROR)
     namespace, name = policy_key(args.target, args.namespace)
     args.namespace = namespace  # only that namespace's policies are read
     settings = wiring._settings(args)

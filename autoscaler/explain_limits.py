@@ -43,43 +43,54 @@ def limit_lines(snapshot: Snapshot, decision: Decision) -> list[str]:
 
 def _window_lines(snapshot: Snapshot, wanted: int) -> list[str]:
     history, now = snapshot.history, snapshot.now
+    current = snapshot.current_replicas
     behavior = snapshot.policy.behavior
-    if behavior is None:
+    if behavior is None:  # the highest recent recommendation, in either direction
         window = snapshot.settings.downscale_stabilization_window
         recent = [r for r in history.recommendations if r.time >= now - window]
-        return _holder(recent, wanted, window, now, higher=True)
+        return _holder(recent, wanted, window, now, higher=True, held_at=None)
     up, down = resolve_rules(behavior, snapshot.settings.downscale_stabilization_window)
-    lines = []
-    up_window = up.stabilization_window_seconds
-    recent = [r for r in history.recommendations if r.time > now - up_window]
-    lines += _holder(recent, wanted, up_window, now, higher=False)
-    down_window = down.stabilization_window_seconds
-    recent = [r for r in history.recommendations if r.time > now - down_window]
-    lines += _holder(recent, wanted, down_window, now, higher=True)
-    return lines
+    if wanted > current:  # min(max(current, lowest of the scale-up window), ...)
+        window = up.stabilization_window_seconds
+        recent = [r for r in history.recommendations if r.time > now - window]
+        return _holder(recent, wanted, window, now, higher=False, held_at=current)
+    if wanted < current:  # min(current, highest of the scale-down window)
+        window = down.stabilization_window_seconds
+        recent = [r for r in history.recommendations if r.time > now - window]
+        return _holder(recent, wanted, window, now, higher=True, held_at=current)
+    return []
 
 
 def _holder(
-    recent: list[Recommendation], wanted: int, window: float, now: float, *, higher: bool
+    recent: list[Recommendation],
+    wanted: int,
+    window: float,
+    now: float,
+    *,
+    higher: bool,
+    held_at: int | None,
 ) -> list[str]:
-    """The recommendation that holds ``wanted`` back within ``window``, if one does."""
+    """The recommendation that holds ``wanted`` back within ``window``, if one does;
+    ``held_at``: the current replicas, which a behavior window never goes beyond."""
     if higher:
         beyond = [r for r in recent if r.replicas > wanted]
         if not beyond:
             return []
         holder = max(beyond, key=lambda r: (r.replicas, r.time))
+        held = holder.replicas if held_at is None else min(held_at, holder.replicas)
         kind, direction = "highest", "scale-down"
     else:
         beyond = [r for r in recent if r.replicas < wanted]
         if not beyond:
             return []
         holder = min(beyond, key=lambda r: (r.replicas, -r.time))
+        held = holder.replicas if held_at is None else max(held_at, holder.replicas)
         kind, direction = "lowest", "scale-up"
     until = max(r.time for r in beyond) + window
     return [
         f"{direction} stabilization window {window:g} s: the {kind} recent recommendation, "
-        f"{holder.replicas} at {utc_text(holder.time)}, holds the replicas instead of "
-        f"{wanted}; it holds until {utc_text(until)} ({until - now:.0f} s from now)"
+        f"{holder.replicas} at {utc_text(holder.time)}, holds the replicas at {held} instead "
+        f"of {wanted}; it holds until {utc_text(until)} ({until - now:.0f} s from now)"
     ]
 
 

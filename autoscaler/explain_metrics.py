@@ -315,6 +315,10 @@ def pod_lines(snapshot: Snapshot) -> list[str]:
         None,
     )
     samples = metric_samples(spec, snapshot) if spec is not None else None
+    data = snapshot.metrics
+    read_empty = data.resource is not None and "resource" not in data.errors
+    if samples is None and spec is not None and spec.type != PODS and read_empty:
+        samples = {}  # read, but no sample for any pod: every pod is missing its metrics
     groups = None if spec is None or samples is None else groups_for(spec, snapshot, samples)
     by_kind: dict[str, list[str]] = {}
     for pod in pods:
