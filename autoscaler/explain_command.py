@@ -146,7 +146,7 @@ def _find(
     if target is not None:
         return target
     if policies.listing_error is not None:
-        raise ExplainError(policies.listing_error)
+        raise ExplainError(f"cannot read the cluster: {policies.listing_error}")
     where = []
     if crds:
         where.append(f"no ScalingPolicy {name} in namespace {namespace}")

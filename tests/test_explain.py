@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import NOW, cpu_metric, pod, pods_metric, snapshot, usage
+from builders import NOW, cpu_metric, external_metric, pod, pods_metric, snapshot, usage
 
 from autoscaler.cli import main
 from autoscaler.core import decide
@@ -261,3 +261,49 @@ def test_explain_of_an_unreadable_snapshot_is_one_line_and_exit_2(tmp_path: Path
     code, out, err = run_cli("explain", "--snapshot", str(tmp_path / "nope.json"))
     assert (code, out) == (2, "") and err.count("\n") == 1
     assert err.startswith("autoscaler explain: ")
+
+
+def test_a_cluster_that_cannot_be_read_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        'clusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]\n'
+        "users: [{name: u, user: {token: x}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    code, out, err = run_cli("explain", "shop/web", "--kubeconfig", str(kubeconfig))
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert err.startswith(
+        "autoscaler explain: cannot read the cluster: cannot list ScalingPolicy objects: "
+        "GET /apis/podscale.dev/v1alpha1/namespaces/shop/scalingpolicies: Kubernetes API "
+        "unreachable"
+    )
+
+
+def test_external_metrics_show_their_formula() -> None:
+    pods = [pod("web-1"), pod("web-2")]
+    value = snapshot(current=2, pods=pods, data={"external": {"queue": ["250"]}},
+                     metrics=[external_metric("queue", value="100")])  # fmt: skip
+    out = explained(value)
+    assert "      250 / target 100 = ratio 2.50" in out
+    assert "      outside 0.9 <= ratio <= 1.1: ceil(2 ready pods x 250 / 100) = 5" in out
+    average = snapshot(current=2, pods=pods, data={"external": {"queue": ["300"]}},
+                       metrics=[external_metric("queue", average="50")])  # fmt: skip
+    out = explained(average)
+    assert "      300 in total / (50 x 2 pods) = ratio 3.00" in out
+    assert "      outside 0.9 <= ratio <= 1.1: ceil(300 / 50 per pod) = 6" in out
+
+
+def test_the_scale_up_window_holds_at_its_lowest_recommendation() -> None:
+    pods, data = cpu_pods("900m", "900m", "900m")
+    behavior = {"scaleUp": {"stabilizationWindowSeconds": 60}}
+    history = {"recommendations": [{"time": NOW - 30, "replicas": 3}]}
+    doc = snapshot(current=3, pods=pods, data=data, metrics=[cpu_metric(50)],
+                   behavior=behavior, history=history)  # fmt: skip
+    out = explained(doc)
+    assert (
+        "  scale-up stabilization window 60 s: the lowest recent recommendation, 3 at "
+        "2023-11-14T22:12:50Z, holds the replicas at 3 instead of 6; it holds until "
+        "2023-11-14T22:13:50Z (30 s from now)"
+    ) in out
+    assert "Decision: keep 3 replicas" in out

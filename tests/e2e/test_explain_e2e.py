@@ -7,6 +7,7 @@ objects, as test_loop_run.py does), so each situation is exactly the one named.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from pathlib import Path
@@ -159,3 +160,35 @@ def test_a_selector_matching_no_pods(
     out = explained(testbed, tmp_path, f"{namespace}/empty")
     assert "Pods: none matched" in out
     assert ("  - the selector app=empty matches no pods although the target has 2 replicas") in out
+
+
+def test_another_writer_in_the_loops_events_holds_the_replicas(
+    testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    deployment_at(kubectl, kube, namespace, "web", cpu="900m")  # the metrics want 4
+    now = dt.datetime.now(dt.UTC)
+
+    def stamp(seconds_ago: int) -> str:
+        return (now - dt.timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # What the loop posted on the workload (a file policy's events go there): the same
+    # change seen twice, 200 s and 60 s ago.
+    event = {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "web.external-1"},
+        "involvedObject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                           "namespace": namespace},
+        "type": "Warning", "reason": "ExternalScaleChange",
+        "message": "replicas changed from 4 to 2 by another writer",
+        "source": {"component": "podscale"},
+        "firstTimestamp": stamp(200), "lastTimestamp": stamp(60), "count": 2,
+    }  # fmt: skip
+    apply(kubectl, namespace, event)
+    (tmp_path / "web.yaml").write_text(policy(namespace, "web"))
+    out = explained(testbed, tmp_path, f"{namespace}/web")
+    assert (
+        f"  - another writer changed spec.replicas 2 times in the last 600 s (last at "
+        f"{stamp(60)}): Podscale holds the replicas at 2 (ExternalScaleConflict) until "
+        f"{stamp(60 - 600)} unless it changes them again"
+    ) in out
+    assert "Decision: keep 2 replicas" in out
