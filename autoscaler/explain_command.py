@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from autoscaler.run_command import StartError
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from autoscaler.core.model import Decision, Snapshot
     from autoscaler.kube.api import Api
     from autoscaler.ports import Target
+    from autoscaler.run_command import Sources
+    from autoscaler.settings import Settings
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 2
@@ -157,8 +159,8 @@ def _find(
 
 def _explain_target(
     api: Api,
-    sources: Any,
-    settings: Any,
+    sources: Sources,
+    settings: Settings,
     target: Target,
     *,
     now: float,

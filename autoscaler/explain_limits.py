@@ -72,25 +72,33 @@ def _holder(
 ) -> list[str]:
     """The recommendation that holds ``wanted`` back within ``window``, if one does;
     ``held_at``: the current replicas, which a behavior window never goes beyond."""
+    # A recommendation made at ``now`` is the loop's seed (the current replicas, recorded
+    # when it first sees a target): of equal ones, an earlier, real one is named.
     if higher:
         beyond = [r for r in recent if r.replicas > wanted]
         if not beyond:
             return []
-        holder = max(beyond, key=lambda r: (r.replicas, r.time))
+        holder = max(beyond, key=lambda r: (r.replicas, r.time != now, r.time))
         held = holder.replicas if held_at is None else min(held_at, holder.replicas)
         kind, direction = "highest", "scale-down"
     else:
         beyond = [r for r in recent if r.replicas < wanted]
         if not beyond:
             return []
-        holder = min(beyond, key=lambda r: (r.replicas, -r.time))
+        holder = min(beyond, key=lambda r: (r.replicas, r.time == now, -r.time))
         held = holder.replicas if held_at is None else max(held_at, holder.replicas)
         kind, direction = "lowest", "scale-up"
     until = max(r.time for r in beyond) + window
+    which = (
+        f"the current replicas, {holder.replicas}, recorded now as a loop that starts now "
+        "records them"
+        if holder.time == now
+        else f"the {kind} recent recommendation, {holder.replicas} at {utc_text(holder.time)}"
+    )
     return [
-        f"{direction} stabilization window {window:g} s: the {kind} recent recommendation, "
-        f"{holder.replicas} at {utc_text(holder.time)}, holds the replicas at {held} instead "
-        f"of {wanted}; it holds until {utc_text(until)} ({until - now:.0f} s from now)"
+        f"{direction} stabilization window {window:g} s: {which}, holds the replicas at "
+        f"{held} instead of {wanted}; it holds until {utc_text(until)} "
+        f"({until - now:.0f} s from now)"
     ]
 
 

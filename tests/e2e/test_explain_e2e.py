@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from e2e_support import (
     spec_replicas,
 )
 from kubernetes import client
-from live_tooling import EXE
+from live_tooling import EXE, cpu_policy
 
 
 def explain(
@@ -192,3 +193,43 @@ def test_another_writer_in_the_loops_events_holds_the_replicas(
         f"{stamp(60 - 600)} unless it changes them again"
     ) in out
     assert "Decision: keep 2 replicas" in out
+
+
+CRD = Path(__file__).resolve().parents[2] / "deploy/base/crd/scalingpolicies.podscale.dev.yaml"
+
+
+def test_a_policy_object_continues_from_its_status_history_and_nothing_is_written(
+    testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
+) -> None:
+    kubectl("apply", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", "crd/scalingpolicies.podscale.dev")
+    apply(kubectl, namespace, deployment("web", 3))
+    running_pods(kube, namespace, "web", 3, cpu="100m")  # 10 % against 50 %: 1 wanted
+    apply(kubectl, namespace, cpu_policy("web"))
+    saved = int(time.time()) - 60
+    custom = client.CustomObjectsApi(kube)
+    history = {"recommendations": [{"time": saved, "replicas": 3}]}
+    custom.patch_namespaced_custom_object_status(
+        "podscale.dev", "v1alpha1", namespace, "scalingpolicies", "web",
+        {"status": {"history": history}},
+    )  # fmt: skip
+    before = json.loads(
+        kubectl("get", "scalingpolicy", "web", "-n", namespace, "-o", "json").stdout
+    )
+
+    done = subprocess.run(
+        [EXE, "explain", f"{namespace}/web", "--kubeconfig", str(testbed.kubeconfig)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    when = dt.datetime.fromtimestamp(saved, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (
+        "  scale-down stabilization window 300 s: the highest recent recommendation, 3 at "
+        f"{when}, holds the replicas at 3 instead of 1; it holds until "
+    ) in done.stdout
+    assert "Decision: keep 3 replicas" in done.stdout
+    after = json.loads(kubectl("get", "scalingpolicy", "web", "-n", namespace, "-o", "json").stdout)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    events = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+    assert [e for e in events if e["involvedObject"]["kind"] == "ScalingPolicy"] == []
+    assert spec_replicas(kubectl, namespace, "web") == 3
