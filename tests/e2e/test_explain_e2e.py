@@ -110,6 +110,16 @@ def test_an_unready_pod_counts_at_zero_and_a_missing_target_is_named(
         f"spec.scaleTargetRef (apiVersion, kind, name) of {namespace}/ghost"
     ) in ghost
 
+    settings = cpu_policy("settings", namespace)  # a ConfigMap: no /scale to read
+    settings["spec"]["scaleTargetRef"] = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x"}
+    (tmp_path / "settings.yaml").write_text(json.dumps(settings))
+    unscalable = explained(testbed, tmp_path, f"{namespace}/settings")
+    assert (
+        "  - ConfigMap/x cannot be scaled: its kind has no scale subresource (cannot read the "
+        "scale of ConfigMap/x: ConfigMap (v1) has no scale subresource: it cannot be scaled); "
+        "a custom resource needs subresources.scale in its CRD"
+    ) in unscalable
+
     missing = explain(testbed, tmp_path, f"{namespace}/nobody")
     assert missing.returncode == 2 and missing.stdout == ""
     assert missing.stderr == (
