@@ -201,6 +201,11 @@ def _explain_target(
     involved = EventRecorder.involved_for(target)
     changes = external_change_times(api, target.namespace, involved, since=now - CONFLICT_WINDOW)
     snapshot = replace(read, external_changes=changes)
+    if target.saved_history is not None:
+        # A loop that starts now seeds its windows with the current replicas; the loop
+        # that runs has the history it saved in the status instead: explain that one.
+        seeded = snapshot.history.recommendations
+        snapshot = replace(snapshot, history=replace(snapshot.history, recommendations=seeded[:-1]))
     decision = decide(snapshot)
     if json_output:
         return _json(snapshot, decision, selector=selector, policy=target.key, ref=str(target.ref))

@@ -233,9 +233,10 @@ def test_a_policy_object_continues_from_its_status_history_and_nothing_is_writte
     )  # fmt: skip
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
     when = dt.datetime.fromtimestamp(saved, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = dt.datetime.fromtimestamp(saved + 300, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert (
         "  scale-down stabilization window 300 s: the highest recent recommendation, 3 at "
-        f"{when}, holds the replicas at 3 instead of 1; it holds until "
+        f"{when}, holds the replicas at 3 instead of 1; it holds until {until} ("
     ) in done.stdout
     assert "Decision: keep 3 replicas" in done.stdout
     after = json.loads(kubectl("get", "scalingpolicy", "web", "-n", namespace, "-o", "json").stdout)
