@@ -16,9 +16,12 @@ RUN /opt/podscale/bin/pip install . && /opt/podscale/bin/autoscaler --version
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/podscale /opt/podscale
+# One BLAS thread: the forecaster's matrices are small, and a multithreaded BLAS on a
+# busy node took 50x longer per fit (loadtest/bench_forecast.py, docs/forecasting.md).
 ENV PATH=/opt/podscale/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    OPENBLAS_NUM_THREADS=1
 USER 65532:65532
 # 8080: /metrics, /healthz, /readyz (--listen); 6443: the external metrics API.
 EXPOSE 8080 6443

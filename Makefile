@@ -35,8 +35,14 @@ tools:
 	scripts/ensure-kubectl >/dev/null
 	scripts/ensure-prometheus >/dev/null
 
+# The suite runs on the current Kubernetes release (scripts/testbed's default); the
+# compatibility suite runs again on v1.20, the oldest release checked (docs/testbed.md).
+COMPAT_TESTS := tests/e2e/test_testbed.py tests/e2e/test_loop_run.py tests/e2e/test_crd_e2e.py \
+	tests/e2e/test_hpa_import_e2e.py
+
 test: venv tools
 	$(BIN)/pytest -q
+	TESTBED_VERSION=1.20 $(BIN)/pytest -q $(COMPAT_TESTS)
 
 lint: venv
 	$(BIN)/ruff check autoscaler tests loadtest

@@ -80,6 +80,12 @@ def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run_status(args, out, err)
 
 
+def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from autoscaler.explain_command import run_explain
+
+    return run_explain(args, out, err)
+
+
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from autoscaler.run_command import run
 
@@ -191,6 +197,12 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
+def _explain_arguments(parser: argparse.ArgumentParser) -> None:
+    from autoscaler.explain_command import add_arguments
+
+    add_arguments(parser)
+
+
 def _adapter_arguments(parser: argparse.ArgumentParser) -> None:
     from autoscaler.adapter.command import add_arguments
 
@@ -286,6 +298,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_status_arguments(status)
     status.set_defaults(handler=_status)
+
+    explain = commands.add_parser(
+        "explain",
+        help="why a policy's target has its replicas, with the arithmetic (needs a cluster)",
+        description="Read what one sync reads for the policy NAMESPACE/NAME (never writing "
+        "anything), decide, and explain each metric's arithmetic, the pods counted, the "
+        "windows and limits, Podscale's paths, and what is wrong. --output json gives the "
+        "snapshot that autoscaler decide replays; --snapshot FILE explains one offline. "
+        "Exit 2 when the policy cannot be found or the cluster cannot be read.",
+        arguments=_explain_arguments,
+    )
+    explain.set_defaults(handler=_explain)
 
     run = commands.add_parser(
         "run",

@@ -7,11 +7,8 @@ from datetime import UTC, datetime
 
 from autoscaler.core.hpa import hpa_decision
 from autoscaler.core.model import (
-    AVERAGE_VALUE,
     REACTIVE,
     ROLLOUT_OFF,
-    UTILIZATION,
-    VALUE,
     Decision,
     MetricResult,
     MetricSpec,
@@ -26,7 +23,9 @@ from autoscaler.core.paths import (
     UNTRUSTED_REASON,
     units,
 )
-from autoscaler.core.quantity import format_milli
+from autoscaler.explain_diagnoses import diagnoses
+from autoscaler.explain_limits import limit_lines
+from autoscaler.explain_metrics import current_text, formula_lines, pod_lines, target_text
 
 # Notices of Podscale's paths (the others are its rules').
 _PATH_NOTICES = frozenset(
@@ -34,45 +33,28 @@ _PATH_NOTICES = frozenset(
 )
 
 
-def _target_text(spec: MetricSpec) -> str:
-    target = spec.target
-    if target.average_utilization is not None and target.type == UTILIZATION:
-        return f"{target.average_utilization}% of request"
-    if target.average_value is not None and target.type in (AVERAGE_VALUE, UTILIZATION):
-        return f"{format_milli(target.average_value)} per pod"
-    if target.value is not None and target.type == VALUE:
-        return f"{format_milli(target.value)} in total"
-    return "no usable target"
-
-
-def _current_text(result: MetricResult) -> str:
-    current = result.current
-    if current is None:
-        return "?"
-    if current.average_utilization is not None:
-        raw = format_milli(current.average_value or 0)
-        return f"{current.average_utilization}% of request ({raw} per pod)"
-    if current.average_value is not None:
-        return f"{format_milli(current.average_value)} per pod"
-    return f"{format_milli(current.value or 0)} in total"
-
-
-def _metric_line(spec: MetricSpec, result: MetricResult) -> str:
+def _metric_lines(spec: MetricSpec, result: MetricResult, snapshot: Snapshot) -> list[str]:
     label = f"{spec.type} {spec.name}".strip()
     if spec.container:
         label += f" (container {spec.container})"
     if result.error:
-        return f"  - {label}: FAILED: {result.error}"
+        return [f"  - {label}: FAILED: {result.error}"]
     if result.proposal is None:
-        return f"  - {label}: not evaluated"
-    return (
-        f"  - {label}: {_current_text(result)}, target {_target_text(spec)}"
+        return [f"  - {label}: not evaluated"]
+    head = (
+        f"  - {label}: {current_text(result)}, target {target_text(spec)}"
         f" -> {result.proposal} replicas"
     )
+    return [head, *(f"      {line}" for line in formula_lines(spec, result, snapshot))]
 
 
-def explain_decision(name: str, snapshot: Snapshot, decision: Decision) -> str:
-    """A few lines a person can read: inputs, proposals, limits, and the outcome."""
+def explain_decision(
+    name: str, snapshot: Snapshot, decision: Decision, *, selector: str = ""
+) -> str:
+    """A few lines a person can read: inputs, each metric's arithmetic, the pods counted,
+    windows and limits, Podscale's paths and rules, the outcome, and diagnoses. The one
+    renderer of ``decide --explain`` and ``autoscaler explain`` (``selector``: the
+    target's, when known, for the diagnoses)."""
     when = datetime.fromtimestamp(snapshot.now, UTC).isoformat().replace("+00:00", "Z")
     policy = snapshot.policy
     lines = [
@@ -80,11 +62,16 @@ def explain_decision(name: str, snapshot: Snapshot, decision: Decision) -> str:
         f"  current replicas {snapshot.current_replicas}, "
         f"bounds [{policy.min_replicas}, {policy.max_replicas}], {len(snapshot.pods)} pods "
         f"({sum(1 for p in snapshot.pods if p.ready == 'True')} ready)",
+        *pod_lines(snapshot),
         "Metrics:",
     ]
-    lines += [_metric_line(s, r) for s, r in zip(policy.metrics, decision.metrics, strict=True)]
+    for spec, result in zip(policy.metrics, decision.metrics, strict=True):
+        lines += _metric_lines(spec, result, snapshot)
     if decision.recommendation is not None:
         lines.append(f"Recommendation: {decision.recommendation} (largest valid proposal)")
+    limits = limit_lines(snapshot, decision)
+    if limits:
+        lines += ["Windows and limits:", *(f"  {line}" for line in limits)]
     lines.append("Conditions:")
     lines += [f"  {c.type}={c.status} {c.reason}: {c.message}" for c in decision.conditions]
     lines += _podscale_paths(snapshot, decision)
@@ -98,6 +85,9 @@ def explain_decision(name: str, snapshot: Snapshot, decision: Decision) -> str:
         lines.append(f"Decision: keep {decision.desired_replicas} replicas: {decision.error}")
     else:
         lines.append(f"Decision: keep {decision.desired_replicas} replicas")
+    found = diagnoses(snapshot, decision, selector=selector)
+    if found:
+        lines += ["Diagnoses:", *(f"  - {text}" for text in found)]
     return "\n".join(lines) + "\n"
 
 

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # the heavy imports wait for `run`: `autoscaler decide` must start fast
+    from autoscaler.forecast.forecaster import SeasonalForecaster
     from autoscaler.kube.api import Api
     from autoscaler.kube.cache import CachedPods
     from autoscaler.loop.controller import Outcome
     from autoscaler.loop.custom_metrics import PrometheusMetrics
+    from autoscaler.loop.forecasting import Refitter
     from autoscaler.loop.leader import LeaderElector
     from autoscaler.loop.recorder import Recorder
     from autoscaler.loop.resource_prometheus import PrometheusResourceMetrics
@@ -125,10 +127,18 @@ class Sources:
     custom_metrics: PrometheusMetrics | None
     prometheus_resources: PrometheusResourceMetrics | None
     watched_pods: CachedPods | None
+    # Forecasts for predictive policies, refitted in the background by ``refitter``.
+    forecaster: SeasonalForecaster | None = None
+    refitter: Refitter | None = None
 
     def prometheus_queries(self) -> float:
         custom = self.custom_metrics.total_queries if self.custom_metrics else 0
-        return custom + (self.prometheus_resources.queries if self.prometheus_resources else 0)
+        from autoscaler.loop.forecast_history import PrometheusHistory
+
+        history = self.forecaster.history_source if self.forecaster else None
+        past = history.queries if isinstance(history, PrometheusHistory) else 0
+        resources = self.prometheus_resources.queries if self.prometheus_resources else 0
+        return custom + resources + past
 
 
 def _sources(
@@ -143,10 +153,18 @@ def _sources(
     from autoscaler.kube.pods import KubePods
     from autoscaler.kube.scale import KubeScales
 
+    forecaster, refitter = _forecaster(settings, custom, prometheus_resources)
     if not watch:
         pods = KubePods(api)
         return Sources(
-            KubeScales(api), pods, prometheus_resources or pods, custom, prometheus_resources, None
+            KubeScales(api),
+            pods,
+            prometheus_resources or pods,
+            custom,
+            prometheus_resources,
+            None,
+            forecaster,
+            refitter,
         )
     from autoscaler.kube.cache import CachedPods, CachedScales, NamespaceMetrics
 
@@ -158,7 +176,31 @@ def _sources(
         custom_metrics=custom,
         prometheus_resources=prometheus_resources,
         watched_pods=cached,
+        forecaster=forecaster,
+        refitter=refitter,
     )
+
+
+def _forecaster(
+    settings: Settings,
+    custom: PrometheusMetrics | None,
+    resources: PrometheusResourceMetrics | None,
+) -> tuple[SeasonalForecaster, Refitter]:
+    """The forecaster (idle until a policy is predictive), seeded from Prometheus where
+    the metrics live there, its histories kept in ``--state-dir`` when given."""
+    import time
+
+    from autoscaler.forecast.forecaster import SeasonalForecaster
+    from autoscaler.loop.forecast_history import PrometheusHistory
+    from autoscaler.loop.forecasting import Refitter, StateFile
+
+    source = PrometheusHistory(custom, resources) if custom or resources else None
+    forecaster = SeasonalForecaster(history_source=source)
+    state = StateFile(settings.state_dir) if settings.state_dir else None
+    if state is not None:
+        loaded = state.load(forecaster, now=time.time())
+        log.info("forecast histories loaded", extra={"path": str(state.path), "count": loaded})
+    return forecaster, Refitter(forecaster, state=state)
 
 
 def _custom_metrics(settings: Settings) -> PrometheusMetrics | None:
@@ -257,6 +299,7 @@ def _service(
         dry_run=settings.dry_run,
         can_write=leading,
         observer=recorder,
+        forecaster=sources.forecaster,
     )
     policies = Policies(
         store=KubePolicies(api, namespace=settings.namespace),
@@ -282,6 +325,16 @@ def _service(
         leading=leading,
         sync_period=settings.sync_period,
     )
+    if sources.forecaster is not None and sources.refitter is not None:
+        from autoscaler.loop.path_metrics import expose_forecaster
+
+        refitter = sources.refitter
+        expose_forecaster(
+            service.metrics.registry,
+            status=sources.forecaster.status,
+            fits=lambda: refitter.fits,
+            refit_seconds=lambda: refitter.last_pass_seconds,
+        )
     return service
 
 
@@ -368,7 +421,11 @@ def _serve(
         sources.watched_pods.start()
     if elector is not None:
         threading.Thread(target=elector.run, name="leader-election", daemon=True).start()
+    if sources.refitter is not None:
+        sources.refitter.start()
     service.run()
+    if sources.refitter is not None:
+        sources.refitter.close()  # the state file's last write
     if elector is not None:
         elector.stop.set()
         elector.release()

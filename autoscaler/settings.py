@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="append each snapshot and its decision to FILE (JSON lines; replay "
         "with `autoscaler decide`); it grows with every sync: for troubleshooting",
     )
+    state_dir: Annotated[str | None, Flag(metavar="DIR")] = Field(
+        default=None,
+        description="keep the forecast histories of predictive policies in DIR "
+        "(forecast-history.bin, written every 5 minutes and at shutdown), so a restart "
+        "does not forget them; metrics read from Prometheus are read back from it anyway",
+    )
     leader_elect: bool = Field(
         default=False,
         description="elect one writer among replicas with a coordination.k8s.io Lease",

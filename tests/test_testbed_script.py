@@ -33,10 +33,16 @@ def pinned_kubernetes_release() -> str:
     return found.group(1)
 
 
-def test_default_is_the_debian_1_20_build(tmp_path: Path) -> None:
-    result = cache_dir(None, tmp_path)
+def test_the_oldest_checked_is_the_debian_1_20_build(tmp_path: Path) -> None:
+    result = cache_dir("1.20", tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{tmp_path}/1.20.5+really1.20.2-1.1+deb12u1/bin"
+
+
+def test_default_is_the_current_release(tmp_path: Path) -> None:
+    result = cache_dir(None, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{tmp_path}/{pinned_kubernetes_release()[1:]}/bin"
 
 
 def test_1_37_uses_the_release_the_go_module_pins(tmp_path: Path) -> None:

@@ -44,6 +44,9 @@ DOWN_TIMEOUT_S = 120.0
 KILL_WAIT_S = 10.0  # after SIGKILL: only the kernel is left to wait for
 CONTROLLER_MANAGER = "kube-controller-manager"
 
+# scripts/testbed's default: the current release (TESTBED_VERSION=1.20 is the oldest checked).
+DEFAULT_VERSION = "1.37"
+
 
 class TestbedError(RuntimeError):
     """The testbed or a process on it failed; the message is one line for the user."""
@@ -95,7 +98,7 @@ class Testbed:
     @property
     def version(self) -> str:
         """The Kubernetes minor release running (``TESTBED_VERSION``: "1.20" or "1.37")."""
-        return self.env.get("TESTBED_VERSION", "1.20")
+        return self.env.get("TESTBED_VERSION", DEFAULT_VERSION)
 
     @property
     def server(self) -> str:

@@ -27,6 +27,7 @@ error over that day stays below 10 %.
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,13 +58,15 @@ class Baseline:
 
     def value(self, t: float) -> float:
         """The baseline at ``t``, in plain Python (a handful of terms: no numpy call)."""
-        total, i = self.constant, 0
+        total, i, coefficients = self.constant, 0, self.coefficients
         for period, count in zip(self.periods, self.harmonics, strict=True):
             phase = 2 * math.pi * ((t % period) / period)
-            for k in range(1, count + 1):
-                total += self.coefficients[i] * math.cos(k * phase)
-                total += self.coefficients[i + 1] * math.sin(k * phase)
+            c1, s1 = math.cos(phase), math.sin(phase)
+            ck, sk = c1, s1  # cos(k phase), sin(k phase) by the angle-addition formulas
+            for _ in range(count):
+                total += coefficients[i] * ck + coefficients[i + 1] * sk
                 i += 2
+                ck, sk = ck * c1 - sk * s1, sk * c1 + ck * s1
         return total
 
     def values(self, times: Floats) -> Floats:
@@ -188,33 +191,57 @@ def choose_short_term(baseline: Baseline, recent: Points, *, lead: float) -> Sho
     future = np.interp(recent.times + lead, recent.times, recent.values)
     usable = recent.times + lead <= recent.times[-1]
     best, best_error = ShortTerm(), math.inf
-    ahead = [baseline.value(float(t) + lead) for t in recent.times]
+    ahead = baseline.values(recent.times + lead)
     for level_seconds, horizon in SHORT_TERM_CHOICES:
         candidate = ShortTerm(level_seconds, horizon)
         error = 0.0
         for i, t in enumerate(recent.times):
             candidate.update(float(t), float(residuals[i]))
             if usable[i]:
-                error += abs(ahead[i] + candidate.predict(float(t) + lead) - future[i])
+                error += abs(float(ahead[i]) + candidate.predict(float(t) + lead) - future[i])
         if error < best_error:
             best, best_error = ShortTerm(level_seconds, horizon), error
     return best
 
 
+TABLE_STEP = 60.0
+
+
 @dataclass(slots=True)
 class Model:
-    """A fitted baseline and its running correction; ``fitted_at`` is the refit's time."""
+    """A fitted baseline and its running correction; ``fitted_at`` is the refit's time.
+
+    The sync path evaluates the baseline twice per metric (the observed residual, the
+    forecast); :meth:`tabulate` precomputes it every minute until the next refits, so
+    each evaluation is a linear interpolation (the baseline's fastest harmonic has a
+    4-hour period: the interpolation is off by less than 0.01 % of its amplitude).
+    """
 
     baseline: Baseline
     fitted_at: float
     short_term: ShortTerm = field(default_factory=ShortTerm)
+    _table_start: float = 0.0
+    _table: array[float] = field(default_factory=lambda: array("d"))
+
+    def tabulate(self, start: float, end: float) -> None:
+        count = max(2, math.ceil((end - start) / TABLE_STEP) + 1)
+        times: Floats = np.asarray(start + TABLE_STEP * np.arange(count), dtype=np.float64)
+        self._table_start, self._table = start, array("d", self.baseline.values(times).tolist())
+
+    def baseline_at(self, t: float) -> float:
+        position = (t - self._table_start) / TABLE_STEP
+        i = math.floor(position)
+        if 0 <= i < len(self._table) - 1:
+            low = self._table[i]
+            return low + (self._table[i + 1] - low) * (position - i)
+        return self.baseline.value(t)
 
     def observe(self, t: float, total: float) -> None:
-        self.short_term.update(t, total - self.baseline.value(t))
+        self.short_term.update(t, total - self.baseline_at(t))
 
     def predict(self, t: float) -> float:
         """The total expected at ``t``, never below zero."""
-        return max(0.0, self.baseline.value(t) + self.short_term.predict(t))
+        return max(0.0, self.baseline_at(t) + self.short_term.predict(t))
 
     def replay(self, points: Points) -> None:
         """Start the correction from recent history (after a refit)."""

@@ -33,6 +33,7 @@ from autoscaler.core.model import (
     Decision,
     MetricForecast,
     MetricSpec,
+    Policy,
     Snapshot,
 )
 from autoscaler.core.paths import metric_total
@@ -101,6 +102,18 @@ def metric_id(spec: MetricSpec) -> str:
     return "|".join((spec.type, spec.name, spec.container, spec.selector, obj))
 
 
+def _metrics_of(
+    target: Target, cache: dict[str, tuple[Policy, list[tuple[int, str]]]]
+) -> list[tuple[int, str]]:
+    """(index, metric id) of each metric to forecast, remembered per policy version."""
+    known = cache.get(target.key)
+    if known is not None and known[0] is target.policy:
+        return known[1]
+    found = [(i, metric_id(target.policy.metrics[i])) for i in forecast_metrics(target)]
+    cache[target.key] = (target.policy, found)
+    return found
+
+
 def forecast_metrics(target: Target) -> list[int]:
     """The indices of the policy's metrics to forecast: the one ``predictive.metric``
     names, else every metric whose target can size replicas."""
@@ -128,6 +141,7 @@ class SeasonalForecaster:
         self.history_source = history_source
         self._series: dict[tuple[str, str], Series] = {}
         self._targets: dict[str, Target] = {}  # the last version seen of each target
+        self._metric_ids: dict[str, tuple[Policy, list[tuple[int, str]]]] = {}
         self._lock = threading.Lock()
 
     # The sync path -----------------------------------------------------------------
@@ -140,9 +154,10 @@ class SeasonalForecaster:
         found = []
         with self._lock:
             self._targets[target.key] = target
-            for index in forecast_metrics(target):
-                series = self._series.get((target.key, metric_id(target.policy.metrics[index])))
-                if series is None or series.model is None:
+            for index, metric in _metrics_of(target, self._metric_ids):
+                # Known from now on: the next refit may seed its history from Prometheus.
+                series = self._series_for(target.key, metric, predictive.lookback_seconds)
+                if series.model is None:
                     continue
                 total = series.model.predict(at)
                 error = series.tracker.error(now)
@@ -156,9 +171,9 @@ class SeasonalForecaster:
         now = snapshot.now
         with self._lock:
             self._targets[target.key] = target
-            for index in forecast_metrics(target):
+            for index, metric in _metrics_of(target, self._metric_ids):
                 spec = target.policy.metrics[index]
-                series = self._series_for(target.key, metric_id(spec), predictive.lookback_seconds)
+                series = self._series_for(target.key, metric, predictive.lookback_seconds)
                 for made in snapshot.forecasts:
                     if made.metric == index:
                         series.tracker.made(made.at, made.total)
@@ -184,6 +199,7 @@ class SeasonalForecaster:
         with self._lock:
             self._series = {k: s for k, s in self._series.items() if k[0] in keep}
             self._targets = {k: t for k, t in self._targets.items() if k in keep}
+            self._metric_ids = {k: m for k, m in self._metric_ids.items() if k in keep}
 
     # Off the sync path ---------------------------------------------------------------
 
@@ -192,8 +208,12 @@ class SeasonalForecaster:
         interval, the most stale first; returns how many were fitted."""
         due = self._due(now)
         done = 0
+        source_failed = False
         for key, target, index in due[: max(0, budget)]:
-            self._seed(key, target, index, now=now)
+            if not source_failed:
+                # One failure (Prometheus down or slow) ends this pass's asking: each ask
+                # waits up to its timeout, and the sync path never waits for any of them.
+                source_failed = not self._seed(key, target, index, now=now)
             with self._lock:
                 series = self._series.get(key)
                 if series is None or series.history.span() < MIN_HISTORY_SECONDS:
@@ -206,6 +226,8 @@ class SeasonalForecaster:
                 baseline, recent, lead=target.policy.predictive.lead_seconds
             )
             model = Model(baseline, fitted_at=now, short_term=short_term)
+            # Until well past the next refit (a refit pass may run late).
+            model.tabulate(now - REPLAY_SECONDS, now + 6 * self.refit_interval + 3600)
             with self._lock:
                 series = self._series.get(key)
                 if series is None:
@@ -228,15 +250,17 @@ class SeasonalForecaster:
                     series = self._series.get(key)
                     if series is None:
                         continue
+                    last = series.fitted_at
+                    if last is not None and now - last < self.refit_interval:
+                        continue  # fresh (the common case): decided without the arrays
                     newest = series.history.newest
                     if newest is not None and newest < now - predictive.lookback_seconds:
                         series.history = TotalsHistory(predictive.lookback_seconds)
                         series.model = None  # everything it knew is past the lookback
-                    last = series.fitted_at
-                    if series.history.span() < MIN_HISTORY_SECONDS and not self._seeds(series, now):
+                    idle = series.model is None and not self._seeds(series, now)
+                    if idle and series.history.span() < MIN_HISTORY_SECONDS:
                         continue  # nothing to fit yet, nothing to ask for: costs nothing
-                    if last is None or now - last >= self.refit_interval:
-                        stale.append((-math.inf if last is None else last, key, target, index))
+                    stale.append((-math.inf if last is None else last, key, target, index))
         stale.sort(key=lambda item: (item[0], item[1]))
         return [(key, target, index) for _, key, target, index in stale]
 
@@ -246,15 +270,16 @@ class SeasonalForecaster:
             return False
         return series.seed_asked is None or now - series.seed_asked >= self.refit_interval
 
-    def _seed(self, key: tuple[str, str], target: Target, index: int, *, now: float) -> None:
-        """Ask the history source once for the lookback (retried each refit interval)."""
+    def _seed(self, key: tuple[str, str], target: Target, index: int, *, now: float) -> bool:
+        """Ask the history source once for the lookback (retried each refit interval);
+        False when the source failed."""
         source, predictive = self.history_source, target.policy.predictive
         if source is None or predictive is None:
-            return
+            return True
         with self._lock:
             series = self._series.get(key)
             if series is None or not self._seeds(series, now):
-                return
+                return True
             series.seed_asked = now
         lookback = predictive.lookback_seconds
         fine_start = now - min(FINE_SPAN, lookback)
@@ -266,17 +291,18 @@ class SeasonalForecaster:
                 else source.totals(target, index, start=fine_start, end=now, step=FINE_STEP)
             )
         except LoopError:
-            return  # asked again after the refit interval
+            return False  # asked again after the refit interval
         with self._lock:
             series = self._series.get(key)
             if series is None:
-                return
+                return True
             series.seeded = True
             for t, total in coarse or ():
                 if t < fine_start:  # the fine answer covers the last day, in both tiers
                     series.history.coarse.add(t, total)
             for t, total in fine or ():
                 series.history.add(t, total)
+        return True
 
     # Status and persistence --------------------------------------------------------
 
@@ -332,5 +358,7 @@ class SeasonalForecaster:
             raise ValueError(f"forecast state: unreadable ({exc})") from None
         with self._lock:
             for key, series in loaded.items():
-                self._series.setdefault(key, series)
+                mine = self._series.get(key)
+                if mine is None or mine.history.newest is None:  # what was seen here wins
+                    self._series[key] = series
         return len(loaded)

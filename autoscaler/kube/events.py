@@ -61,3 +61,32 @@ class KubeEvents:
                 "reportingComponent": event.component,
             },
         )
+
+
+def external_change_times(
+    api: Api, namespace: str, involved: dict[str, str], *, since: float
+) -> tuple[float, ...]:
+    """When another writer changed the replicas, as the loop's ``ExternalScaleChange``
+    events on ``involved`` (kind, name) record it since ``since``, oldest first.
+
+    ``autoscaler explain`` is a new process: it has none of the loop's memory of other
+    writers, so it reads it back from the events the loop posted. An aggregated event
+    gives its first and last occurrence only, which is what the core's other-writer rule
+    needs (two changes within its window).
+    """
+    selector = (
+        f"involvedObject.kind={involved['kind']},involvedObject.name={involved['name']},"
+        "reason=ExternalScaleChange"
+    )
+    listing = api.call("GET", _events_path(namespace), query=[("fieldSelector", selector)])
+    times: set[float] = set()
+    for item in listing.get("items") or []:
+        stamps = [item.get("lastTimestamp")]
+        if int(item.get("count") or 1) > 1:
+            stamps.append(item.get("firstTimestamp"))
+        for stamp in stamps:
+            if isinstance(stamp, str):
+                when = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+                if when >= since:
+                    times.add(when)
+    return tuple(sorted(times))

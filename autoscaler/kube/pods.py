@@ -12,7 +12,7 @@ from autoscaler.ports import LoopError, NotFound
 
 METRICS_SERVER_MISSING = (
     "metrics.k8s.io is not served (metrics-server not found): install metrics-server or "
-    "set resourceMetrics: prometheus"
+    "run with --resource-metrics prometheus (AUTOSCALER_RESOURCE_METRICS)"
 )
 
 

@@ -179,6 +179,20 @@ class Controller:
             self.failed_syncs[target.key] = failed
         return replace(outcome, history=self.histories.get(target.key))
 
+    def read(self, target: Target, *, now: float) -> Snapshot | Outcome:
+        """What one sync would decide this target from, and nothing else: no decision,
+        no write, no history kept (``autoscaler explain``). An Outcome instead when the
+        scale or the pods cannot be read, as a sync would report it."""
+        if self.resource_metrics is not None:
+            self.resource_metrics.new_sync()
+        custom = None
+        if self.custom_metrics is not None:
+            custom = self.custom_metrics.read_all([target], now=now).get(target.key)
+        gathered = self._gather(target, now=now, custom=custom)
+        if isinstance(gathered, Outcome):
+            return gathered
+        return self._snapshot(target, gathered, now=now)
+
     def sync_target(
         self, target: Target, *, now: float, custom: MetricData | None = None
     ) -> Outcome:

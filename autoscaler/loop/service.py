@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from autoscaler.loop.activation import ActivationPolls
 from autoscaler.loop.controller import Controller, Outcome
+from autoscaler.loop.path_metrics import PathMetrics
 from autoscaler.loop.target_metrics import TargetMetrics
 from autoscaler.ports import Target
 
@@ -87,6 +88,7 @@ class LoopMetrics:
         for result in POLL_RESULTS:  # every series from the start, so rate() sees the first
             self.polls.labels(result)
         self.targets = TargetMetrics(self.registry)  # bounds, metric values, conditions
+        self.paths = PathMetrics(self.registry)  # which path won; the forecast's trust
         self._labelled: set[tuple[str, str]] = set()  # (namespace, policy) with series
 
     def count(self, name: str, documentation: str, read: Callable[[], float]) -> None:
@@ -143,6 +145,7 @@ class LoopMetrics:
         labels = (outcome.target.namespace, outcome.target.name)
         self._labelled.add(labels)
         self.targets.record(outcome)
+        self.paths.record(outcome)
         if outcome.current is not None:
             self.current.labels(*labels).set(outcome.current)
         if outcome.decision is not None:
@@ -158,6 +161,7 @@ class LoopMetrics:
         """Drop the series of policies not synced any more (deleted, or no longer ours)."""
         for labels in self._labelled - live:
             self.targets.forget(labels)
+            self.paths.forget(labels)
             for metric in (self.desired, self.current, self.errors):
                 with contextlib.suppress(KeyError):  # e.g. no decision: no desired series
                     metric.remove(*labels)

@@ -31,9 +31,10 @@ import ast
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 import requests
@@ -210,8 +211,30 @@ class PrometheusSource:
         except QueryError as exc:
             return QueryError(f"prometheus {self.settings.url}: {exc}; query: {_shown(query)}")
 
-    def _query(self, query: str, *, time: float) -> list[dict[str, Any]]:
-        """The default runner: ``PrometheusConnect.custom_query``, no retries, bounded."""
+    def range_query(
+        self, query: str, *, start: float, end: float, step: float
+    ) -> list[dict[str, Any]]:
+        """One ``query_range`` (``metric``/``values`` items: a forecast's past); QueryError
+        (one line, naming the server) when it gets no usable answer."""
+        client = self._connected()
+        params = {"timeout": f"{self.settings.timeout:g}s"}
+
+        def ask() -> list[dict[str, Any]]:
+            answer: list[dict[str, Any]] = client.custom_query_range(
+                query,
+                start_time=datetime.fromtimestamp(start, UTC),
+                end_time=datetime.fromtimestamp(end, UTC),
+                step=f"{step:g}",
+                params=params,
+            )
+            return answer
+
+        try:
+            return self._answer(ask)
+        except QueryError as exc:
+            raise QueryError(f"prometheus {self.settings.url}: {exc}") from None
+
+    def _connected(self) -> PrometheusConnect:
         settings = self.settings
         if self._client is None:
             # requests takes (connect, read) timeouts; the client's stub says int.
@@ -222,9 +245,19 @@ class PrometheusSource:
                 method=settings.method,
                 **timeout,
             )
-        params = {"time": f"{time:.3f}", "timeout": f"{settings.timeout:g}s"}
+        return self._client
+
+    def _query(self, query: str, *, time: float) -> list[dict[str, Any]]:
+        """The default runner: ``PrometheusConnect.custom_query``, no retries, bounded."""
+        client = self._connected()
+        params = {"time": f"{time:.3f}", "timeout": f"{self.settings.timeout:g}s"}
+        return self._answer(lambda: client.custom_query(query, params=params))
+
+    def _answer(self, ask: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """``ask()``'s answer, its failures as one-line QueryErrors."""
+        settings = self.settings
         try:
-            result: list[dict[str, Any]] = self._client.custom_query(query, params=params)
+            result = ask()
         except requests.exceptions.ConnectTimeout:
             raise QueryError(f"no connection within {settings.connect_timeout:g} s") from None
         except requests.exceptions.Timeout:

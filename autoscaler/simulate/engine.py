@@ -7,7 +7,9 @@ trace's first rate, held) lets each policy settle before anything is recorded, s
 report compares policies on the trace rather than on their start from minReplicas.
 
 Runs are deterministic: the clock starts at a fixed virtual epoch, the cluster's
-random pod names come from ``seed``, and nothing reads the wall clock.
+random pod names come from ``seed``, and nothing reads the wall clock. A predictive
+policy gets the forecaster ``autoscaler run`` uses; its refits run before the sync at
+fixed virtual times (every ten minutes) instead of in a background thread.
 
 Sync phase. A real controller syncs every 15 s from whenever it started, not on the
 trace's minute or five-minute boundaries. ``Plan.sync_phase`` (``0 <= phase < step``)
@@ -26,7 +28,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 from autoscaler.core.model import (
     AVERAGE_VALUE,
@@ -36,10 +37,10 @@ from autoscaler.core.model import (
     Settings,
     Snapshot,
 )
-from autoscaler.forecast.forecaster import SeasonalForecaster
+from autoscaler.forecast.forecaster import REFIT_SECONDS, SeasonalForecaster
 from autoscaler.loop.activation import ActivationPolls
 from autoscaler.loop.controller import Controller
-from autoscaler.ports import Forecaster, Target
+from autoscaler.ports import Target
 from autoscaler.sim.clock import ManualClock
 from autoscaler.sim.cluster import InMemoryCluster, Workload
 from autoscaler.sim.load import LoadShape, ServeResult, mean_rate, standard_normal
@@ -163,19 +164,6 @@ class _IntervalMean:
         return (held + (end - first) * mean_rate(self.load, first, end)) / self.width
 
 
-@runtime_checkable
-class Forecasting(Protocol):
-    """What the engine asks of a forecaster besides the loop's port: a refit, run at
-    fixed virtual times so that a run stays deterministic."""
-
-    def refit(self, now: float) -> int: ...
-
-
-# How often (virtual seconds) the engine refits a forecaster, as ``autoscaler run``'s
-# background thread would.
-REFIT_EVERY = 600.0
-
-
 @dataclass(slots=True)
 class _Interval:
     """What one workload was offered and served since the last sync (requests)."""
@@ -193,15 +181,12 @@ def simulate(
     *,
     observer: Observer | None = None,
     progress: Progress | None = None,
-    forecaster: Forecaster | None = None,
 ) -> list[RunResult]:
     """Run ``subjects`` together in one cluster under one controller; one result each.
 
     The run is, in order: the warm-up (``plan.warmup`` of the first rate, held), the
     pre-roll (``plan.history`` seconds of the load before the recorded range, synced
-    exactly as the recorded part so the loop's memory and ``forecaster`` learn from it;
-    by default a fresh :class:`SeasonalForecaster` when a subject has ``predictive``,
-    refitted every :data:`REFIT_EVERY` seconds of virtual time),
+    exactly as the recorded part so the loop's memory and the forecaster learn from it),
     then the recorded ``plan.duration``. ``observer`` sees every snapshot the controller
     builds and its decision, except the pre-roll's (warm-up included when there is no
     pre-roll); ``progress`` is called with the fraction done, about a hundred times.
@@ -213,8 +198,6 @@ def simulate(
     names = [s.target.ref.name for s in subjects]
     if len(set(names)) != len(names):
         raise ValueError("two policies scale the same workload; simulate them with --compare")
-    if forecaster is None and any(s.target.policy.predictive is not None for s in subjects):
-        forecaster = SeasonalForecaster()
     warm = math.ceil(plan.warmup / plan.step)
     pre = math.ceil(plan.history / plan.step)
     steps = max(1, math.ceil(plan.duration / plan.step))
@@ -239,6 +222,7 @@ def simulate(
         if watching[0] and observer is not None:
             observer(target, snapshot, decision)
 
+    forecaster = _forecaster(subjects)
     controller = Controller(
         scales=edges,
         pods=edges,
@@ -248,22 +232,20 @@ def simulate(
         observer=watch if observer is not None else None,
         forecaster=forecaster,
     )
-    refits = forecaster if isinstance(forecaster, Forecasting) else None
+    refit_every = max(1, round(REFIT_SECONDS / plan.step))
     targets = [s.target for s in subjects]
     polls = ActivationPolls()
     position = {s.target.key: i for i, s in enumerate(subjects)}
     results = [RunResult(s) for s in subjects]
     total = warm + pre + steps
     every = max(1, total // 100)
-    next_refit = -math.inf
     for index in range(total):
         recording = index >= warm + pre
         if index == warm + pre:
             watching[0] = True
         now = clock.now()
-        if refits is not None and now >= next_refit:
-            refits.refit(now)
-            next_refit = now + REFIT_EVERY
+        if forecaster is not None and index % refit_every == 0:
+            forecaster.refit(now, budget=len(targets) * 8)  # every due series, at once
         # Counted, not ``now - EPOCH``: at 1.7e9 s a float keeps 0.1 s only roughly.
         t = plan.sync_phase + (index - warm - pre) * plan.step
         outcomes = controller.sync(targets, now=now)
@@ -344,6 +326,15 @@ def _add(interval: _Interval, plan: Plan, last: ServeResult | None, width: float
     if math.isfinite(latency) and latency > 0:
         # Exponential latency with this mean: P(latency > slow_ms) = exp(-slow_ms / mean).
         interval.slow += last.served_rps * math.exp(-plan.slow_ms / latency) * width
+
+
+def _forecaster(subjects: Sequence[Subject]) -> SeasonalForecaster | None:
+    """The forecaster of ``autoscaler run``, when a policy is predictive; its refits run
+    in the loop at fixed virtual times (every :data:`REFIT_SECONDS`), not in a thread, so
+    a run stays deterministic."""
+    if not any(s.target.policy.predictive is not None for s in subjects):
+        return None
+    return SeasonalForecaster(refit_interval=REFIT_SECONDS)
 
 
 def _record(

@@ -576,7 +576,7 @@ def test_sidecar_init_containers_count_toward_requests() -> None:
 
 
 def test_a_source_error_is_quoted_in_the_failed_metric() -> None:
-    cause = "metrics-server not found: install it or set resourceMetrics: prometheus"
+    cause = "metrics-server not found: install it or run with --resource-metrics prometheus"
     result = run(
         snapshot(
             current=2,

@@ -9,7 +9,7 @@ and docs/metrics.md are checked against it, never against a hand-written list.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client import CollectorRegistry
 
@@ -21,13 +21,18 @@ from autoscaler.core.model import (
     Condition,
     Decision,
     History,
+    MetricForecast,
     MetricResult,
     MetricSpec,
     MetricStatus,
     MetricTarget,
     Policy,
+    Predictive,
+    Snapshot,
 )
+from autoscaler.forecast.forecaster import SeriesStatus
 from autoscaler.loop.controller import Outcome
+from autoscaler.loop.path_metrics import expose_forecaster
 from autoscaler.loop.service import LoopMetrics
 from autoscaler.ports import Target, TargetRef
 
@@ -105,13 +110,38 @@ def write_failing() -> Outcome:
     )
 
 
+def forecast_led() -> Outcome:
+    """shop/front: a predictive policy whose forecast (12 % off) raised 4 to 6."""
+    queue = MetricResult(EXTERNAL, "queue_depth", 4, MetricStatus(average_value=30_000))
+    decision = Decision(
+        6,
+        4,
+        (queue,),
+        conditions(("True", "ValidMetricFound"), ("False", "DesiredWithinRange")),
+        History(),
+        path="forecast",
+    )
+    front = target("shop", "front", QUEUE_30)
+    policy = replace(front.policy, predictive=Predictive())
+    front = replace(front, policy=policy)
+    forecast = MetricForecast(0, 180_000, 1_700_000_060.0, 0.12)
+    snapshot = Snapshot(1_700_000_000.0, policy, 4, 4, forecasts=(forecast,))
+    return Outcome(front, 4, decision, patched=True, snapshot=snapshot)
+
+
 @dataclass
 class Replica:
     """One `autoscaler run` process as Prometheus would scrape it."""
 
     leading: bool = True
     sync_seconds: tuple[float, ...] = (0.2,)
-    outcomes: tuple[Callable[[], Outcome], ...] = (at_max, scaled_up, metric_failing, write_failing)
+    outcomes: tuple[Callable[[], Outcome], ...] = (
+        at_max,
+        scaled_up,
+        metric_failing,
+        write_failing,
+        forecast_led,
+    )
     metrics: LoopMetrics = field(default_factory=LoopMetrics)
 
     def __post_init__(self) -> None:
@@ -120,6 +150,12 @@ class Replica:
             prometheus_queries=lambda: 3,
             leading=lambda: self.leading,
             sync_period=15,
+        )
+        expose_forecaster(
+            self.metrics.registry,
+            status=lambda: [SeriesStatus("shop/front", "queue_depth", 0.12, 1_700_000_000.0)],
+            fits=lambda: 1,
+            refit_seconds=lambda: 0.02,
         )
         for seconds in self.sync_seconds:
             self.metrics.sync_seconds.observe(seconds)

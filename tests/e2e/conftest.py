@@ -1,6 +1,7 @@
 """Fixtures for end-to-end tests against a real kube-apiserver (scripts/testbed).
 
-One testbed (etcd + kube-apiserver + kube-controller-manager v1.20.2) per test session.
+One testbed (etcd + kube-apiserver + kube-controller-manager; v1.37.2 by default, v1.20.2
+with TESTBED_VERSION=1.20) per test session.
 On a fresh machine the first session builds the binaries (5-9 min, cached per machine).
 Set PODSCALE_SKIP_TESTBED=1 to skip these tests instead.
 """
@@ -18,7 +19,7 @@ import pytest
 from e2e_support import Kubectl, Testbed, fresh_namespace
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
-from testbed_fixture import TestbedUpFailed, running_testbed, testbed_script
+from testbed_fixture import DEFAULT_VERSION, TestbedUpFailed, running_testbed, testbed_script
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,7 +40,8 @@ def _note_if_building(pytestconfig: pytest.Config) -> None:
     if reporter is not None:
         reporter.write_line(
             f"\ntestbed: no cached binaries in {bin_dir}: building Kubernetes "
-            f"{os.environ.get('TESTBED_VERSION', '1.20')} first (1.20: 5-9 min, 1.37: longer; "
+            f"{os.environ.get('TESTBED_VERSION', DEFAULT_VERSION)} first (1.37: 30-40 min, "
+            "1.20: 5-9 min; "
             "once per machine)"
         )
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from kubernetes import client
 from live_tooling import cpu_policy
-from testbed_fixture import Testbed, is_ready
+from testbed_fixture import DEFAULT_VERSION, Testbed, is_ready
 
 from autoscaler.sim.manifests import deployment_manifest
 
@@ -55,11 +55,8 @@ def hpa_api() -> str:
     """The HPA API version with conditions and metrics that the testbed serves:
     ``autoscaling/v2`` (GA in 1.23, on the current testbed), else v1.20's
     ``autoscaling/v2beta2`` (removed in 1.26)."""
-    return (
-        "autoscaling/v2beta2"
-        if os.environ.get("TESTBED_VERSION", "1.20") == "1.20"
-        else ("autoscaling/v2")
-    )
+    old = os.environ.get("TESTBED_VERSION", DEFAULT_VERSION) == "1.20"
+    return "autoscaling/v2beta2" if old else "autoscaling/v2"
 
 
 def hpa_path(namespace: str, name: str) -> str:

@@ -9,9 +9,10 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from autoscaler.forecast.backtest import backtest
-from autoscaler.forecast.fit import DAY, WEEK, ShortTerm, find_periods, fit_baseline
+from autoscaler.forecast.fit import DAY, WEEK, Model, ShortTerm, find_periods, fit_baseline
 from autoscaler.forecast.history import TotalsHistory
 
 T0 = 1_700_000_100.0
@@ -105,3 +106,14 @@ def test_error_on_the_nasa_trace_is_bounded() -> None:
     assert score.pairs > 5000
     assert score.forecast_error < 0.30
     assert score.forecast_error <= score.persistence_error
+
+
+def test_the_tabulated_baseline_is_the_baseline() -> None:
+    baseline = fit_baseline(filled(14).coarse.points())
+    model = Model(baseline, fitted_at=T0 + 14 * DAY)
+    model.tabulate(T0 + 14 * DAY, T0 + 14 * DAY + 3 * 3600)
+    for i in range(500):
+        t = T0 + 14 * DAY + 21.7 * i
+        assert model.baseline_at(t) == pytest.approx(baseline.value(t), abs=0.05)
+    beyond = T0 + 15 * DAY
+    assert model.baseline_at(beyond) == baseline.value(beyond)  # past the table: exact

@@ -4,10 +4,12 @@ restart through the state file, refits are bounded, and gone targets are forgott
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from autoscaler.core.model import (
@@ -28,7 +30,7 @@ from autoscaler.core.paths import TRUSTED_REASON, UNTRUSTED_REASON
 from autoscaler.forecast.forecaster import SeasonalForecaster
 from autoscaler.loop.controller import Controller, Outcome
 from autoscaler.loop.forecasting import Refitter, StateFile
-from autoscaler.ports import ScaleState, Target, TargetRef
+from autoscaler.ports import LoopError, ScaleState, Target, TargetRef
 
 T0 = 1_700_000_100.0
 SYNC = 15.0
@@ -125,12 +127,6 @@ def test_a_forecast_leads_a_ramp() -> None:
     assert not any(d.history.forecast_off for d in ramp)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/hpa.py rebuilds History from its three HPA fields, so forecast_off (and "
-    "last_burst, last_active) set by a sync are lost at the next one: ForecastUntrusted is "
-    "repeated every sync. Passes once hpa.py keeps the rest of snapshot.history (replace()).",
-)
 def test_a_forecast_that_goes_bad_switches_itself_off_and_back_on() -> None:
     web = predictive_target()
     run = started([web])
@@ -228,3 +224,52 @@ def test_a_policy_without_predictive_gets_no_forecasts() -> None:
     outcomes = run.syncs(4 * 20, [plain])
     assert all(o.snapshot is not None and o.snapshot.forecasts == () for o in outcomes)
     assert run.forecaster.status() == []
+
+
+def test_run_keeps_the_histories_in_the_state_dir(tmp_path: Path) -> None:
+    """`autoscaler run --state-dir DIR`: the forecaster it builds starts from DIR's file,
+    and its refitter writes the file back at close."""
+    from autoscaler.run_command import _forecaster
+    from autoscaler.settings import Settings as RunSettings
+
+    web = predictive_target()
+    run = started([web])
+    run.now = float(round(time.time()) - 3600)  # the file is read at the real time
+    run.syncs(4 * 60, [web])
+    StateFile(tmp_path).save(run.forecaster)
+    forecaster, refitter = _forecaster(RunSettings(state_dir=str(tmp_path)), None, None)
+    assert forecaster.history_source is None  # no Prometheus: nothing to seed from
+    assert [s.target for s in forecaster.status()] == ["default/web"]
+    (tmp_path / "forecast-history.bin").unlink()
+    refitter.close()
+    assert (tmp_path / "forecast-history.bin").stat().st_size > 0
+
+
+@dataclass
+class FlakySource:
+    """A history source that fails (Prometheus down) until ``up``; counts its calls."""
+
+    up: bool = False
+    calls: int = 0
+
+    def totals(
+        self, target: Target, metric: int, *, start: float, end: float, step: float
+    ) -> list[tuple[float, float]] | None:
+        self.calls += 1
+        if not self.up:
+            raise LoopError("prometheus http://127.0.0.1:9: connection refused")
+        return [(t, 500_000.0) for t in np.arange(start, end, step)]
+
+
+def test_a_failing_history_source_is_asked_once_per_pass_and_again_later() -> None:
+    targets = [predictive_target(f"w{i}") for i in range(5)]
+    source = FlakySource()
+    forecaster = SeasonalForecaster(history_source=source)
+    for target in targets:
+        forecaster.forecasts(target, now=T0)  # known, no history of their own
+    assert forecaster.refit(T0) == 0 and source.calls == 1  # the pass stops asking
+    assert forecaster.refit(T0 + 60) == 0 and source.calls == 2  # the others, later
+    source.up = True
+    assert forecaster.refit(T0 + 660) == 5  # each retried a refit interval after its ask
+    (forecast,) = forecaster.forecasts(targets[0], now=T0 + 660)
+    assert forecast.total == pytest.approx(500_000, rel=0.01)

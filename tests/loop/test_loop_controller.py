@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from autoscaler.core import decide
 from autoscaler.core.model import (
     RESOURCE,
     UTILIZATION,
@@ -21,7 +22,7 @@ from autoscaler.core.model import (
     ScalingRules,
     Settings,
 )
-from autoscaler.loop.controller import Controller
+from autoscaler.loop.controller import Controller, Outcome
 from autoscaler.ports import Conflict, NotFound, ScaleState, Target, TargetRef
 
 NOW = 1_700_000_000.0
@@ -114,6 +115,20 @@ def test_one_failing_target_does_not_stop_the_others() -> None:
     outcomes = controller(cluster).sync([target("gone"), target("hot")], now=NOW)
     assert outcomes[0].error and "not found" in outcomes[0].error
     assert cluster.writes == [("hot", 4)]
+
+
+def test_read_builds_the_snapshot_a_sync_decides_from_and_keeps_nothing() -> None:
+    """``autoscaler explain``: the same reads as a sync, no decision kept, no write."""
+    cluster = FakeCluster(replicas={"hot": 2}, cpu={"hot": "900"})
+    loop = controller(cluster)
+    snapshot = loop.read(target("hot"), now=NOW)
+    assert not isinstance(snapshot, Outcome)
+    assert (snapshot.current_replicas, len(snapshot.pods)) == (2, 2)
+    assert snapshot.metrics.resource is not None and len(snapshot.metrics.resource) == 2
+    assert decide(snapshot).desired_replicas == 4
+    assert cluster.writes == [] and loop.histories == {} and loop.failed_syncs == {}
+    gone = loop.read(target("gone"), now=NOW)
+    assert isinstance(gone, Outcome) and gone.error_reason == "FailedGetScale"
 
 
 def test_dry_run_never_patches_but_decides() -> None:
