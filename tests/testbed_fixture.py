@@ -11,6 +11,8 @@ that both start, wait for and stop these processes the same way:
   with a higher client rate limit, :func:`stop_controller_manager` only stops it;
 - :func:`start_sim` returns once ``autoscaler sim run`` has printed its ``started``
   line, which carries the admin and metrics URLs;
+- :func:`switch_metrics_api`: on 1.37, metrics.k8s.io from the real metrics-server
+  (what ``up`` leaves) or from the PodMetrics stand-in that tests write directly;
 - :func:`stop_process`: SIGTERM, then SIGKILL, so that nothing outlives its caller.
 
 Failures are :class:`TestbedError` with a one-line message; each caller words or
@@ -180,6 +182,25 @@ def running_testbed(
             failure = f"no answer in {DOWN_TIMEOUT_S:.0f} s"
         if failure:
             print(f"scripts/testbed down failed: {failure}", file=sys.stderr)
+
+
+METRICS_SERVER = "metrics-server"  # metrics.k8s.io served by metrics-server (1.37)
+DIRECT = "direct"  # metrics.k8s.io served by the PodMetrics stand-in CRD that tests write
+
+
+def switch_metrics_api(testbed: Testbed, mode: str, *, timeout: float = 120.0) -> None:
+    """``scripts/testbed metrics-api DIR MODE``: who serves ``metrics.k8s.io`` on a 1.37
+    testbed (1.20 has only the stand-in). Raises :class:`TestbedError` with its line."""
+    env = {"TESTBED_VERSION": testbed.version}
+    try:
+        done = testbed_script("metrics-api", str(testbed.dir), mode, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise TestbedError(
+            f"scripts/testbed metrics-api {mode}: no answer in {timeout:.0f} s"
+        ) from None
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        raise TestbedError(f"scripts/testbed metrics-api {mode}: {tail[0]}")
 
 
 def stop_process(process: subprocess.Popen[Any], *, grace: float = 15.0) -> bool:
