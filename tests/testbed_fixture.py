@@ -159,16 +159,25 @@ def testbed_script(
 
 @contextmanager
 def running_testbed(
-    directory: Path, *, timeout: float = UP_TIMEOUT_S, hpa_sync: str | None = None
+    directory: Path,
+    *,
+    timeout: float = UP_TIMEOUT_S,
+    hpa_sync: str | None = None,
+    metrics_api: str | None = None,
 ) -> Iterator[Testbed]:
     """``scripts/testbed up DIR`` (``hpa_sync``: the HPA controller's sync period, e.g.
-    ``"15s"``), then ``down DIR`` whatever happened. A failed ``down`` is one line on
-    stderr rather than an exception, so it never hides the result or the first error.
-    Raises :class:`TestbedUpFailed`."""
-    env = None if hpa_sync is None else {"PODSCALE_TESTBED_HPA_SYNC": hpa_sync}
+    ``"15s"``; ``metrics_api``: :data:`DIRECT` or :data:`METRICS_SERVER` on 1.37, where
+    ``up`` defaults to metrics-server), then ``down DIR`` whatever happened. A failed
+    ``down`` is one line on stderr rather than an exception, so it never hides the result
+    or the first error. Raises :class:`TestbedUpFailed`."""
+    env = {}
+    if hpa_sync is not None:
+        env["PODSCALE_TESTBED_HPA_SYNC"] = hpa_sync
+    if metrics_api is not None:
+        env["PODSCALE_TESTBED_METRICS_API"] = metrics_api
     try:
         try:
-            up = testbed_script("up", str(directory), timeout=timeout, env=env)
+            up = testbed_script("up", str(directory), timeout=timeout, env=env or None)
         except subprocess.TimeoutExpired:
             raise TestbedUpFailed(None, timeout) from None
         if up.returncode != 0:
