@@ -79,7 +79,7 @@ def test_kubectl_top_podscale_and_the_native_hpa_read_simulated_cpu_through_metr
     policies.mkdir()
     policy = cpu_policy("busy", namespace, mode="DryRun")
     (policies / "busy.yaml").write_text(json.dumps(policy))
-    done = run_once(testbed.kubeconfig, policies)
+    done = run_once(testbed.kubeconfig, policies, "--no-crds", "--namespace", namespace)
     assert done.returncode == 0, done.stderr
     (outcome,) = json.loads(done.stdout)
     assert outcome["decision"]["desiredReplicas"] == 3, outcome
