@@ -29,6 +29,7 @@ TEST_TOOLING = frozenset(
                 "kubelet",
                 "manifests",
                 "publisher",
+                "resource_metrics",
                 "rollouts",
                 "runner",
                 "traffic",

@@ -55,7 +55,7 @@ from kubernetes import client, config  # noqa: E402
 from live_tooling import AutoscalerRun, WaitTimedOut, wait_for  # noqa: E402
 from procstat import cpu_model, memory_gib  # noqa: E402
 from prometheus_fixture import PromEnv, running_env  # noqa: E402
-from testbed_fixture import TestbedError, running_testbed  # noqa: E402
+from testbed_fixture import DIRECT, TestbedError, running_testbed  # noqa: E402
 
 from autoscaler.sim.manifests import deployment_manifest  # noqa: E402
 
@@ -122,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
     latencies: list[float] = []
     missed = 0
     with (
-        running_testbed(Path(tempfile.mkdtemp(prefix="bench-activation-"))) as bed,
+        running_testbed(
+            Path(tempfile.mkdtemp(prefix="bench-activation-")), metrics_api=DIRECT
+        ) as bed,
         running_env() as prom,
         tempfile.TemporaryDirectory(prefix="bench-activation-") as work,
     ):

@@ -46,6 +46,7 @@ import live_tooling  # noqa: E402
 from live_tooling import AutoscalerRun, WaitTimedOut  # noqa: E402
 from procstat import cpu_model, memory_gib  # noqa: E402
 from testbed_fixture import (  # noqa: E402
+    DIRECT,
     Sim,
     SimSilent,
     Testbed,
@@ -83,7 +84,7 @@ def machine() -> str:
 def testbed(hpa_sync: str = "15s") -> Iterator[tuple[Testbed, Api]]:
     """Our own testbed in a temporary folder, stopped on the way out."""
     directory = Path(tempfile.mkdtemp(prefix="bench-testbed-"))
-    with running_testbed(directory, hpa_sync=hpa_sync) as bed:
+    with running_testbed(directory, hpa_sync=hpa_sync, metrics_api=DIRECT) as bed:
         yield bed, Api(connect(str(bed.kubeconfig)))
 
 

@@ -58,6 +58,7 @@ sys.path.insert(0, str(REPO / "tests"))  # testbed_fixture, shared with tests/e2
 from procstat import CLK_TCK, cpu_model, cpu_seconds, memory_gib, rss_mib  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from testbed_fixture import (  # noqa: E402
+    DIRECT,
     Sim,
     Testbed,
     TestbedError,
@@ -293,7 +294,7 @@ def say(message: str) -> None:
 @contextmanager
 def testbed_in(directory: Path) -> Iterator[Testbed]:
     try:
-        with running_testbed(directory, timeout=600) as testbed:
+        with running_testbed(directory, timeout=600, metrics_api=DIRECT) as testbed:
             yield testbed
     except TestbedUpFailed as up:
         if up.result is None:  # "scripts/testbed up: no answer in 600 s"

@@ -59,3 +59,28 @@ def test_unknown_version_is_one_line_naming_the_knob(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "testbed: error: TESTBED_VERSION=1.99 is not one of: 1.20, 1.37"
     ]
+
+
+def metrics_api(directory: Path, mode: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TESTBED_VERSION": "1.37", "PODSCALE_TESTBED_CACHE": str(directory)}
+    return subprocess.run(
+        [str(TESTBED), "metrics-api", str(directory), mode],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+def test_metrics_api_without_a_testbed_is_one_line(tmp_path: Path) -> None:
+    result = metrics_api(tmp_path, "direct")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"testbed: error: no testbed in {tmp_path} (no {tmp_path}/kubeconfig)"
+    ]
+
+
+def test_metrics_api_names_the_modes_it_knows(tmp_path: Path) -> None:
+    (tmp_path / "kubeconfig").write_text("")
+    result = metrics_api(tmp_path, "prometheus")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "testbed: error: metrics-api: MODE must be metrics-server or direct, not 'prometheus'"
+    ]

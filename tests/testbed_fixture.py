@@ -11,6 +11,8 @@ that both start, wait for and stop these processes the same way:
   with a higher client rate limit, :func:`stop_controller_manager` only stops it;
 - :func:`start_sim` returns once ``autoscaler sim run`` has printed its ``started``
   line, which carries the admin and metrics URLs;
+- :func:`switch_metrics_api`: on 1.37, metrics.k8s.io from the real metrics-server
+  (what ``up`` leaves) or from the PodMetrics stand-in that tests write directly;
 - :func:`stop_process`: SIGTERM, then SIGKILL, so that nothing outlives its caller.
 
 Failures are :class:`TestbedError` with a one-line message; each caller words or
@@ -160,16 +162,25 @@ def testbed_script(
 
 @contextmanager
 def running_testbed(
-    directory: Path, *, timeout: float = UP_TIMEOUT_S, hpa_sync: str | None = None
+    directory: Path,
+    *,
+    timeout: float = UP_TIMEOUT_S,
+    hpa_sync: str | None = None,
+    metrics_api: str | None = None,
 ) -> Iterator[Testbed]:
     """``scripts/testbed up DIR`` (``hpa_sync``: the HPA controller's sync period, e.g.
-    ``"15s"``), then ``down DIR`` whatever happened. A failed ``down`` is one line on
-    stderr rather than an exception, so it never hides the result or the first error.
-    Raises :class:`TestbedUpFailed`."""
-    env = None if hpa_sync is None else {"PODSCALE_TESTBED_HPA_SYNC": hpa_sync}
+    ``"15s"``; ``metrics_api``: :data:`DIRECT` or :data:`METRICS_SERVER` on 1.37, where
+    ``up`` defaults to metrics-server), then ``down DIR`` whatever happened. A failed
+    ``down`` is one line on stderr rather than an exception, so it never hides the result
+    or the first error. Raises :class:`TestbedUpFailed`."""
+    env = {}
+    if hpa_sync is not None:
+        env["PODSCALE_TESTBED_HPA_SYNC"] = hpa_sync
+    if metrics_api is not None:
+        env["PODSCALE_TESTBED_METRICS_API"] = metrics_api
     try:
         try:
-            up = testbed_script("up", str(directory), timeout=timeout, env=env)
+            up = testbed_script("up", str(directory), timeout=timeout, env=env or None)
         except subprocess.TimeoutExpired:
             raise TestbedUpFailed(None, timeout) from None
         if up.returncode != 0:
@@ -183,6 +194,25 @@ def running_testbed(
             failure = f"no answer in {DOWN_TIMEOUT_S:.0f} s"
         if failure:
             print(f"scripts/testbed down failed: {failure}", file=sys.stderr)
+
+
+METRICS_SERVER = "metrics-server"  # metrics.k8s.io served by metrics-server (1.37)
+DIRECT = "direct"  # metrics.k8s.io served by the PodMetrics stand-in CRD that tests write
+
+
+def switch_metrics_api(testbed: Testbed, mode: str, *, timeout: float = 120.0) -> None:
+    """``scripts/testbed metrics-api DIR MODE``: who serves ``metrics.k8s.io`` on a 1.37
+    testbed (1.20 has only the stand-in). Raises :class:`TestbedError` with its line."""
+    env = {"TESTBED_VERSION": testbed.version}
+    try:
+        done = testbed_script("metrics-api", str(testbed.dir), mode, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise TestbedError(
+            f"scripts/testbed metrics-api {mode}: no answer in {timeout:.0f} s"
+        ) from None
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        raise TestbedError(f"scripts/testbed metrics-api {mode}: {tail[0]}")
 
 
 def stop_process(process: subprocess.Popen[Any], *, grace: float = 15.0) -> bool:

@@ -93,6 +93,10 @@ class Api:
         self._sent: Counter[tuple[str, int]] = Counter()
         self._sent_lock = threading.Lock()
 
+    def warn(self, message: str) -> None:
+        """A one-line warning through the same rate limit as failed calls'."""
+        self._warn(message)
+
     def requests_sent(self) -> dict[tuple[str, int], int]:
         """(client method name, HTTP status) -> requests sent so far; status 0: no answer."""
         with self._sent_lock:

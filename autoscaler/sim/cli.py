@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="Prometheus /metrics port on 127.0.0.1 (default: any free port)",
     )
+    run.add_argument(
+        "--kubelet-cert",
+        metavar="FILE",
+        help="TLS certificate of the nodes' /metrics/resource endpoints (default: a "
+        "self-signed one made with openssl)",
+    )
+    run.add_argument("--kubelet-key", metavar="FILE", help="its private key")
     return parser
 
 
@@ -127,12 +134,16 @@ def main(argv: Sequence[str], *, out: TextIO | None = None, err: TextIO | None =
 
 
 def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
+    if bool(args.kubelet_cert) != bool(args.kubelet_key):
+        print("autoscaler sim: --kubelet-cert and --kubelet-key go together", file=err)
+        return EXIT_USAGE
     # Imported here: the kubernetes client is slow to import and `--help` needs none of it.
     from kubernetes import config
     from kubernetes.config.config_exception import ConfigException
 
     from autoscaler.sim.api import Api, Warnings
     from autoscaler.sim.kubelet import NodeShape
+    from autoscaler.sim.resource_metrics import TlsError
     from autoscaler.sim.runner import Options, Runner
     from autoscaler.sim.scenario import ScenarioError, load_scenario
 
@@ -174,6 +185,8 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
         admin_port=args.admin_port,
         metrics_port=args.metrics_port,
         metric_resolution=args.metric_resolution or 0.0,
+        kubelet_cert=args.kubelet_cert,
+        kubelet_key=args.kubelet_key,
     )
     warn = Warnings(lambda line: print(line, file=err, flush=True))
     stop = threading.Event()
@@ -181,7 +194,7 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     restore = _on_signals(stop)
     try:
         return Runner(api=api, options=options, out=out, warn=warn).run(stop)
-    except OSError as exc:  # e.g. the admin or metrics port is taken
+    except (OSError, TlsError) as exc:  # e.g. the admin or metrics port is taken
         print(f"autoscaler sim: {' '.join(str(exc).split())}", file=err)
         return EXIT_USAGE
     finally:

@@ -158,6 +158,9 @@ class Kubelet:
     def __init__(self, *, api: Api, nodes: NodeShape) -> None:
         self._api = api
         self._shape = nodes
+        # Each node's kubelet endpoint on 127.0.0.1 (resource_metrics), written into the
+        # Node's status so that metrics-server finds it; none: no endpoint advertised.
+        self._ports: dict[str, int] = {}
         self._ready: list[str] = []
         self._names = frozenset(nodes.names())
 
@@ -165,6 +168,12 @@ class Kubelet:
     def nodes(self) -> list[str]:
         """The simulated nodes known to exist (empty until the first successful sync)."""
         return list(self._ready)
+
+    def advertise(self, ports: dict[str, int]) -> None:
+        """Write these kubelet ports (node name -> port on 127.0.0.1) into the nodes'
+        status from the next :meth:`ensure_nodes` on."""
+        self._ports = dict(ports)
+        self._ready = []  # forces the next ensure_nodes
 
     def ensure_nodes(self) -> None:
         """Create missing simulated nodes and (re)write their capacity and Ready status."""
@@ -187,13 +196,16 @@ class Kubelet:
                 body = {"metadata": {"name": name, "labels": {SIM_LABEL: "true"}}}
                 if not api.call(f"create node {name}", api.core.create_node, body).ok:
                     continue
-            elif (node.get("status") or {}).get("allocatable") == room:
+            elif (node.get("status") or {}).get("allocatable") == room and _port(
+                node
+            ) == self._ports.get(name, 0):
                 ready.append(name)
                 continue
             status = {
                 "status": {
                     "capacity": room,
                     "allocatable": room,
+                    **self._endpoint(name),
                     "conditions": [
                         {
                             "type": "Ready",
@@ -214,6 +226,19 @@ class Kubelet:
             ).ok:
                 ready.append(name)
         self._ready = ready
+
+    def _endpoint(self, name: str) -> Json:
+        """Where the node's kubelet listens, as metrics-server reads it."""
+        port = self._ports.get(name)
+        if port is None:
+            return {}
+        return {
+            "addresses": [
+                {"type": "InternalIP", "address": "127.0.0.1"},
+                {"type": "Hostname", "address": name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
+        }
 
     def bind(self, pending: Iterable[Json], *, placed: Iterable[Json], now: float) -> list[Json]:
         """Bind ``pending`` pods (oldest first) to nodes with room; return those bound.
@@ -300,6 +325,11 @@ class Kubelet:
         if reply.ok:
             pod["status"] = reply.body.get("status") or pod.get("status")
         return True
+
+
+def _port(node: Json) -> int:
+    endpoints = (node.get("status") or {}).get("daemonEndpoints") or {}
+    return int((endpoints.get("kubeletEndpoint") or {}).get("Port") or 0)
 
 
 _FINISHED = frozenset({"Succeeded", "Failed"})

@@ -1,8 +1,11 @@
 """Publishing the simulated usage: PodMetrics for the HPA, Prometheus text for the rest.
 
-- **PodMetrics** (``metrics.k8s.io/v1beta1``, served by a CRD on the testbed; on a
-  cluster with a real metrics-server that API is not writable and the writes fail
-  with one warning). One object per Running pod of a managed workload, named and
+- **PodMetrics** (``metrics.k8s.io/v1beta1``, served by a stand-in CRD on the testbed
+  where tests need sub-second control). Where a real metrics-server serves that API
+  it is not writable: the first refused write (405) makes the writer stand aside for
+  :data:`READ_ONLY_RETRY_S`, with one warning, and metrics-server reads the kubelet
+  endpoints (:mod:`~autoscaler.sim.resource_metrics`) instead. One object per
+  Running pod of a managed workload, named and
   labelled like the pod (so label selectors, ``kubectl top pod`` and the HPA
   controller find it) plus ``podscale.dev/simulated=true``, which is how stale ones
   are found: only objects with that label are ever deleted.
@@ -30,12 +33,16 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from autoscaler.sim.api import MERGE, Api, Json
+from autoscaler.sim.api import MERGE, QUIET, Api, Json
 from autoscaler.sim.cluster import DEFAULT_BUCKETS
 from autoscaler.sim.kubelet import SIM_LABEL, rfc3339
 from autoscaler.sim.traffic import PodCounters, PodKey, Traffic
 
 GROUP, VERSION, PLURAL = "metrics.k8s.io", "v1beta1", "pods"
+# How long the writer stands aside after metrics.k8s.io refused a write (a real
+# metrics-server serves it), before it tries again.
+READ_ONLY_RETRY_S = 30.0
+METHOD_NOT_ALLOWED = 405
 
 
 def pod_metrics(name: str, pod: PodCounters) -> Json:
@@ -78,9 +85,12 @@ class PodMetricsWriter:
         self._known: set[PodKey] = set()
         self._due: dict[PodKey, float] = {}  # when each pod's object is next rewritten
         self._listed_at: float | None = None
+        self._read_only_until = float("-inf")
 
     def publish(self, pods: dict[PodKey, PodCounters]) -> None:
         now = self._clock()
+        if now < self._read_only_until:
+            return
         if self._listed_at is None or now - self._listed_at >= self._resolution:
             listed = self._list()
             if listed is not None:
@@ -89,7 +99,11 @@ class PodMetricsWriter:
             due = self._due.get(key)
             if pod.sampled_at is None or (due is not None and now < due):
                 continue
-            if self._write(key, pod):
+            written = self._write(key, pod)
+            if written is None:
+                self._read_only_until = now + READ_ONLY_RETRY_S
+                return
+            if written:
                 # After the first write, each pod keeps its own phase within the period.
                 phase = 1.0 if due is not None else _spread(key)
                 self._due[key] = now + self._resolution * phase
@@ -108,8 +122,9 @@ class PodMetricsWriter:
         for gone in [k for k in self._due if k not in pods]:
             del self._due[gone]
 
-    def _write(self, key: PodKey, pod: PodCounters) -> bool:
-        """Patch the pod's object, or create it when it is not there; True when written."""
+    def _write(self, key: PodKey, pod: PodCounters) -> bool | None:
+        """Patch the pod's object, or create it when it is not there; True when written,
+        None when the API is read-only (a real metrics-server's)."""
         api, custom = self._api, self._api.custom
         namespace, name = key
         body = pod_metrics(name, pod)
@@ -129,8 +144,21 @@ class PodMetricsWriter:
             if reply.status != 404:
                 return reply.ok
         created = api.call(
-            what, custom.create_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, body
+            what,
+            custom.create_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            body,
+            quiet=(*QUIET, METHOD_NOT_ALLOWED),
         )
+        if created.status == METHOD_NOT_ALLOWED:
+            api.warn(
+                "metrics.k8s.io refuses PodMetrics writes (a metrics-server serves it): "
+                f"leaving pod metrics to it for {READ_ONLY_RETRY_S:.0f} s"
+            )
+            return None
         if created.ok:
             self._known.add(key)
         return created.ok

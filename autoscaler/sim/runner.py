@@ -9,8 +9,11 @@ Each tick (``--tick`` seconds) the runner lists what it may manage, then acts:
    its ReplicaSet);
 3. Rollouts get their pods and status (:mod:`~autoscaler.sim.rollouts`);
 4. pending pods are bound, pod statuses moved along, expired terminating pods removed;
-5. traffic is accounted (:mod:`~autoscaler.sim.traffic`) and published as PodMetrics
-   and Prometheus series (:mod:`~autoscaler.sim.publisher`).
+5. traffic is accounted (:mod:`~autoscaler.sim.traffic`) and published: on each
+   node's kubelet endpoint ``/metrics/resource`` for a real metrics-server
+   (:mod:`~autoscaler.sim.resource_metrics`), as PodMetrics written directly where the
+   metrics API is a writable stand-in, and as Prometheus series
+   (:mod:`~autoscaler.sim.publisher`).
 
 Lists every tick rather than watches: a tick is a consistent picture, a restart or a
 lost connection needs no resync logic, and the load on the API server is a handful
@@ -33,10 +36,11 @@ from typing import Any, TextIO
 from autoscaler.sim import rollouts
 from autoscaler.sim.admin import serve_admin
 from autoscaler.sim.api import Api, Json, Reply
-from autoscaler.sim.kubelet import Kubelet, NodeShape
+from autoscaler.sim.kubelet import Kubelet, NodeShape, parse_time
 from autoscaler.sim.load import Constant, LoadShape
 from autoscaler.sim.podmodel import PodModel
 from autoscaler.sim.publisher import PodMetricsWriter, serve_metrics
+from autoscaler.sim.resource_metrics import KubeletEndpoints, NodeCounters, Placement, server_tls
 from autoscaler.sim.scenario import Scenario
 from autoscaler.sim.traffic import Key, RunningPod, Traffic
 
@@ -58,6 +62,8 @@ class Options:
     metrics_port: int = 0
     request_timeout: float = 5.0
     metric_resolution: float = 0.0  # 0: every pod's PodMetrics every tick
+    kubelet_cert: str | None = None  # the kubelet endpoints' TLS; None: self-signed
+    kubelet_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +86,7 @@ class Runner:
         self._warn = warn
         self._kubelet = Kubelet(api=api, nodes=options.nodes)
         self._traffic = Traffic()
+        self._node_counters = NodeCounters(options.nodes.names())
         self._writer = PodMetricsWriter(
             api=api, namespace=options.namespace, resolution=options.metric_resolution
         )
@@ -88,26 +95,35 @@ class Runner:
         self.ticks = 0
 
     def run(self, stop: threading.Event) -> int:
-        admin, admin_thread = serve_admin(
-            self._traffic, host=LOOPBACK, port=self._options.admin_port
+        options = self._options
+        tls = server_tls(options.kubelet_cert, options.kubelet_key)
+        kubelets = KubeletEndpoints(
+            self._node_counters, options.nodes.names(), host=LOOPBACK, tls=tls
         )
+        admin, admin_thread = serve_admin(self._traffic, host=LOOPBACK, port=options.admin_port)
         try:
             metrics, metrics_thread = serve_metrics(
-                self._traffic, host=LOOPBACK, port=self._options.metrics_port, api=self._api
+                self._traffic, host=LOOPBACK, port=options.metrics_port, api=self._api
             )
         except BaseException:  # e.g. the metrics port is taken: leave nothing running
             admin.shutdown()
             admin.server_close()
             admin_thread.join(timeout=5)
+            kubelets.close()
             raise
+        self._kubelet.advertise(kubelets.ports)
         try:
             self._say(
                 event="started",
                 admin=f"http://{LOOPBACK}:{admin.server_address[1]}",
                 metrics=f"http://{LOOPBACK}:{metrics.server_address[1]}/metrics",
-                namespace=self._options.namespace,
-                nodes=self._options.nodes.names(),
-                tick=self._options.tick,
+                kubelets={
+                    node: f"https://{LOOPBACK}:{port}/metrics/resource"
+                    for node, port in kubelets.ports.items()
+                },
+                namespace=options.namespace,
+                nodes=options.nodes.names(),
+                tick=options.tick,
             )
             self._loop(stop)
         finally:
@@ -115,6 +131,7 @@ class Runner:
                 server.shutdown()
                 server.server_close()
                 thread.join(timeout=5)
+            kubelets.close()
         now = time.time()
         self._say(
             event="stopped",
@@ -198,6 +215,7 @@ class Runner:
             for pod in self._kubelet.bind(pending, placed=placed, now=now)
         }
         running: dict[Key, list[RunningPod]] = {}
+        placed_on: dict[tuple[str, str], Placement] = {}
         counts: dict[Key, tuple[int, int, int]] = {}
         for uid, item in managed.items():
             alive, ready, serving = 0, 0, []
@@ -212,6 +230,7 @@ class Runner:
                 ready += is_ready and not deleting
                 if (pod.get("status") or {}).get("phase") == "Running":
                     containers = (pod.get("spec") or {}).get("containers") or [{}]
+                    placed_on[(item.key[1], pod["metadata"]["name"])] = _placement(pod, now)
                     serving.append(
                         RunningPod(
                             name=pod["metadata"]["name"],
@@ -224,7 +243,9 @@ class Runner:
             running[item.key] = serving
             counts[item.key] = (replicas, alive, ready)
         self._traffic.tick(running, counts=counts, now=now)
-        self._writer.publish(self._traffic.pods())
+        sampled = self._traffic.pods()
+        self._node_counters.update(sampled, placed_on, now)
+        self._writer.publish(sampled)
 
     def _list_all(self) -> tuple[list[Json], ...] | None:
         """Deployments, StatefulSets, Rollouts, ReplicaSets, Pods; None if any failed."""
@@ -315,6 +336,20 @@ def _owners(replicasets: list[Json]) -> dict[str, str]:
         if owner:
             owners[rs["metadata"]["uid"]] = owner
     return owners
+
+
+def _placement(pod: Json, now: float) -> Placement:
+    """The pod's node and its container's start (``startedAt``, else ``startTime``)."""
+    status = pod.get("status") or {}
+    started = None
+    for container in status.get("containerStatuses") or []:
+        started = parse_time(((container.get("state") or {}).get("running") or {}).get("startedAt"))
+        break
+    if started is None:
+        started = parse_time(status.get("startTime"))
+    return Placement(
+        node=str((pod.get("spec") or {}).get("nodeName") or ""), started=started or now
+    )
 
 
 def _is_ready(pod: Json) -> bool:

@@ -19,7 +19,16 @@ import pytest
 from e2e_support import Kubectl, Testbed, fresh_namespace
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
-from testbed_fixture import DEFAULT_VERSION, TestbedUpFailed, running_testbed, testbed_script
+from testbed_fixture import (
+    DEFAULT_VERSION,
+    DIRECT,
+    METRICS_SERVER,
+    TestbedError,
+    TestbedUpFailed,
+    running_testbed,
+    switch_metrics_api,
+    testbed_script,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,6 +76,38 @@ def testbed(
             f"{failed.result.stderr[-4000:]}{failed.result.stdout[-1000:]}",
             pytrace=False,
         )
+
+
+# Who serves metrics.k8s.io on this session's testbed, as last switched (`up` on 1.37
+# leaves metrics-server; `scripts/testbed metrics-api` is idempotent anyway).
+_metrics_api: dict[Path, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def metrics_api(request: pytest.FixtureRequest) -> str | None:
+    """Give each test the metrics API it needs on a 1.37 testbed: tests marked
+    ``metrics_server`` read CPU through the real metrics-server (10 s resolution, as in
+    a cluster); all others keep the PodMetrics stand-in they write directly, for
+    sub-second control. On 1.20 ``metrics_server`` tests are skipped. Switching costs a
+    few seconds, and only when the mode changes between two tests."""
+    if "testbed" not in request.fixturenames:
+        return None
+    bed: Testbed = request.getfixturevalue("testbed")
+    wanted = METRICS_SERVER if request.node.get_closest_marker("metrics_server") else DIRECT
+    if bed.version == "1.20":
+        if wanted == METRICS_SERVER:
+            pytest.skip(
+                "metrics-server runs on the current testbed only (TESTBED_VERSION=1.37); "
+                "1.20 serves metrics.k8s.io from the PodMetrics stand-in CRD"
+            )
+        return DIRECT
+    if _metrics_api.get(bed.dir, METRICS_SERVER) != wanted:
+        try:
+            switch_metrics_api(bed, wanted)
+        except TestbedError as failed:
+            pytest.fail(str(failed), pytrace=False)
+        _metrics_api[bed.dir] = wanted
+    return wanted
 
 
 @pytest.fixture(scope="session")

@@ -329,3 +329,27 @@ def test_without_a_resolution_every_tick_rewrites_every_pod() -> None:
     for _ in range(3):
         writer.publish(pods)
     assert len(api.writes) == 15
+
+
+def test_nodes_advertise_their_kubelet_endpoint_for_metrics_server() -> None:
+    api = FakeCluster({})
+    kubelet = Kubelet(api=api, nodes=NodeShape(count=2))  # type: ignore[arg-type]
+    kubelet.advertise({"sim-node-0": 40001, "sim-node-1": 40002})
+    kubelet.ensure_nodes()
+    statuses = {w[1][0]: w[1][1]["status"] for w in api.writes if w[0] == "patch_node_status"}
+    assert statuses["sim-node-1"]["daemonEndpoints"] == {"kubeletEndpoint": {"Port": 40002}}
+    assert {"type": "InternalIP", "address": "127.0.0.1"} in statuses["sim-node-1"]["addresses"]
+    # a node whose status already says so is left alone; one with another port is rewritten
+    room = statuses["sim-node-0"]["allocatable"]
+
+    def node(name: str, port: int) -> dict[str, Any]:
+        endpoint = {"kubeletEndpoint": {"Port": port}}
+        return {"metadata": {"name": name},
+                "status": {"allocatable": room, "daemonEndpoints": endpoint}}  # fmt: skip
+
+    api = FakeCluster({"list_node": [node("sim-node-0", 40001), node("sim-node-1", 39999)]})
+    kubelet = Kubelet(api=api, nodes=NodeShape(count=2))  # type: ignore[arg-type]
+    kubelet.advertise({"sim-node-0": 40001, "sim-node-1": 40002})
+    kubelet.ensure_nodes()
+    assert [w[1][0] for w in api.writes if w[0] == "patch_node_status"] == ["sim-node-1"]
+    assert kubelet.nodes == ["sim-node-0", "sim-node-1"]
