@@ -77,6 +77,9 @@ def test_a_deployment_at_zero_wakes_between_syncs_and_goes_back_after_the_cooldo
         testbed.kubeconfig, None, tmp_path / "run.log",
         "--namespace", namespace, "--metrics-config", str(tmp_path / "metrics.yaml"),
         "--prometheus-url", prom.server.url, "--listen", "127.0.0.1:0",
+        # Syncs 30 s apart: the raise comes ~10 s after one, so only a poll can wake it
+        # (at the default 15 s a sync would win the race about one time in seven).
+        "--sync-period", "30",
     )  # fmt: skip
     try:
         base = run.listen_url()
