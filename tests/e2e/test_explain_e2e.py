@@ -244,3 +244,29 @@ def test_a_policy_object_continues_from_its_status_history_and_nothing_is_writte
     events = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
     assert [e for e in events if e["involvedObject"]["kind"] == "ScalingPolicy"] == []
     assert spec_replicas(kubectl, namespace, "web") == 3
+
+
+def test_a_cluster_without_metrics_server(
+    testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    from testbed_fixture import DIRECT, switch_metrics_api
+
+    deployment_at(kubectl, kube, namespace, "blind", cpu="900m")
+    (tmp_path / "blind.yaml").write_text(policy(namespace, "blind"))
+    # No metrics.k8s.io at all (the fixture gave this test the PodMetrics stand-in: its
+    # CRD is the only thing that serves the group), restored for the tests after it.
+    kubectl("delete", "crd", "pods.metrics.k8s.io", "--wait=true")
+    try:
+        deadline = time.monotonic() + 60
+        while kubectl("get", "--raw", "/apis/metrics.k8s.io/v1beta1", check=False).returncode == 0:
+            assert time.monotonic() < deadline, "metrics.k8s.io still served 60 s after"
+            time.sleep(0.3)
+        out = explained(testbed, tmp_path, f"{namespace}/blind")
+    finally:
+        switch_metrics_api(testbed, DIRECT)
+    assert (
+        "  - metrics.k8s.io is not served by this cluster (no metrics-server): the cpu metric "
+        "cannot be read for any of the 2 pods; install metrics-server, or run Podscale with "
+        "--resource-metrics prometheus (AUTOSCALER_RESOURCE_METRICS)"
+    ) in out, out
+    assert "Decision: keep 2 replicas" in out
