@@ -60,12 +60,13 @@ from autoscaler.core.model import (
     MetricSpec,
     Notice,
     PathProposal,
+    Policy,
     Recommendation,
     Snapshot,
 )
 from autoscaler.core.normalize import TOO_MANY, WITHIN_RANGE
 from autoscaler.core.pods import pod_requests, ready_running_count
-from autoscaler.core.replicas import MetricFailure, resource_samples
+from autoscaler.core.replicas import MetricFailure, resource_samples, target_ratio
 
 ACTIVATED_REASON = "Activated"
 DEACTIVATED_REASON = "ScaledToZero"
@@ -258,7 +259,7 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
         why = "no usable metric" if decision.error is not None else "no pods at zero replicas"
         return _propose(decision, PathProposal(BURST, None, f"not evaluated: {why}"))
     now, current, history = snapshot.now, snapshot.current_replicas, decision.history
-    peak = max((r for r in _ratios(snapshot, decision) if r is not None), default=None)
+    peak = max((r for r in metric_ratios(snapshot.policy, decision) if r is not None), default=None)
     bursting = peak is not None and peak >= rule.threshold
     if bursting:
         history = replace(history, last_burst=now)
@@ -307,22 +308,12 @@ def burst(snapshot: Snapshot, decision: Decision) -> Decision:
     )
 
 
-def _ratios(snapshot: Snapshot, decision: Decision) -> list[float | None]:
+def metric_ratios(policy: Policy, decision: Decision) -> list[float | None]:
     """Each metric's current value over its target (None where it was not read)."""
-    ratios: list[float | None] = []
-    for spec, result in zip(snapshot.policy.metrics, decision.metrics, strict=False):
-        current, target = result.current, spec.target
-        if result.error is not None or current is None:
-            ratios.append(None)
-            continue
-        if target.type == UTILIZATION:
-            pair = (current.average_utilization, target.average_utilization)
-        elif target.type == AVERAGE_VALUE:
-            pair = (current.average_value, target.average_value)
-        else:
-            pair = (current.value, target.value)
-        ratios.append(None if pair[0] is None or not pair[1] else pair[0] / pair[1])
-    return ratios
+    return [
+        None if result.error is not None else target_ratio(spec.target, result.current)
+        for spec, result in zip(policy.metrics, decision.metrics, strict=False)
+    ]
 
 
 def metric_total(spec: MetricSpec, snapshot: Snapshot) -> int | None:

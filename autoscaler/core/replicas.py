@@ -24,10 +24,12 @@ from autoscaler.core.model import (
     OBJECT,
     PODS,
     RESOURCE,
+    UTILIZATION,
     VALUE,
     MetricResult,
     MetricSpec,
     MetricStatus,
+    MetricTarget,
     Snapshot,
 )
 from autoscaler.core.pods import PodGroups, group_pods, pod_requests, ready_running_count
@@ -52,6 +54,21 @@ class Tolerances:
 
     def within(self, ratio: float) -> bool:
         return (1.0 - self.scale_down) <= ratio <= (1.0 + self.scale_up)
+
+
+def target_ratio(target: MetricTarget, current: MetricStatus | None) -> float | None:
+    """A metric's current value over its target (1.0 = on target): utilizations for a
+    Utilization target, average values for AverageValue, values for Value; None when it
+    was not read or the target has no such value."""
+    if current is None:
+        return None
+    pairs = {
+        UTILIZATION: (current.average_utilization, target.average_utilization),
+        AVERAGE_VALUE: (current.average_value, target.average_value),
+        VALUE: (current.value, target.value),
+    }
+    value, goal = pairs.get(target.type, (None, None))
+    return None if value is None or not goal else value / goal
 
 
 def _div(a: int, b: int) -> int:

@@ -43,21 +43,16 @@ from dataclasses import replace
 
 from autoscaler.core.hpa import ABLE_TO_SCALE, SCALING_LIMITED, tolerances_for
 from autoscaler.core.model import (
-    AVERAGE_VALUE,
     HOLD_AND_CAP,
-    UTILIZATION,
-    VALUE,
     Condition,
     Decision,
     History,
-    MetricStatus,
-    MetricTarget,
     Notice,
     Pod,
     Recommendation,
     Snapshot,
 )
-from autoscaler.core.replicas import compute_metric
+from autoscaler.core.replicas import compute_metric, target_ratio
 
 ROLLOUT_REASON = "RolloutInProgress"
 FALLBACK_REASON = "FallbackReplicas"
@@ -126,22 +121,10 @@ def stable_cap(snapshot: Snapshot, stable_pods: tuple[Pod, ...]) -> int:
     tolerances = tolerances_for(snapshot)
     cap = current
     for spec in snapshot.policy.metrics:
-        ratio = _ratio(spec.target, compute_metric(spec, stable, tolerances).current)
+        ratio = target_ratio(spec.target, compute_metric(spec, stable, tolerances).current)
         if ratio is not None and ratio > 1.0 + tolerances.scale_up:
             cap = max(cap, math.ceil(ratio * current))
     return cap
-
-
-def _ratio(target: MetricTarget, current: MetricStatus | None) -> float | None:
-    if current is None:
-        return None
-    pairs = {
-        UTILIZATION: (current.average_utilization, target.average_utilization),
-        AVERAGE_VALUE: (current.average_value, target.average_value),
-        VALUE: (current.value, target.value),
-    }
-    value, goal = pairs.get(target.type, (None, None))
-    return None if value is None or not goal else value / goal
 
 
 def _able(condition: Condition, desired: int, current: int) -> Condition:

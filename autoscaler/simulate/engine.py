@@ -30,13 +30,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from autoscaler.core.model import (
-    AVERAGE_VALUE,
-    UTILIZATION,
     Decision,
     Policy,
     Settings,
     Snapshot,
 )
+from autoscaler.core.paths import metric_ratios
 from autoscaler.forecast.forecaster import REFIT_SECONDS, SeasonalForecaster
 from autoscaler.loop.activation import ActivationPolls
 from autoscaler.loop.controller import Controller
@@ -372,22 +371,7 @@ def usage_ratio(policy: Policy, decision: Decision) -> float | None:
     A Utilization target compares utilizations (90 % of a 60 % target is 1.5), an
     AverageValue target average values, a Value target values.
     """
-    best: float | None = None
-    for spec, result in zip(policy.metrics, decision.metrics, strict=False):
-        current, target = result.current, spec.target
-        if result.error is not None or current is None:
-            continue
-        if target.type == UTILIZATION:
-            pair = (current.average_utilization, target.average_utilization)
-        elif target.type == AVERAGE_VALUE:
-            pair = (current.average_value, target.average_value)
-        else:
-            pair = (current.value, target.value)
-        if pair[0] is None or not pair[1]:
-            continue
-        ratio = pair[0] / pair[1]
-        best = ratio if best is None else max(best, ratio)
-    return best
+    return max((r for r in metric_ratios(policy, decision) if r is not None), default=None)
 
 
 def _container_of(target: Target) -> str:
