@@ -96,11 +96,17 @@ def _since(stamp: Any, now: float) -> str:
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     """Columns padded to their widest cell and three spaces apart, as kubectl prints."""
-    widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers))]
-    lines = [
-        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in (headers, *rows)
-    ]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    widths = _widths(rows, headers)
+    return "".join(_line(r, widths) for r in (headers, *rows))
+
+
+def _widths(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> list[int]:
+    return [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers))]
+
+
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """One row, each cell padded to its column (a --watch row keeps the first list's)."""
+    return "   ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip() + "\n"
 
 
 def run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -151,7 +157,7 @@ def _watch(
     """Print each row whose cells changed (ages aside) since it was last printed."""
     from autoscaler.ports import LoopError
 
-    widths = [max(len(r[i]) for r in (headers, *shown)) for i in range(len(headers))]
+    widths = _widths(shown, headers)
     age_columns = {headers.index("AGE"), headers.index("LAST SCALE")}
 
     def key(cells: Sequence[str]) -> tuple[str, ...]:
@@ -170,8 +176,7 @@ def _watch(
                 name = tuple(cells[:2])
                 if last.get(name) != key(cells):
                     last[name] = key(cells)
-                    padded = "   ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False))
-                    out.write(padded.rstrip() + "\n")
+                    out.write(_line(cells, widths))
                     out.flush()
     except KeyboardInterrupt:
         return EXIT_OK

@@ -17,15 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from autoscaler.policy.metric_checks import SOURCE_FIELDS
+
 JSON = Mapping[str, Any]
 
-_SOURCE_KEYS: Final = {
-    "Resource": "resource",
-    "ContainerResource": "containerResource",
-    "Pods": "pods",
-    "Object": "object",
-    "External": "external",
-}
 SHOWN_METRICS: Final = 2
 UNKNOWN: Final = "<unknown>"
 
@@ -42,7 +37,7 @@ def targets_text(metrics: Sequence[JSON], current: Sequence[JSON]) -> str:
 
 def _one(spec: JSON, statuses: Sequence[JSON]) -> str:
     kind = str(spec.get("type", ""))
-    key = _SOURCE_KEYS.get(kind)
+    key = SOURCE_FIELDS.get(kind)
     if key is None or not isinstance(spec.get(key), Mapping):
         return "<unknown type>"
     source = spec[key]
@@ -73,7 +68,7 @@ def _name(kind: str, source: JSON) -> str:
 
 def _current(kind: str, name: str, statuses: Sequence[JSON]) -> JSON:
     """The ``current`` of the status entry for this metric (by type and name), or {}."""
-    key = _SOURCE_KEYS[kind]
+    key = SOURCE_FIELDS[kind]
     for status in statuses:
         if status.get("type") != kind or not isinstance(status.get(key), Mapping):
             continue
