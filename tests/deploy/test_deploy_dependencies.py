@@ -25,7 +25,7 @@ PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 OPTIONAL_IMPORTS = {"matplotlib": ("simulate", {"autoscaler/simulate/chart.py"})}
 # Declared, not imported, and why: the file that uses each says so.
 USED_WITHOUT_IMPORT = {
-    "scipy": ("pyproject.toml", "forecasting"),  # issue 12: kept for the next issue
+    "pytest-xdist": ("Makefile", "--dist loadfile"),  # pytest -n: the e2e tests mostly wait
     "ruff": ("Makefile", "ruff check"),
     "mypy": ("Makefile", "mypy"),
     "import-linter": ("Makefile", "lint-imports"),
