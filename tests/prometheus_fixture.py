@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import shutil
 import socket
 import subprocess
@@ -42,10 +43,32 @@ READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out to outgoing connections (Linux's default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free loopback port for a server started *later* (Prometheus, an adapter).
+
+    Chosen at random below the kernel's ephemeral range: a port the kernel picked for
+    ``bind(0)`` is one it may hand to the next outgoing connection before the server
+    binds it (with several pytest workers and their clients, that happened), while a
+    port below the range is only ever taken by another server choosing the same way.
+    """
+    top = _ephemeral_floor() - 1
+    for _ in range(200):
+        port = random.randint(min(10000, top - 1000), top)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free loopback port below the ephemeral range after 200 tries")
 
 
 def prometheus_binary() -> str:
