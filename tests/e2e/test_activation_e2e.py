@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from activation_support import (
@@ -108,10 +109,19 @@ def test_a_deployment_at_zero_wakes_between_syncs_and_goes_back_after_the_cooldo
 
         queue(0)
         wait_for(lambda: replicas.current(NAME) == 0, "back to zero after the cooldown", 90)
-        recorded = events(kube, namespace)
+
+        def recorded_to_zero() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+            """Events and status, once the loop has recorded the write the watch saw."""
+            recorded, history = events(kube, namespace), statuses.of(NAME)
+            slept = any(s.get("desiredReplicas") == 0 for s in history)
+            if slept and any(e["reason"] == "ScaledToZero" for e in recorded):
+                return recorded, history
+            return None
+
+        # the /scale write comes first, its event and status right after it
+        recorded, history = wait_for(recorded_to_zero, "the scale to zero's record", 15)
         seen = {(e["reason"], e["type"]) for e in recorded}
         rescales = [e["message"] for e in recorded if e["reason"] == "SuccessfulRescale"]
-        history = statuses.of(NAME)
     finally:
         run.stop()
         replicas.close()
