@@ -132,8 +132,9 @@ def _tolerance_notes(behavior: dict[str, Any]) -> list[Finding]:
     return [
         Finding(
             ("spec", "behavior", direction, "tolerance"),
-            "needs Kubernetes 1.33+ with the HPAConfigurableTolerance feature gate; "
-            "older API servers drop it (and use the controller's 0.1)",
+            "needs Kubernetes 1.33+ (on by default from 1.35; 1.33-1.34 with the "
+            "HPAConfigurableTolerance feature gate); older API servers drop it "
+            "(and use the controller's 0.1)",
         )
         for direction in ("scaleUp", "scaleDown")
         if "tolerance" in (behavior.get(direction) or {})
