@@ -55,7 +55,7 @@ from kubernetes import client, config  # noqa: E402
 from live_tooling import AutoscalerRun, WaitTimedOut, wait_for  # noqa: E402
 from procstat import cpu_model, memory_gib  # noqa: E402
 from prometheus_fixture import PromEnv, running_env  # noqa: E402
-from testbed_fixture import DIRECT, TestbedError, running_testbed  # noqa: E402
+from testbed_fixture import DIRECT, Testbed, TestbedError, running_testbed  # noqa: E402
 
 from autoscaler.sim.manifests import deployment_manifest  # noqa: E402
 
@@ -77,9 +77,10 @@ def machine() -> str:
     )
 
 
-def kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> None:
+def kubectl(bed: Testbed, *args: str, input: str | None = None) -> None:
+    """The testbed's own kubectl (built with it), as admin."""
     done = subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
+        [bed.kubectl, "--kubeconfig", str(bed.kubeconfig), *args],
         input=input, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -130,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
     ):
         folder = Path(work)
         kube = config.new_client_from_config(config_file=str(bed.kubeconfig))
-        kubectl(bed.kubeconfig, "apply", "-f", str(CRD))
-        kubectl(bed.kubeconfig, "wait", "--for=condition=Established",
+        kubectl(bed, "apply", "-f", str(CRD))
+        kubectl(bed, "wait", "--for=condition=Established",
                 "crd/scalingpolicies.podscale.dev")  # fmt: skip
         client.CoreV1Api(kube).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE))
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         objects = [deployment_manifest(name, 0) for name in names]
         objects += [activation_policy(name, poll=args.poll) for name in names]
         listing = {"apiVersion": "v1", "kind": "List", "items": objects}
-        kubectl(bed.kubeconfig, "apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(listing))
+        kubectl(bed, "apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(listing))
         (folder / "metrics.yaml").write_text(DECLARATIONS)
         watch = ReplicaWatch(kube, NAMESPACE)
         service = AutoscalerRun(

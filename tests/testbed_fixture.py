@@ -98,6 +98,12 @@ class Testbed:
         )
 
     @property
+    def kubectl(self) -> str:
+        """The kubectl built with this control plane (same release, inside the version
+        skew kubectl supports); a testbed started by an older script used the PATH's."""
+        return self.env.get("TESTBED_KUBECTL") or "kubectl"
+
+    @property
     def version(self) -> str:
         """The Kubernetes minor release running (``TESTBED_VERSION``: "1.20" or "1.37")."""
         return self.env.get("TESTBED_VERSION", DEFAULT_VERSION)

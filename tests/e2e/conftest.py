@@ -42,7 +42,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _note_if_building(pytestconfig: pytest.Config) -> None:
     """Say so on the terminal when `up` will first build the binaries (minutes)."""
     bin_dir = testbed_script("cache-dir", timeout=30).stdout.strip()
-    binaries = ("kube-apiserver", "kube-controller-manager", "etcd")
+    binaries = ("kube-apiserver", "kube-controller-manager", "kubectl", "etcd")
     if bin_dir and all(os.access(Path(bin_dir, b), os.X_OK) for b in binaries):
         return
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
@@ -120,11 +120,11 @@ def kube(testbed: Testbed) -> Iterator[client.ApiClient]:
         api.close()
 
 
-def make_kubectl(kubeconfig: Path, cache_dir: Path) -> Kubectl:
+def make_kubectl(kubeconfig: Path, cache_dir: Path, binary: str = "kubectl") -> Kubectl:
     def kubectl(
         *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        cmd = ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache_dir), *args]
+        cmd = [binary, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache_dir), *args]
         result = subprocess.run(
             cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False
         )
@@ -141,17 +141,17 @@ def make_kubectl(kubeconfig: Path, cache_dir: Path) -> Kubectl:
 
 @pytest.fixture(scope="session")
 def kubectl(testbed: Testbed) -> Kubectl:
-    """Run the machine's kubectl against the testbed (admin); returns CompletedProcess.
+    """Run the testbed's kubectl (built with it) as admin; returns CompletedProcess.
 
     `check=True` (the default) fails the test with stdout/stderr on a non-zero exit.
     """
-    return make_kubectl(testbed.kubeconfig, testbed.dir / "kubectl-cache")
+    return make_kubectl(testbed.kubeconfig, testbed.dir / "kubectl-cache", testbed.kubectl)
 
 
 @pytest.fixture(scope="session")
 def user_kubectl(testbed: Testbed) -> Kubectl:
     """kubectl as `testbed-user`: authenticated, in no group, so RBAC denies it by default."""
-    return make_kubectl(testbed.user_kubeconfig, testbed.dir / "kubectl-cache")
+    return make_kubectl(testbed.user_kubeconfig, testbed.dir / "kubectl-cache", testbed.kubectl)
 
 
 @pytest.fixture(scope="session")

@@ -72,7 +72,9 @@ def test_kubectl_output_and_the_cluster_import_to_the_same_policies(
 ) -> None:
     manifests = applicable(namespace)
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
-    shown = ("-n", namespace, "-o", "yaml", "--show-managed-fields")
+    # kubectl shows managedFields by default before 1.21 and on request after
+    managed = () if testbed.version == "1.20" else ("--show-managed-fields",)
+    shown = ("-n", namespace, "-o", "yaml", *managed)
     as_v1 = kubectl("get", "horizontalpodautoscalers.v1.autoscaling", *shown).stdout
     resource = f"horizontalpodautoscalers.{hpa_api().split('/')[1]}.autoscaling"
     as_v2beta2 = kubectl("get", resource, *shown).stdout
