@@ -12,8 +12,10 @@ the HPA's own OpenAPI. ``additionalProperties: false`` is not allowed there: the
 server prunes unknown fields instead (and ``kubectl apply`` warns about them). The
 schema also carries what the HPA's OpenAPI requires (``scaleTargetRef.kind``, a metric's
 ``type``, ...) and the closed vocabularies (``mode``, ``selectPolicy``, ...), so a typo is
-refused at ``kubectl apply`` time; the remaining HPA rules (``maxReplicas >=
-minReplicas``, one source per metric) are checked by ``autoscaler validate`` and the loop.
+refused at ``kubectl apply`` time, and the cross-field rules as CEL
+(``x-kubernetes-validations``: ``maxReplicas >= minReplicas``, one source per metric, ...;
+Kubernetes 1.25+). What CEL cannot say (quantity signs, name syntax) is checked by
+``autoscaler validate`` and the loop, which check everything.
 """
 
 from __future__ import annotations
@@ -92,6 +94,71 @@ DEFAULTS: Final[dict[str, Any]] = {
     "ScalingPolicySpec.minReplicas": 1,
     "ScalingPolicySpec.mode": "Enforce",
 }
+
+
+def _rule(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    """One ``x-kubernetes-validations`` entry (CEL; GA in Kubernetes 1.29, on from 1.25)."""
+    entry = {"rule": rule, "message": message}
+    return entry if field_path is None else {**entry, "fieldPath": field_path}
+
+
+_EVERY_SOURCE: Final = tuple(metric_checks.SOURCE_FIELDS.values())
+_HAS_EITHER = "has(self.target.{0}) || has(self.target.{1})"
+_NOT_BOTH = "!(has(self.target.{0}) && has(self.target.{1}))"
+
+# The cross-field rules of autoscaler validate (and of the HPA's API validation) that a
+# schema can say, so that `kubectl apply` refuses them on Kubernetes 1.25+ with the same
+# words; older API servers ignore them and the loop reports the policy as invalid. Each
+# rule guards its fields with has(): a missing field is the schema's `required` to report.
+# Not here: that activation.metric and predictive.metric name a metric of spec.metrics
+# (comparing names of unbounded length over the list costs the API server's CEL budget
+# many times over); `autoscaler validate` and the loop check those.
+VALIDATIONS: Final[dict[str, list[dict[str, str]]]] = {
+    "ScalingPolicySpec": [
+        _rule("!has(self.minReplicas) || self.maxReplicas >= self.minReplicas",
+              "must be greater than or equal to minReplicas", ".maxReplicas"),
+        _rule("!has(self.minReplicas) || self.minReplicas != 0 || (has(self.metrics) && "
+              "self.metrics.exists(m, m.type == 'Object' || m.type == 'External'))",
+              "must specify at least one Object or External metric to support scaling to "
+              "zero replicas", ".metrics"),
+        _rule("!has(self.activation) || (has(self.minReplicas) && self.minReplicas == 0)",
+              "needs minReplicas: 0: activation scales from and to zero", ".activation"),
+        _rule("!has(self.burst) || !has(self.burst.maxReplicas) || "
+              "self.burst.maxReplicas <= self.maxReplicas",
+              "must be between 1 and maxReplicas", ".burst.maxReplicas"),
+    ],
+    "MetricSpec": [
+        _rule(" && ".join(f"(self.type != '{t}' || has(self.{f}))"
+                          for t, f in metric_checks.SOURCE_FIELDS.items()),
+              "must populate information for the given metric source"),
+        _rule(" + ".join(f"(has(self.{f}) ? 1 : 0)" for f in _EVERY_SOURCE) + " <= 1",
+              "must populate the given metric source only"),
+    ],
+    "ResourceMetricSource": [
+        _rule("!has(self.target) || " + _HAS_EITHER.format("averageUtilization", "averageValue"),
+              "must set either a target raw value or a target utilization",
+              ".target.averageUtilization"),
+        _rule("!has(self.target) || " + _NOT_BOTH.format("averageUtilization", "averageValue"),
+              "may not set both a target raw value and a target utilization",
+              ".target.averageValue"),
+    ],
+    "PodsMetricSource": [
+        _rule("!has(self.target) || has(self.target.averageValue)",
+              "must specify a positive target averageValue", ".target.averageValue"),
+    ],
+    "ObjectMetricSource": [
+        _rule("!has(self.target) || " + _HAS_EITHER.format("value", "averageValue"),
+              "must set either a target value or averageValue", ".target.averageValue"),
+    ],
+    "ExternalMetricSource": [
+        _rule("!has(self.target) || " + _HAS_EITHER.format("value", "averageValue"),
+              "must set either a target value for metric or a per-pod target",
+              ".target.averageValue"),
+        _rule("!has(self.target) || " + _NOT_BOTH.format("value", "averageValue"),
+              "may not set both a target value for metric and a per-pod target", ".target.value"),
+    ],
+}  # fmt: skip
+VALIDATIONS["ContainerResourceMetricSource"] = VALIDATIONS["ResourceMetricSource"]
 
 # One line per wire field: `kubectl explain` shows it and docs/policies.md lists it. A
 # model field missing here fails `autoscaler crd` (KeyError) and the tests.
@@ -289,7 +356,8 @@ def type_schema(annotation: Any) -> dict[str, Any]:
 
 
 def object_schema(cls: type[BaseModel]) -> dict[str, Any]:
-    """An object schema for a model: described, typed properties, required, enums, bounds."""
+    """An object schema for a model: described, typed properties, required, enums, bounds,
+    and its CEL rules."""
     properties: dict[str, Any] = {}
     for field in fields(cls):
         schema = type_schema(field.annotation)
@@ -303,6 +371,8 @@ def object_schema(cls: type[BaseModel]) -> dict[str, Any]:
     required = [f.name for f in fields(cls) if f.required]
     if required:
         schema["required"] = required
+    if cls.__name__ in VALIDATIONS:
+        schema["x-kubernetes-validations"] = VALIDATIONS[cls.__name__]
     return schema
 
 

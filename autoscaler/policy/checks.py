@@ -189,12 +189,12 @@ def _check_paths(spec: ScalingPolicySpec, *, path: FieldPath) -> list[Finding]:
             )
     if spec.activation is not None:
         a = spec.activation
-        if (spec.min_replicas or 0) != 0 and spec.min_replicas is not None:
+        if spec.min_replicas != 0:  # unset is the HPA's 1, where activation never acts
+            got = "unset: 1" if spec.min_replicas is None else spec.min_replicas
             findings.append(
                 Finding(
                     (*path, "activation"),
-                    f"needs minReplicas: 0 (got {spec.min_replicas}): activation scales "
-                    "from and to zero",
+                    f"needs minReplicas: 0: activation scales from and to zero (got {got})",
                 )
             )
         between(("activation", "cooldownSeconds"), a.cooldown_seconds, 0, 86_400)

@@ -187,3 +187,18 @@ def running_pods(
         custom.create_namespaced_custom_object(
             "metrics.k8s.io", "v1beta1", namespace, "pods", sample
         )
+
+
+CRD = Path(__file__).resolve().parents[2] / "deploy/base/crd/scalingpolicies.podscale.dev.yaml"
+
+
+def install_crd(kubectl: Kubectl, testbed: Testbed) -> None:
+    """Apply the ScalingPolicy CRD users install and wait until it is served.
+
+    On 1.20 with its own kubectl, ``--validate=false``: kubectl before 1.25 checks the
+    CRD against the server's OpenAPI, which predates ``x-kubernetes-validations`` (the
+    API server itself drops the CEL rules it cannot run); docs/install.md says the same
+    to users of such clusters."""
+    old = ("--validate=false",) if testbed.version == "1.20" else ()
+    kubectl("apply", *old, "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", "crd/scalingpolicies.podscale.dev")

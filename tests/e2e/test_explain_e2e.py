@@ -20,6 +20,7 @@ from e2e_support import (
     apply,
     deployment,
     deployment_at,
+    install_crd,
     policy,
     running_pods,
     spec_replicas,
@@ -205,14 +206,10 @@ def test_another_writer_in_the_loops_events_holds_the_replicas(
     assert "Decision: keep 2 replicas" in out
 
 
-CRD = Path(__file__).resolve().parents[2] / "deploy/base/crd/scalingpolicies.podscale.dev.yaml"
-
-
 def test_a_policy_object_continues_from_its_status_history_and_nothing_is_written(
     testbed: Testbed, kube: client.ApiClient, kubectl: Kubectl, namespace: str
 ) -> None:
-    kubectl("apply", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", "crd/scalingpolicies.podscale.dev")
+    install_crd(kubectl, testbed)
     apply(kubectl, namespace, deployment("web", 3))
     running_pods(kube, namespace, "web", 3, cpu="100m")  # 10 % against 50 %: 1 wanted
     apply(kubectl, namespace, cpu_policy("web"))

@@ -9,19 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Kubectl, Testbed, deployment_at, spec_replicas
+from e2e_support import Kubectl, Testbed, deployment_at, install_crd, spec_replicas
 from kubernetes import client
 from live_tooling import EXE, AutoscalerRun, cpu_policy, wait_for
 from live_tooling import run_once as autoscaler_run_once
 
-CRD = Path(__file__).resolve().parents[2] / "deploy/base/crd/scalingpolicies.podscale.dev.yaml"
-
 
 @pytest.fixture(scope="module")
-def crd(kubectl: Kubectl) -> None:
+def crd(kubectl: Kubectl, testbed: Testbed) -> None:
     """The CRD users install (generated from the policy models by `autoscaler crd`)."""
-    kubectl("apply", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", "crd/scalingpolicies.podscale.dev")
+    install_crd(kubectl, testbed)
 
 
 def scaling_policy(

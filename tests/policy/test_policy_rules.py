@@ -431,7 +431,7 @@ INVALID = [
         "activation-needs-min-zero",
         {"spec.metrics.1": EXTERNAL, "spec.activation": {"metric": "queue"}},
         [
-            "spec.activation: needs minReplicas: 0 (got 2): activation scales from and to zero",
+            "spec.activation: needs minReplicas: 0: activation scales from and to zero (got 2)",
         ],
     ),
     (
