@@ -27,6 +27,7 @@ from e2e_support import (
 from kubernetes import client
 from live_tooling import AutoscalerRun, wait_for
 from test_crd_e2e import SERVICE_ACCOUNT, crd_installed, rbac_installed  # noqa: F401
+from test_policy_objects import NEGATIVE_TARGET
 
 # Run as the ServiceAccount with the roles of deploy/base: what a cluster install may do.
 pytestmark = pytest.mark.usefixtures("crd_installed", "rbac_installed")
@@ -169,9 +170,9 @@ def test_policy_objects_beside_files_are_reported_once_not_every_sync(
 ) -> None:
     policies = policy_files(tmp_path / "policies", namespace, "dup")
     kubectl("apply", "-f", "-", input=policy(namespace, "dup"))  # the same policy as an object
-    upside_down = json.loads(policy(namespace, "upside"))
-    upside_down["spec"].update(minReplicas=5, maxReplicas=2)  # the schema cannot refuse it
-    kubectl("apply", "-f", "-", input=json.dumps(upside_down))
+    negative = json.loads(policy(namespace, "negative"))
+    negative["spec"]["metrics"][0]["resource"]["target"] = NEGATIVE_TARGET  # the CRD stores it
+    kubectl("apply", "-f", "-", input=json.dumps(negative))
     log = tmp_path / "run.log"
     with running(testbed, policies, namespace, log):
         wait_for(lambda: '"msg": "started"' in log.read_text(), "the service to start", 60)
@@ -185,7 +186,7 @@ def test_policy_objects_beside_files_are_reported_once_not_every_sync(
     assert [(line["level"], line["msg"]) for line in broken] == [
         (
             "error",
-            f"broken policy: ScalingPolicy {namespace}/upside: spec.maxReplicas: "
-            "must be greater than or equal to minReplicas (2 < 5)",
+            f"broken policy: ScalingPolicy {namespace}/negative: "
+            "spec.metrics[0].resource.target.averageValue: must be positive (got \"-100m\")",
         )
     ]

@@ -28,6 +28,10 @@ def scaling_policy(
     return json.dumps(cpu_policy(name, min_replicas=min_replicas, **extra))
 
 
+# A target the CRD stores (its schema allows a signed quantity) and the loop refuses.
+NEGATIVE_TARGET = {"type": "AverageValue", "averageValue": "-100m"}
+
+
 def run_once(testbed: Testbed, namespace: str) -> subprocess.CompletedProcess[str]:
     done = autoscaler_run_once(testbed.kubeconfig, None, "--namespace", namespace)
     assert done.returncode == 0, done.stderr
@@ -73,7 +77,9 @@ def test_a_broken_object_is_reported_on_itself_and_the_others_still_scale(
 ) -> None:
     deployment_at(kubectl, kube, namespace, "good", cpu="900m")
     kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("good"))
-    kubectl("apply", "-n", namespace, "-f", "-", input=scaling_policy("bad", min_replicas=11))
+    bad = json.loads(scaling_policy("bad"))
+    bad["spec"]["metrics"][0]["resource"]["target"] = NEGATIVE_TARGET
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(bad))
     done = run_once(testbed, namespace)
     assert "broken policy: ScalingPolicy" in done.stderr
     assert spec_replicas(kubectl, namespace, "good") == 4
@@ -83,8 +89,9 @@ def test_a_broken_object_is_reported_on_itself_and_the_others_still_scale(
         "False",
         "InvalidPolicy",
     )
-    # min > max: a rule no OpenAPI schema can state, so the object exists and is broken
-    assert "spec.maxReplicas" in bad["message"]
+    # a quantity's sign: a rule neither the schema nor its CEL rules state, so the object
+    # exists and is broken (min > max, which CEL refuses, is refused at apply on 1.25+)
+    assert "spec.metrics[0].resource.target.averageValue: must be positive" in bad["message"]
     events = get(kubectl, namespace, "events")["items"]
     assert any(
         e["reason"] == "InvalidPolicy" and e["involvedObject"]["name"] == "bad" for e in events
