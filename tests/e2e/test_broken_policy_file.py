@@ -187,6 +187,6 @@ def test_policy_objects_beside_files_are_reported_once_not_every_sync(
         (
             "error",
             f"broken policy: ScalingPolicy {namespace}/negative: "
-            "spec.metrics[0].resource.target.averageValue: must be positive (got \"-100m\")",
+            'spec.metrics[0].resource.target.averageValue: must be positive (got "-100m")',
         )
     ]
