@@ -4,8 +4,9 @@ One command, bounded (``--deadline``, 780 s by default), everything on loopback:
 
 1. starts its own testbed (``scripts/testbed up``, HPA sync period 15 s);
 2. creates three identical Deployments in one namespace: ``hpa-15`` under a native
-   ``autoscaling/v2beta2`` HPA, ``podscale-15`` under ``autoscaler run --sync-period 15``
-   and ``podscale-5`` under ``autoscaler run --sync-period 5``; all three have the same
+   ``autoscaling/v2`` HPA (``v2beta2`` on 1.20), ``podscale-15`` under ``autoscaler run
+   --sync-period 15`` and ``podscale-5`` under ``autoscaler run --sync-period 5``; all
+   three have the same
    spec (CPU 50 %, min 1, max 10, scale-down stabilization 0 s so down steps measure the
    loop rather than the window);
 3. ``autoscaler sim run`` plays kubelet, metrics-server and traffic (a fresh PodMetrics
@@ -204,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-reaction-"))
     reactions: dict[str, list[tuple[str, float | None]]] = {name: [] for name in controllers}
     with testbed("15s") as (bed, api):
+        print(f"testbed: Kubernetes {bed.version} (native HPA through {bed.hpa_api})")
         kubeconfig = bed.kubeconfig
         create(api, "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
         for name in controllers:
@@ -236,9 +238,9 @@ def run(args: argparse.Namespace) -> int:
                     start_podscale(kubeconfig, folder, work / f"{name}.log",
                                    "--sync-period", str(period), "--downscale-stabilization", "0")
                 )  # fmt: skip
-            hpas = f"/apis/autoscaling/v2beta2/namespaces/{NAMESPACE}/horizontalpodautoscalers"
+            hpas = f"/apis/{bed.hpa_api}/namespaces/{NAMESPACE}/horizontalpodautoscalers"
             hpa_body = {
-                "apiVersion": "autoscaling/v2beta2",
+                "apiVersion": bed.hpa_api,
                 "kind": "HorizontalPodAutoscaler",
                 "metadata": {"name": "hpa-15"},
                 "spec": cpu_hpa_spec("hpa-15", down_window=0),
@@ -253,9 +255,7 @@ def run(args: argparse.Namespace) -> int:
                 )
 
             wait_for(lambda: all_ready(1), "one ready pod per Deployment", 90)
-            hpa = (
-                f"/apis/autoscaling/v2beta2/namespaces/{NAMESPACE}/horizontalpodautoscalers/hpa-15"
-            )
+            hpa = f"{hpas}/hpa-15"
             wait_for(
                 lambda: any(c["type"] == "ScalingActive" and c["status"] == "True"
                             for c in (api.call("GET", hpa).get("status") or {}).get("conditions")

@@ -104,6 +104,13 @@ class Testbed:
         return self.env.get("TESTBED_KUBECTL") or "kubectl"
 
     @property
+    def hpa_api(self) -> str:
+        """The HPA API version with conditions and metrics this testbed serves:
+        ``autoscaling/v2`` (GA in 1.23), else v1.20's ``autoscaling/v2beta2`` (removed in
+        1.26)."""
+        return "autoscaling/v2beta2" if self.version == "1.20" else "autoscaling/v2"
+
+    @property
     def version(self) -> str:
         """The Kubernetes minor release running (``TESTBED_VERSION``: "1.20" or "1.37")."""
         return self.env.get("TESTBED_VERSION", DEFAULT_VERSION)
