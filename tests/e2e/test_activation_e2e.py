@@ -114,11 +114,11 @@ def test_a_deployment_at_zero_wakes_between_syncs_and_goes_back_after_the_cooldo
             """Events and status, once the loop has recorded the write the watch saw."""
             recorded, history = events(kube, namespace), statuses.of(NAME)
             slept = any(s.get("desiredReplicas") == 0 for s in history)
-            if slept and any(e["reason"] == "ScaledToZero" for e in recorded):
-                return recorded, history
-            return None
+            noticed = any(e["reason"] == "ScaledToZero" for e in recorded)
+            rescaled = any(e["message"].startswith("New size: 0;") for e in recorded)
+            return (recorded, history) if slept and noticed and rescaled else None
 
-        # the /scale write comes first, its event and status right after it
+        # the /scale write comes first, its events and status right after it
         recorded, history = wait_for(recorded_to_zero, "the scale to zero's record", 15)
         seen = {(e["reason"], e["type"]) for e in recorded}
         rescales = [e["message"] for e in recorded if e["reason"] == "SuccessfulRescale"]
