@@ -115,7 +115,7 @@ def test_a_deployment_at_zero_wakes_between_syncs_and_goes_back_after_the_cooldo
             recorded, history = events(kube, namespace), statuses.of(NAME)
             slept = any(s.get("desiredReplicas") == 0 for s in history)
             noticed = any(e["reason"] == "ScaledToZero" for e in recorded)
-            rescaled = any(e["message"].startswith("New size: 0;") for e in recorded)
+            rescaled = any((e.get("message") or "").startswith("New size: 0;") for e in recorded)
             return (recorded, history) if slept and noticed and rescaled else None
 
         # the /scale write comes first, its events and status right after it
