@@ -73,6 +73,13 @@ class SimSilent(TestbedError):
     """``autoscaler sim run`` printed nothing in time (it has been killed)."""
 
 
+def hpa_api_of(version: str) -> str:
+    """The HPA API version with conditions and metrics a testbed ``version`` serves:
+    ``autoscaling/v2`` (GA in 1.23), else v1.20's ``autoscaling/v2beta2`` (removed in
+    1.26)."""
+    return "autoscaling/v2beta2" if version == "1.20" else "autoscaling/v2"
+
+
 @dataclass(frozen=True)
 class Testbed:
     """A running testbed, as ``up`` described it in ``DIR/env``."""
@@ -105,10 +112,8 @@ class Testbed:
 
     @property
     def hpa_api(self) -> str:
-        """The HPA API version with conditions and metrics this testbed serves:
-        ``autoscaling/v2`` (GA in 1.23), else v1.20's ``autoscaling/v2beta2`` (removed in
-        1.26)."""
-        return "autoscaling/v2beta2" if self.version == "1.20" else "autoscaling/v2"
+        """The HPA API version with conditions and metrics this testbed serves."""
+        return hpa_api_of(self.version)
 
     @property
     def version(self) -> str:

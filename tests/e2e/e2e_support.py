@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from kubernetes import client
 from live_tooling import cpu_policy
-from testbed_fixture import DEFAULT_VERSION, Testbed, is_ready
+from testbed_fixture import DEFAULT_VERSION, Testbed, hpa_api_of, is_ready
 
 from autoscaler.sim.manifests import deployment_manifest
 
@@ -52,11 +52,8 @@ class Kubectl(Protocol):
 
 
 def hpa_api() -> str:
-    """The HPA API version with conditions and metrics that the testbed serves:
-    ``autoscaling/v2`` (GA in 1.23, on the current testbed), else v1.20's
-    ``autoscaling/v2beta2`` (removed in 1.26)."""
-    old = os.environ.get("TESTBED_VERSION", DEFAULT_VERSION) == "1.20"
-    return "autoscaling/v2beta2" if old else "autoscaling/v2"
+    """:func:`hpa_api_of` the session's testbed version (``TESTBED_VERSION``)."""
+    return hpa_api_of(os.environ.get("TESTBED_VERSION", DEFAULT_VERSION))
 
 
 def hpa_path(namespace: str, name: str) -> str:
@@ -192,13 +189,15 @@ def running_pods(
 CRD = Path(__file__).resolve().parents[2] / "deploy/base/crd/scalingpolicies.podscale.dev.yaml"
 
 
-def install_crd(kubectl: Kubectl, testbed: Testbed) -> None:
-    """Apply the ScalingPolicy CRD users install and wait until it is served.
+def crd_apply_flags(testbed: Testbed) -> tuple[str, ...]:
+    """What ``kubectl apply`` of our CRD needs on ``testbed``: on 1.20 (with its own
+    kubectl) ``--validate=false``, since kubectl before 1.25 checks a CRD against the
+    server's OpenAPI, which predates ``x-kubernetes-validations`` (the API server itself
+    drops the CEL rules it cannot run); docs/install.md says the same to users."""
+    return ("--validate=false",) if testbed.version == "1.20" else ()
 
-    On 1.20 with its own kubectl, ``--validate=false``: kubectl before 1.25 checks the
-    CRD against the server's OpenAPI, which predates ``x-kubernetes-validations`` (the
-    API server itself drops the CEL rules it cannot run); docs/install.md says the same
-    to users of such clusters."""
-    old = ("--validate=false",) if testbed.version == "1.20" else ()
-    kubectl("apply", *old, "-f", str(CRD))
+
+def install_crd(kubectl: Kubectl, testbed: Testbed) -> None:
+    """Apply the ScalingPolicy CRD users install and wait until it is served."""
+    kubectl("apply", *crd_apply_flags(testbed), "-f", str(CRD))
     kubectl("wait", "--for=condition=Established", "crd/scalingpolicies.podscale.dev")

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from crd_rule_cases import CASES as RULE_CASES
 from crd_rule_cases import RuleCase, bad_policy
-from e2e_support import CRD, Kubectl, Testbed, install_crd
+from e2e_support import CRD, Kubectl, Testbed, crd_apply_flags, install_crd
 from kubernetes import client
 
 from autoscaler.crd import NAME, crd_yaml
@@ -209,11 +209,10 @@ def test_every_base_object_is_accepted_by_the_api_server(
     for doc in rendered_base():
         if doc["kind"] in NOT_ON_1_20:
             continue
-        # kubectl before 1.25 checks a CRD against an OpenAPI without CEL (install_crd)
-        crd_on_1_20 = doc["kind"] == "CustomResourceDefinition" and testbed.version == "1.20"
-        old = ("--validate=false",) if crd_on_1_20 else ()
+        is_crd = doc["kind"] == "CustomResourceDefinition"
+        flags = crd_apply_flags(testbed) if is_crd else ()
         result = kubectl(
-            "apply", "--dry-run=server", *old, "-f", "-", input=json.dumps(doc), check=False
+            "apply", "--dry-run=server", *flags, "-f", "-", input=json.dumps(doc), check=False
         )
         assert result.returncode == 0, f"{doc['kind']}/{doc['metadata']['name']}: {result.stderr}"
 

@@ -33,6 +33,8 @@ from e2e_support import Kubectl, Testbed, apply, deployment, hpa_api, hpa_path, 
 from kubernetes import client
 from live_tooling import run_once, wait_for
 
+from autoscaler.sim.manifests import cpu_hpa_spec
+
 UP, DOWN = (1, 3), (3, 10)
 NO_WINDOW = {"stabilizationWindowSeconds": 0}
 # name -> (pods, CPU of the 1-CPU request each uses, bounds, behavior, replicas wanted)
@@ -45,17 +47,12 @@ CASES: dict[str, tuple[int, str, tuple[int, int], dict[str, Any], int]] = {
 
 
 def hpa_spec(name: str, bounds: tuple[int, int], behavior: dict[str, Any]) -> dict[str, Any]:
-    """The autoscaling/v2 spec both sides get: CPU at 50 %, ``bounds``, ``behavior``."""
-    spec: dict[str, Any] = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-        "minReplicas": bounds[0],
-        "maxReplicas": bounds[1],
-        "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
-            "type": "Utilization", "averageUtilization": 50}}}],
-    }  # fmt: skip
-    if behavior:
-        spec["behavior"] = behavior
-    return spec
+    """The autoscaling/v2 spec both sides get: the comparisons' CPU at 50 % spec
+    (:func:`cpu_hpa_spec`) with ``bounds`` and ``behavior`` (none: the defaults)."""
+    base = cpu_hpa_spec(name, down_window=0)
+    spec = {key: value for key, value in base.items() if key != "behavior"}
+    spec.update(minReplicas=bounds[0], maxReplicas=bounds[1])
+    return {**spec, "behavior": behavior} if behavior else spec
 
 
 def test_podscale_and_the_native_hpa_apply_the_same_configurable_tolerance(
